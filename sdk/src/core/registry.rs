@@ -1,0 +1,348 @@
+//! The registry: every declared outcome, and the one place collectors read them from.
+
+use super::clock::{Clock, SystemClock};
+use super::outcome::{Outcome, OutcomeInner, OutcomeResult, RESERVED_REASONS};
+use super::tenant::{DEFAULT_TENANT_LIMIT, OVERFLOW_TENANT};
+use super::validate::{self, MAX_REASONS, OutcomeError};
+use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+/// Counts of inputs the SDK had to correct rather than refuse (nothing is dropped).
+#[derive(Debug, Default)]
+pub(crate) struct Health {
+    pub(crate) invalid_tenants: AtomicU64,
+    pub(crate) overflowed_tenants: AtomicU64,
+    pub(crate) undeclared_reasons: AtomicU64,
+}
+
+/// What the registry had to correct since it started; every such event was still counted.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct RegistryHealth {
+    /// Events whose tenant id was invalid (counted in the overflow series).
+    pub invalid_tenants: u64,
+    /// Events for tenants past the cardinality limit (counted in the overflow series).
+    pub overflowed_tenants: u64,
+    /// Failures with a reason outside the declared set (counted with reason `"other"`).
+    pub undeclared_reasons: u64,
+}
+
+/// One series as a collector sees it: an outcome, its fixed attributes, the result, the reason
+/// for failures, the tenant on the drill-down path, and the cumulative count since start.
+#[derive(Debug, Clone, Copy)]
+pub struct Series<'a> {
+    outcome: &'a str,
+    attributes: &'a [(Box<str>, Box<str>)],
+    result: OutcomeResult,
+    reason: Option<&'a str>,
+    tenant: Option<&'a str>,
+    value: u64,
+}
+
+impl<'a> Series<'a> {
+    /// The outcome name (`heartbeat.outcome`).
+    pub fn outcome(&self) -> &'a str {
+        self.outcome
+    }
+    /// The fixed attributes declared with the outcome, sorted by key.
+    pub fn attributes(&self) -> impl Iterator<Item = (&'a str, &'a str)> + 'a {
+        self.attributes.iter().map(|(k, v)| (&**k, &**v))
+    }
+    /// Success or failure (`heartbeat.result`).
+    pub fn result(&self) -> OutcomeResult {
+        self.result
+    }
+    /// The failure reason (`heartbeat.reason`); `None` for successes.
+    pub fn reason(&self) -> Option<&'a str> {
+        self.reason
+    }
+    /// The tenant (`heartbeat.tenant`), `"_overflow"` for the overflow series; `None` off the
+    /// drill-down path.
+    pub fn tenant(&self) -> Option<&'a str> {
+        self.tenant
+    }
+    /// The cumulative count since the registry started.
+    pub fn value(&self) -> u64 {
+        self.value
+    }
+    /// Whether this is the tenant overflow series.
+    pub fn is_overflow(&self) -> bool {
+        self.tenant == Some(OVERFLOW_TENANT)
+    }
+}
+
+struct RegistryInner {
+    outcomes: Mutex<Vec<Arc<OutcomeInner>>>,
+    tenant_limit: usize,
+    clock: Arc<dyn Clock>,
+    start_unix: Duration,
+    health: Arc<Health>,
+}
+
+/// The runtime-free core: declared outcomes and their counts. Cheap to clone; clones share state.
+///
+/// The native pipeline ([`Heartbeat`](crate::Heartbeat), feature `export`) and the browser
+/// build both read it. Use it directly to count without exporting, or to export your own way.
+#[derive(Clone)]
+pub struct Registry {
+    inner: Arc<RegistryInner>,
+}
+
+impl fmt::Debug for Registry {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Registry")
+            .field("outcomes", &self.outcome_count())
+            .field("tenant_limit", &self.inner.tenant_limit)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Default for Registry {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Registry {
+    /// A registry with the default tenant limit and the system clock.
+    pub fn new() -> Self {
+        Self::builder().build()
+    }
+
+    /// Configures a registry.
+    pub fn builder() -> RegistryBuilder {
+        RegistryBuilder {
+            tenant_limit: DEFAULT_TENANT_LIMIT,
+            clock: None,
+        }
+    }
+
+    /// Starts declaring an outcome. See [`OutcomeBuilder`].
+    pub fn outcome(&self, name: impl Into<String>) -> OutcomeBuilder<'_> {
+        OutcomeBuilder {
+            registry: self,
+            name: name.into(),
+            attributes: Vec::new(),
+            reasons: Vec::new(),
+            tenant_limit: None,
+        }
+    }
+
+    /// The clock the registry and its pipeline use.
+    pub fn clock(&self) -> &Arc<dyn Clock> {
+        &self.inner.clock
+    }
+
+    /// When the registry started (Unix time): the start time of every cumulative series.
+    pub fn start_time(&self) -> Duration {
+        self.inner.start_unix
+    }
+
+    /// How many outcomes are declared.
+    pub fn outcome_count(&self) -> usize {
+        self.outcomes().len()
+    }
+
+    /// Inputs corrected so far (see [`RegistryHealth`]).
+    pub fn health(&self) -> RegistryHealth {
+        let h = &self.inner.health;
+        RegistryHealth {
+            invalid_tenants: h.invalid_tenants.load(Relaxed),
+            overflowed_tenants: h.overflowed_tenants.load(Relaxed),
+            undeclared_reasons: h.undeclared_reasons.load(Relaxed),
+        }
+    }
+
+    fn outcomes(&self) -> std::sync::MutexGuard<'_, Vec<Arc<OutcomeInner>>> {
+        self.inner
+            .outcomes
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Visits every series with its cumulative count.
+    ///
+    /// Declared outcomes report their success and every failure reason from the start, at zero
+    /// when nothing happened, so "no series" never means "zero successes". Tenant rows report
+    /// success always and failure reasons once they are non-zero.
+    pub fn collect(&self, mut f: impl FnMut(&Series<'_>)) {
+        let outcomes: Vec<Arc<OutcomeInner>> = self.outcomes().clone();
+        for o in &outcomes {
+            let base = Series {
+                outcome: &o.name,
+                attributes: &o.attributes,
+                result: OutcomeResult::Success,
+                reason: None,
+                tenant: None,
+                value: o.success.total(),
+            };
+            f(&base);
+            for (reason, counter) in o.reasons.iter().zip(o.failures.iter()) {
+                f(&Series {
+                    result: OutcomeResult::Failure,
+                    reason: Some(reason),
+                    value: counter.total(),
+                    ..base
+                });
+            }
+            o.tenants.visit(|row| {
+                let tenant = Some(&*row.tenant);
+                f(&Series {
+                    tenant,
+                    value: row.get(0),
+                    ..base
+                });
+                for (i, reason) in o.reasons.iter().enumerate() {
+                    let value = row.get(1 + i);
+                    if value > 0 {
+                        f(&Series {
+                            result: OutcomeResult::Failure,
+                            reason: Some(reason),
+                            tenant,
+                            value,
+                            ..base
+                        });
+                    }
+                }
+            });
+        }
+    }
+}
+
+/// Configures a [`Registry`].
+#[derive(Debug)]
+pub struct RegistryBuilder {
+    tenant_limit: usize,
+    clock: Option<Arc<dyn Clock>>,
+}
+
+impl RegistryBuilder {
+    /// The default number of distinct tenants per outcome before overflow (default 1000).
+    pub fn with_tenant_limit(mut self, limit: usize) -> Self {
+        self.tenant_limit = limit;
+        self
+    }
+
+    /// The clock (default: [`SystemClock`]).
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = Some(clock);
+        self
+    }
+
+    /// Builds the registry.
+    pub fn build(self) -> Registry {
+        let clock = self
+            .clock
+            .unwrap_or_else(|| Arc::new(SystemClock::new()) as Arc<dyn Clock>);
+        let start_unix = clock.now_unix();
+        Registry {
+            inner: Arc::new(RegistryInner {
+                outcomes: Mutex::new(Vec::new()),
+                tenant_limit: self.tenant_limit,
+                clock,
+                start_unix,
+                health: Arc::default(),
+            }),
+        }
+    }
+}
+
+/// Declares an outcome: its name, fixed attributes and the bounded set of failure reasons.
+#[derive(Debug)]
+#[must_use = "call .build() to declare the outcome"]
+pub struct OutcomeBuilder<'r> {
+    registry: &'r Registry,
+    name: String,
+    attributes: Vec<(String, String)>,
+    reasons: Vec<String>,
+    tenant_limit: Option<usize>,
+}
+
+impl OutcomeBuilder<'_> {
+    /// Adds a fixed attribute, such as `("surface", "web_messenger")`.
+    pub fn with_attribute(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.attributes.push((key.into(), value.into()));
+        self
+    }
+
+    /// Declares the failure reasons (snake_case, at most 32). `unspecified`, `abandoned`,
+    /// `panicked` and `other` are always present.
+    pub fn with_reasons<I, S>(mut self, reasons: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.reasons.extend(reasons.into_iter().map(Into::into));
+        self
+    }
+
+    /// Overrides the registry's tenant limit for this outcome.
+    pub fn with_tenant_limit(mut self, limit: usize) -> Self {
+        self.tenant_limit = Some(limit);
+        self
+    }
+
+    /// Declares the outcome, or returns the existing handle if the same outcome (name and
+    /// attributes) was declared before with the same reasons.
+    ///
+    /// # Errors
+    /// [`OutcomeError`] naming the bad name, key, value or reason, or a conflicting declaration.
+    pub fn build(self) -> Result<Outcome, OutcomeError> {
+        validate::outcome_name(&self.name)?;
+        let mut attributes = self.attributes;
+        for (k, v) in &attributes {
+            validate::attribute_key(k)?;
+            validate::attribute_value(k, v)?;
+        }
+        attributes.sort();
+        if let Some(w) = attributes.windows(2).find(|w| w[0].0 == w[1].0) {
+            return Err(OutcomeError::InvalidAttributeKey {
+                key: w[0].0.clone(),
+                reason: "it is given twice",
+            });
+        }
+        let mut reasons: Vec<Box<str>> = RESERVED_REASONS.iter().map(|r| (*r).into()).collect();
+        for r in &self.reasons {
+            validate::reason(r)?;
+            if !reasons.iter().any(|have| **have == **r) {
+                reasons.push(r.as_str().into());
+            }
+        }
+        let declared = reasons.len() - RESERVED_REASONS.len();
+        if declared > MAX_REASONS {
+            return Err(OutcomeError::TooManyReasons {
+                outcome: self.name,
+                count: declared,
+            });
+        }
+        let attributes: Box<[(Box<str>, Box<str>)]> = attributes
+            .into_iter()
+            .map(|(k, v)| (k.into(), v.into()))
+            .collect();
+        let mut outcomes = self.registry.outcomes();
+        if let Some(existing) = outcomes
+            .iter()
+            .find(|o| *o.name == *self.name && o.attributes == attributes)
+        {
+            if existing.reasons[..] == reasons[..] {
+                return Ok(Outcome::from_inner(Arc::clone(existing)));
+            }
+            return Err(OutcomeError::Conflict {
+                outcome: self.name,
+                existing: existing.declared_reasons().map(str::to_owned).collect(),
+            });
+        }
+        let inner = Arc::new(OutcomeInner::new(
+            self.name.into(),
+            attributes,
+            reasons.into(),
+            self.tenant_limit
+                .unwrap_or(self.registry.inner.tenant_limit),
+            Arc::clone(&self.registry.inner.health),
+        ));
+        outcomes.push(Arc::clone(&inner));
+        Ok(Outcome::from_inner(inner))
+    }
+}

@@ -1,0 +1,66 @@
+//! # Heartbeat
+//!
+//! Outcome ("heartbeat") metrics for Rust services: count the customer jobs your service exists
+//! for (message sent, reply delivered, AI answer produced) as success and failure, at the cost
+//! of a thread-local store, and export them over OTLP to any OpenTelemetry pipeline.
+//!
+//! ```no_run
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! let hb = heartbeat::Heartbeat::builder()
+//!     .with_service_name("messenger-api")
+//!     .with_endpoint("http://127.0.0.1:4318")
+//!     .install()?; // spawns the export driver on the current tokio runtime
+//!
+//! let send = hb
+//!     .outcome("message.send")
+//!     .with_attribute("surface", "web_messenger")
+//!     .with_reasons(["timeout", "rejected"])
+//!     .build()?;
+//!
+//! send.success(); // the hot path: no lock, no allocation, no shared cache line
+//! send.failure_with("timeout");
+//! send.success_for("acme"); // per-tenant drill-down, bounded by a cardinality limit
+//!
+//! hb.shutdown().await?; // flushes within its deadline
+//! # Ok(()) }
+//! ```
+//!
+//! ## Features
+//!
+//! | feature | default | what it adds |
+//! |---|---|---|
+//! | `grpc` | yes | OTLP/gRPC export (tonic) |
+//! | `http-proto` | yes | OTLP/HTTP with protobuf bodies |
+//! | `http-json` | yes | OTLP/HTTP with JSON bodies |
+//! | `gzip` | yes | gzip compression |
+//! | `export` | (by the above) | the [`Heartbeat`] pipeline on `opentelemetry_sdk` and tokio |
+//! | `metrics` | no | a [`metrics::Recorder`] bridge for `counter!`/`gauge!`/`histogram!` |
+//! | `testing` | no | [`ManualClock`] and other test doubles |
+//!
+//! With default features off, only the runtime-free core ([`Registry`], [`Outcome`], [`Clock`])
+//! is built; it compiles for `wasm32-unknown-unknown`.
+//!
+//! The wire contract (names, units, attributes) is in [`semconv`] and
+//! `docs/semantic-conventions.md`. Supported Rust: 1.88 and later.
+#![cfg_attr(docsrs, feature(doc_cfg))]
+#![warn(missing_docs, unreachable_pub)]
+#![cfg_attr(
+    not(test),
+    deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
+)]
+
+mod core;
+pub mod semconv;
+
+#[cfg(any(test, feature = "testing"))]
+pub use crate::core::clock::ManualClock;
+pub use crate::core::clock::{Clock, SystemClock};
+pub use crate::core::outcome::{
+    Outcome, OutcomeGuard, OutcomeResult, REASON_ABANDONED, REASON_OTHER, REASON_PANICKED,
+    REASON_UNSPECIFIED, TenantOutcome,
+};
+pub use crate::core::registry::{
+    OutcomeBuilder, Registry, RegistryBuilder, RegistryHealth, Series,
+};
+pub use crate::core::tenant::{DEFAULT_TENANT_LIMIT, OVERFLOW_TENANT};
+pub use crate::core::validate::{MAX_NAME_LEN, MAX_REASON_LEN, MAX_REASONS, OutcomeError};
