@@ -50,11 +50,40 @@
 )]
 
 mod core;
+#[cfg(feature = "export")]
+mod export;
 pub mod semconv;
+
+/// The standard `OTEL_*` environment variables the builder reads.
+#[cfg(feature = "export")]
+pub mod env {
+    pub use crate::export::env::{
+        OTEL_EXPORTER_OTLP_COMPRESSION, OTEL_EXPORTER_OTLP_ENDPOINT, OTEL_EXPORTER_OTLP_HEADERS,
+        OTEL_EXPORTER_OTLP_METRICS_COMPRESSION, OTEL_EXPORTER_OTLP_METRICS_ENDPOINT,
+        OTEL_EXPORTER_OTLP_METRICS_HEADERS, OTEL_EXPORTER_OTLP_METRICS_PROTOCOL,
+        OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE, OTEL_EXPORTER_OTLP_METRICS_TIMEOUT,
+        OTEL_EXPORTER_OTLP_PROTOCOL, OTEL_EXPORTER_OTLP_TIMEOUT, OTEL_METRIC_EXPORT_INTERVAL,
+        OTEL_METRIC_EXPORT_TIMEOUT, OTEL_RESOURCE_ATTRIBUTES, OTEL_SDK_DISABLED, OTEL_SERVICE_NAME,
+    };
+}
+
+#[cfg(feature = "export")]
+pub use crate::export::{
+    Driver, ExportHealth, Heartbeat,
+    config::{
+        Compression, DEFAULT_EXPORT_INTERVAL, DEFAULT_EXPORT_TIMEOUT, DEFAULT_REQUEST_TIMEOUT,
+        HeartbeatBuilder, Protocol, Retry, Temporality,
+    },
+    error::{BuildError, ExportError, InstallError},
+};
 
 #[cfg(any(test, feature = "testing"))]
 pub use crate::core::clock::ManualClock;
 pub use crate::core::clock::{Clock, SystemClock};
+pub use crate::core::otlp::{
+    AggregationTemporality, Batch, Collector, DataPoint, Metric, MetricKind, encode_json,
+    encode_protobuf,
+};
 pub use crate::core::outcome::{
     Outcome, OutcomeGuard, OutcomeResult, REASON_ABANDONED, REASON_OTHER, REASON_PANICKED,
     REASON_UNSPECIFIED, TenantOutcome,

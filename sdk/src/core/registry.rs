@@ -127,6 +127,7 @@ impl Registry {
             attributes: Vec::new(),
             reasons: Vec::new(),
             tenant_limit: None,
+            noop: false,
         }
     }
 
@@ -258,6 +259,7 @@ pub struct OutcomeBuilder<'r> {
     attributes: Vec<(String, String)>,
     reasons: Vec<String>,
     tenant_limit: Option<usize>,
+    noop: bool,
 }
 
 impl OutcomeBuilder<'_> {
@@ -275,6 +277,13 @@ impl OutcomeBuilder<'_> {
         S: Into<String>,
     {
         self.reasons.extend(reasons.into_iter().map(Into::into));
+        self
+    }
+
+    /// Validates as usual but hands back a no-op handle (for a disabled SDK).
+    #[cfg_attr(not(feature = "export"), allow(dead_code))]
+    pub(crate) fn noop(mut self) -> Self {
+        self.noop = true;
         self
     }
 
@@ -316,6 +325,9 @@ impl OutcomeBuilder<'_> {
                 outcome: self.name,
                 count: declared,
             });
+        }
+        if self.noop {
+            return Ok(Outcome::noop());
         }
         let attributes: Box<[(Box<str>, Box<str>)]> = attributes
             .into_iter()

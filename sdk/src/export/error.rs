@@ -1,0 +1,74 @@
+//! Errors of the export pipeline, one enum per operation.
+
+use std::time::Duration;
+
+/// Why [`HeartbeatBuilder::build`](crate::HeartbeatBuilder::build) refused the configuration.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum BuildError {
+    /// An environment variable has a value that cannot be used.
+    #[error("invalid value {value:?} for {var}: expected {expected}")]
+    InvalidEnv {
+        /// The variable's name.
+        var: &'static str,
+        /// Its value (header values are masked).
+        value: String,
+        /// What is allowed.
+        expected: &'static str,
+    },
+    /// A setting given in code cannot be used.
+    #[error("invalid {setting} {value:?}: {problem}")]
+    InvalidSetting {
+        /// Which setting.
+        setting: &'static str,
+        /// The value given.
+        value: String,
+        /// What is wrong with it.
+        problem: &'static str,
+    },
+    /// The chosen protocol's cargo feature is off.
+    #[error(
+        "OTLP protocol {protocol} is not compiled in: enable the `{feature}` feature of heartbeat"
+    )]
+    ProtocolNotEnabled {
+        /// The protocol asked for.
+        protocol: &'static str,
+        /// The feature that provides it.
+        feature: &'static str,
+    },
+    /// The OpenTelemetry OTLP exporter refused its configuration.
+    #[error("the OTLP exporter could not be built: {0}")]
+    Exporter(String),
+}
+
+/// Why [`HeartbeatBuilder::install`](crate::HeartbeatBuilder::install) failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum InstallError {
+    /// The configuration was refused.
+    #[error(transparent)]
+    Build(#[from] BuildError),
+    /// There is no tokio runtime to spawn the export driver on.
+    #[error(
+        "install() must be called inside a tokio runtime; use build() and spawn the returned driver on your runtime instead"
+    )]
+    NoRuntime,
+}
+
+/// Why a flush or a shutdown did not complete.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ExportError {
+    /// The exporter reported a failure (after its retries).
+    #[error("OTLP export failed: {0}")]
+    Failed(String),
+    /// The deadline passed first; the pipeline keeps the counts for the next export.
+    #[error("OTLP export did not finish within {0:?}")]
+    Timeout(Duration),
+    /// The driver returned by `build()` was never spawned, or has stopped.
+    #[error("the export driver is not running: spawn the driver that build() returned")]
+    DriverNotRunning,
+    /// The pipeline was shut down before.
+    #[error("the pipeline is already shut down")]
+    AlreadyShutdown,
+}

@@ -1,0 +1,573 @@
+//! The native export pipeline: the core registry read by an OpenTelemetry asynchronous counter,
+//! collected by a reader this crate drives, and sent by `opentelemetry-otlp`.
+//!
+//! ```text
+//! Outcome::success ──► per-thread cells ──(collect: observable counter callback)──►
+//!   opentelemetry_sdk ManualReader ──► Driver (your tokio runtime) ──► opentelemetry-otlp
+//! ```
+//! The hot path never touches the OpenTelemetry SDK; export never blocks it.
+
+pub(crate) mod config;
+pub(crate) mod env;
+pub(crate) mod error;
+mod exporter;
+
+use self::config::{Config, HeartbeatBuilder, Temporality};
+use self::error::{BuildError, ExportError, InstallError};
+use crate::core::registry::{OutcomeBuilder, Registry};
+use crate::semconv;
+use opentelemetry::KeyValue;
+use opentelemetry::metrics::{Meter, MeterProvider as _, ObservableCounter};
+use opentelemetry_sdk::Resource;
+use opentelemetry_sdk::metrics::data::ResourceMetrics;
+use opentelemetry_sdk::metrics::exporter::PushMetricExporter;
+use opentelemetry_sdk::metrics::reader::MetricReader;
+use opentelemetry_sdk::metrics::{
+    InstrumentKind, ManualReader, Pipeline, SdkMeterProvider, Stream,
+};
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::{Arc, Weak};
+use std::task::{Context, Poll};
+use std::time::Duration;
+use tokio::sync::{mpsc, oneshot};
+
+/// The series limit the owned pipeline gives the OpenTelemetry SDK for the outcome counter;
+/// the registry's own per-outcome tenant limit is what bounds cardinality.
+const SDK_CARDINALITY_LIMIT: usize = 1 << 20;
+
+/// Shows a URL without its credentials or query string.
+pub(crate) fn redact_url(url: &str) -> String {
+    let (scheme, rest) = url.split_once("://").unwrap_or(("", url));
+    let rest = rest.split(['?', '#']).next().unwrap_or_default();
+    let rest = match rest.split_once('@') {
+        Some((_, host)) if !host.contains('/') || rest.find('@') < rest.find('/') => {
+            format!("***@{host}")
+        }
+        _ => rest.to_owned(),
+    };
+    let tail = if url.contains('?') { "?***" } else { "" };
+    if scheme.is_empty() {
+        format!("{rest}{tail}")
+    } else {
+        format!("{scheme}://{rest}{tail}")
+    }
+}
+
+/// Export counters, readable at any time with [`Heartbeat::export_health`].
+#[derive(Debug, Default)]
+pub(crate) struct Health {
+    exports_ok: AtomicU64,
+    exports_failed: AtomicU64,
+    exports_timed_out: AtomicU64,
+    last_success_unix_ms: AtomicU64,
+}
+
+/// The export pipeline's own health: how many exports succeeded and failed, and when the last
+/// one succeeded.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ExportHealth {
+    /// Exports the collector accepted.
+    pub exports_ok: u64,
+    /// Exports that failed after their retries.
+    pub exports_failed: u64,
+    /// Exports that did not finish by the export deadline.
+    pub exports_timed_out: u64,
+    /// Unix time of the last successful export, if any.
+    pub last_success: Option<Duration>,
+}
+
+enum Command {
+    Flush(oneshot::Sender<Result<(), ExportError>>),
+    Shutdown(oneshot::Sender<Result<(), ExportError>>),
+}
+
+enum Mode {
+    /// Outcomes are no-ops and nothing is exported.
+    Disabled,
+    /// This crate owns the pipeline and its driver.
+    Owned {
+        commands: mpsc::UnboundedSender<Command>,
+        provider: SdkMeterProvider,
+    },
+    /// The application's provider exports; this crate only registered an instrument on it.
+    Attached { provider: SdkMeterProvider },
+}
+
+struct Shared {
+    registry: Registry,
+    mode: Mode,
+    health: Arc<Health>,
+    export_timeout: Duration,
+    _instrument: Option<ObservableCounter<u64>>,
+}
+
+/// The SDK handle: declares outcomes and controls the export pipeline. Cheap to clone.
+///
+/// Build it once at start-up with [`Heartbeat::builder`]. Dropping the last clone stops the
+/// driver after a final export; [`Heartbeat::shutdown`] does the same and waits for it.
+#[derive(Clone)]
+pub struct Heartbeat {
+    shared: Arc<Shared>,
+}
+
+impl fmt::Debug for Heartbeat {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mode = match self.shared.mode {
+            Mode::Disabled => "disabled",
+            Mode::Owned { .. } => "owned",
+            Mode::Attached { .. } => "attached",
+        };
+        f.debug_struct("Heartbeat")
+            .field("mode", &mode)
+            .field("registry", &self.shared.registry)
+            .finish()
+    }
+}
+
+/// The export loop, returned by [`HeartbeatBuilder::build`]: spawn it on your runtime
+/// (`tokio::spawn(driver)`). It exports every interval, serves flushes, and ends after the
+/// final export on shutdown (or when every [`Heartbeat`] clone is dropped).
+#[must_use = "the driver does nothing unless spawned or awaited"]
+pub struct Driver {
+    future: Pin<Box<dyn Future<Output = ()> + Send + 'static>>,
+}
+
+impl fmt::Debug for Driver {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Driver")
+    }
+}
+
+impl Future for Driver {
+    type Output = ();
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        self.future.as_mut().poll(cx)
+    }
+}
+
+impl Heartbeat {
+    /// Starts configuring the pipeline.
+    pub fn builder() -> HeartbeatBuilder {
+        HeartbeatBuilder::default()
+    }
+
+    /// A handle whose outcomes are no-ops and that exports nothing.
+    pub fn disabled() -> Self {
+        Self {
+            shared: Arc::new(Shared {
+                registry: Registry::new(),
+                mode: Mode::Disabled,
+                health: Arc::default(),
+                export_timeout: config::DEFAULT_EXPORT_TIMEOUT,
+                _instrument: None,
+            }),
+        }
+    }
+
+    /// Whether the SDK is enabled (not turned off by `OTEL_SDK_DISABLED` or in code).
+    pub fn is_enabled(&self) -> bool {
+        !matches!(self.shared.mode, Mode::Disabled)
+    }
+
+    /// Starts declaring an outcome; see [`OutcomeBuilder`]. On a disabled SDK the declaration
+    /// is still validated, and the handle it returns is a no-op.
+    pub fn outcome(&self, name: impl Into<String>) -> OutcomeBuilder<'_> {
+        let builder = self.shared.registry.outcome(name);
+        if self.is_enabled() {
+            builder
+        } else {
+            builder.noop()
+        }
+    }
+
+    /// The registry holding the counts (for reading them, or for a second exporter).
+    pub fn registry(&self) -> &Registry {
+        &self.shared.registry
+    }
+
+    /// The meter provider the pipeline exports through (owned or attached), to register
+    /// further instruments on the same pipeline. `None` when disabled.
+    pub fn meter_provider(&self) -> Option<&SdkMeterProvider> {
+        match &self.shared.mode {
+            Mode::Disabled => None,
+            Mode::Owned { provider, .. } | Mode::Attached { provider } => Some(provider),
+        }
+    }
+
+    /// A meter on the pipeline's provider with the Heartbeat scope, or a no-op meter.
+    pub fn meter(&self) -> Meter {
+        match self.meter_provider() {
+            Some(p) => p.meter_with_scope(scope()),
+            None => {
+                opentelemetry::metrics::noop::NoopMeterProvider::new().meter_with_scope(scope())
+            }
+        }
+    }
+
+    /// Export health so far.
+    pub fn export_health(&self) -> ExportHealth {
+        let h = &self.shared.health;
+        let last = h.last_success_unix_ms.load(Relaxed);
+        ExportHealth {
+            exports_ok: h.exports_ok.load(Relaxed),
+            exports_failed: h.exports_failed.load(Relaxed),
+            exports_timed_out: h.exports_timed_out.load(Relaxed),
+            last_success: (last > 0).then(|| Duration::from_millis(last)),
+        }
+    }
+
+    /// Exports now and waits for the result, at most the export timeout.
+    ///
+    /// # Errors
+    /// [`ExportError`]: the export failed or timed out (the counts stay for the next export),
+    /// the driver is not running, or the pipeline was shut down.
+    pub async fn flush(&self) -> Result<(), ExportError> {
+        self.command(Command::Flush).await
+    }
+
+    /// Exports a last time and stops the driver, returning by the export timeout.
+    ///
+    /// # Errors
+    /// As for [`Heartbeat::flush`].
+    pub async fn shutdown(&self) -> Result<(), ExportError> {
+        let result = self.command(Command::Shutdown).await;
+        if let Some(provider) = self.meter_provider() {
+            let _ = provider.shutdown();
+        }
+        result
+    }
+
+    async fn command(
+        &self,
+        make: fn(oneshot::Sender<Result<(), ExportError>>) -> Command,
+    ) -> Result<(), ExportError> {
+        let deadline = self.shared.export_timeout;
+        match &self.shared.mode {
+            Mode::Disabled => Ok(()),
+            Mode::Attached { provider } => {
+                let provider = provider.clone();
+                let flush = tokio::task::spawn_blocking(move || provider.force_flush());
+                match tokio::time::timeout(deadline, flush).await {
+                    Ok(Ok(Ok(()))) => Ok(()),
+                    Ok(Ok(Err(e))) => Err(ExportError::Failed(e.to_string())),
+                    Ok(Err(join)) => Err(ExportError::Failed(join.to_string())),
+                    Err(_) => Err(ExportError::Timeout(deadline)),
+                }
+            }
+            Mode::Owned { commands, .. } => {
+                let (tx, rx) = oneshot::channel();
+                if commands.send(make(tx)).is_err() {
+                    return Err(ExportError::AlreadyShutdown);
+                }
+                match tokio::time::timeout(deadline, rx).await {
+                    Ok(Ok(result)) => result,
+                    Ok(Err(_)) => Err(ExportError::AlreadyShutdown),
+                    Err(_) => Err(ExportError::DriverNotRunning),
+                }
+            }
+        }
+    }
+}
+
+fn scope() -> opentelemetry::InstrumentationScope {
+    opentelemetry::InstrumentationScope::builder(semconv::SCOPE_NAME)
+        .with_version(env!("CARGO_PKG_VERSION"))
+        .build()
+}
+
+/// A random id for `service.instance.id`, fresh at every start (no RNG dependency needed).
+fn instance_id() -> String {
+    use std::hash::{BuildHasher, Hasher};
+    let mut out = String::with_capacity(32);
+    for salt in 0..2u8 {
+        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+        h.write_u8(salt);
+        h.write_u32(std::process::id());
+        h.write_u128(
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_nanos()),
+        );
+        out.push_str(&format!("{:016x}", h.finish()));
+    }
+    out
+}
+
+fn resource(config: &Config) -> Resource {
+    let mut attrs = vec![
+        KeyValue::new("service.name", config.service_name.clone()),
+        KeyValue::new(semconv::RESOURCE_INSTANCE_ID, instance_id()),
+        KeyValue::new("telemetry.sdk.name", "heartbeat"),
+        KeyValue::new("telemetry.sdk.language", "rust"),
+        KeyValue::new("telemetry.sdk.version", env!("CARGO_PKG_VERSION")),
+    ];
+    for (k, v) in &config.resource {
+        if let Some(slot) = attrs.iter_mut().find(|kv| kv.key.as_str() == k) {
+            *slot = KeyValue::new(k.clone(), v.clone());
+        } else {
+            attrs.push(KeyValue::new(k.clone(), v.clone()));
+        }
+    }
+    Resource::builder_empty().with_attributes(attrs).build()
+}
+
+/// Registers the outcome counter on a meter: its callback reads the registry at collection.
+fn register(meter: &Meter, registry: &Registry) -> ObservableCounter<u64> {
+    let registry = registry.clone();
+    meter
+        .u64_observable_counter(semconv::METRIC_OUTCOMES)
+        .with_unit(semconv::UNIT_OUTCOMES)
+        .with_description("Customer jobs by outcome and result: success and failure.")
+        .with_callback(move |observer| {
+            let mut attrs: Vec<KeyValue> = Vec::with_capacity(8);
+            registry.collect(|series| {
+                attrs.clear();
+                attrs.push(KeyValue::new(
+                    semconv::ATTR_OUTCOME,
+                    series.outcome().to_owned(),
+                ));
+                for (k, v) in series.attributes() {
+                    attrs.push(KeyValue::new(k.to_owned(), v.to_owned()));
+                }
+                attrs.push(KeyValue::new(
+                    semconv::ATTR_RESULT,
+                    series.result().as_str(),
+                ));
+                if let Some(reason) = series.reason() {
+                    attrs.push(KeyValue::new(semconv::ATTR_REASON, reason.to_owned()));
+                }
+                if let Some(tenant) = series.tenant() {
+                    attrs.push(KeyValue::new(semconv::ATTR_TENANT, tenant.to_owned()));
+                }
+                observer.observe(series.value(), &attrs);
+            });
+        })
+        .build()
+}
+
+/// A [`ManualReader`] the driver keeps a handle to while the provider owns it too.
+#[derive(Debug, Clone)]
+struct SharedReader(Arc<ManualReader>);
+
+impl MetricReader for SharedReader {
+    fn register_pipeline(&self, pipeline: Weak<Pipeline>) {
+        self.0.register_pipeline(pipeline);
+    }
+    fn collect(&self, rm: &mut ResourceMetrics) -> opentelemetry_sdk::error::OTelSdkResult {
+        self.0.collect(rm)
+    }
+    fn force_flush(&self) -> opentelemetry_sdk::error::OTelSdkResult {
+        self.0.force_flush()
+    }
+    fn shutdown_with_timeout(&self, timeout: Duration) -> opentelemetry_sdk::error::OTelSdkResult {
+        self.0.shutdown_with_timeout(timeout)
+    }
+    fn temporality(&self, kind: InstrumentKind) -> opentelemetry_sdk::metrics::Temporality {
+        self.0.temporality(kind)
+    }
+}
+
+pub(crate) fn otel_temporality(t: Temporality) -> opentelemetry_sdk::metrics::Temporality {
+    match t {
+        Temporality::Cumulative => opentelemetry_sdk::metrics::Temporality::Cumulative,
+        Temporality::Delta => opentelemetry_sdk::metrics::Temporality::Delta,
+        Temporality::LowMemory => opentelemetry_sdk::metrics::Temporality::LowMemory,
+    }
+}
+
+impl HeartbeatBuilder {
+    /// Builds the pipeline and returns the handle with the driver to spawn on your runtime.
+    ///
+    /// Nothing is exported until the driver runs. With `OTEL_SDK_DISABLED=true` (or
+    /// `with_disabled(true)`), the handle is a no-op and the driver finishes at once.
+    ///
+    /// # Errors
+    /// [`BuildError`] naming the bad setting or environment variable and its value.
+    pub fn build(self) -> Result<(Heartbeat, Driver), BuildError> {
+        let config = self.resolve()?;
+        let mut registry = Registry::builder().with_tenant_limit(config.tenant_limit);
+        if let Some(clock) = &self.clock {
+            registry = registry.with_clock(Arc::clone(clock));
+        }
+        let registry = registry.build();
+        let idle = Driver {
+            future: Box::pin(async {}),
+        };
+        if config.disabled {
+            let hb = Heartbeat {
+                shared: Arc::new(Shared {
+                    registry,
+                    mode: Mode::Disabled,
+                    health: Arc::default(),
+                    export_timeout: config.export_timeout,
+                    _instrument: None,
+                }),
+            };
+            return Ok((hb, idle));
+        }
+        if let Some(provider) = self.meter_provider {
+            let instrument = register(&provider.meter_with_scope(scope()), &registry);
+            let hb = Heartbeat {
+                shared: Arc::new(Shared {
+                    registry,
+                    mode: Mode::Attached { provider },
+                    health: Arc::default(),
+                    export_timeout: config.export_timeout,
+                    _instrument: Some(instrument),
+                }),
+            };
+            return Ok((hb, idle));
+        }
+
+        let exporter = exporter::build(&config)?;
+        let reader = Arc::new(
+            ManualReader::builder()
+                .with_temporality(otel_temporality(config.temporality))
+                .build(),
+        );
+        let provider = SdkMeterProvider::builder()
+            .with_resource(resource(&config))
+            .with_reader(SharedReader(Arc::clone(&reader)))
+            .with_view(|i: &opentelemetry_sdk::metrics::Instrument| {
+                (i.name() == semconv::METRIC_OUTCOMES)
+                    .then(|| {
+                        Stream::builder()
+                            .with_cardinality_limit(SDK_CARDINALITY_LIMIT)
+                            .build()
+                            .ok()
+                    })
+                    .flatten()
+            })
+            .build();
+        let instrument = register(&provider.meter_with_scope(scope()), &registry);
+        let (commands, rx) = mpsc::unbounded_channel();
+        let health: Arc<Health> = Arc::default();
+        let driver = Driver {
+            future: Box::pin(drive(Loop {
+                reader,
+                _provider: provider.clone(),
+                exporter,
+                commands: rx,
+                interval: config.export_interval,
+                deadline: config.export_timeout,
+                health: Arc::clone(&health),
+                clock: Arc::clone(registry.clock()),
+            })),
+        };
+        let hb = Heartbeat {
+            shared: Arc::new(Shared {
+                registry,
+                mode: Mode::Owned { commands, provider },
+                health,
+                export_timeout: config.export_timeout,
+                _instrument: Some(instrument),
+            }),
+        };
+        Ok((hb, driver))
+    }
+
+    /// Builds the pipeline and spawns its driver on the current tokio runtime.
+    ///
+    /// # Errors
+    /// [`InstallError::Build`] for a bad configuration, [`InstallError::NoRuntime`] outside a
+    /// tokio runtime.
+    pub fn install(self) -> Result<Heartbeat, InstallError> {
+        let runtime = tokio::runtime::Handle::try_current().map_err(|_| InstallError::NoRuntime)?;
+        let (hb, driver) = self.build()?;
+        runtime.spawn(driver);
+        Ok(hb)
+    }
+}
+
+struct Loop {
+    reader: Arc<ManualReader>,
+    /// Keeps the provider (and so the reader) alive until the final export is done.
+    _provider: SdkMeterProvider,
+    exporter: opentelemetry_otlp::MetricExporter,
+    commands: mpsc::UnboundedReceiver<Command>,
+    interval: Duration,
+    deadline: Duration,
+    health: Arc<Health>,
+    clock: Arc<dyn crate::Clock>,
+}
+
+impl Loop {
+    async fn export_once(&self) -> Result<(), ExportError> {
+        let mut rm = ResourceMetrics::default();
+        if let Err(e) = self.reader.collect(&mut rm) {
+            return Err(ExportError::Failed(e.to_string()));
+        }
+        let result = match tokio::time::timeout(self.deadline, self.exporter.export(&rm)).await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => Err(ExportError::Failed(e.to_string())),
+            Err(_) => Err(ExportError::Timeout(self.deadline)),
+        };
+        let h = &self.health;
+        match &result {
+            Ok(()) => {
+                h.exports_ok.fetch_add(1, Relaxed);
+                let ms = u64::try_from(self.clock.now_unix().as_millis()).unwrap_or(u64::MAX);
+                h.last_success_unix_ms.store(ms.max(1), Relaxed);
+            }
+            Err(ExportError::Timeout(_)) => {
+                h.exports_timed_out.fetch_add(1, Relaxed);
+            }
+            Err(_) => {
+                h.exports_failed.fetch_add(1, Relaxed);
+            }
+        }
+        result
+    }
+}
+
+async fn drive(mut lp: Loop) {
+    let start = tokio::time::Instant::now() + lp.interval;
+    let mut ticker = tokio::time::interval_at(start, lp.interval);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = ticker.tick() => {
+                let _ = lp.export_once().await;
+            }
+            command = lp.commands.recv() => match command {
+                Some(Command::Flush(reply)) => {
+                    let result = lp.export_once().await;
+                    let _ = reply.send(result);
+                }
+                Some(Command::Shutdown(reply)) => {
+                    let result = lp.export_once().await;
+                    let _ = lp.exporter.shutdown_with_timeout(lp.deadline);
+                    let _ = reply.send(result);
+                    return;
+                }
+                None => {
+                    // Every handle is gone: send what is left, then stop.
+                    let _ = lp.export_once().await;
+                    let _ = lp.exporter.shutdown_with_timeout(lp.deadline);
+                    return;
+                }
+            },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redact_url;
+
+    #[test]
+    fn urls_are_shown_without_credentials_or_query() {
+        assert_eq!(
+            redact_url("https://user:pw@host:1/p?token=abc"),
+            "https://***@host:1/p?***"
+        );
+        assert_eq!(
+            redact_url("http://host:4318/v1/metrics"),
+            "http://host:4318/v1/metrics"
+        );
+    }
+}
