@@ -51,8 +51,16 @@
 
 mod core;
 #[cfg(feature = "export")]
+mod deadman;
+#[cfg(feature = "export")]
 mod export;
 pub mod semconv;
+
+/// The watchdog tuning calculator: detection latency and false pages for a cadence, a window,
+/// a threshold and a loss rate (see `docs/alerting.md`).
+pub mod tuning {
+    pub use crate::core::tuning::{Detection, TuningError, detection};
+}
 
 /// The standard `OTEL_*` environment variables the builder reads.
 #[cfg(feature = "export")]
@@ -77,6 +85,13 @@ pub use crate::export::{
     error::{BuildError, ExportError, InstallError},
 };
 
+#[cfg(feature = "export")]
+pub use crate::deadman::{
+    Deadman, DeadmanBuilder, DeadmanError, DeadmanHealth, GateOutput, InvalidPingUrl, PingConfig,
+    StopError,
+};
+
+pub use crate::core::beat::{DEFAULT_CADENCE, EmitterStatus, FailReason, MAX_CADENCE, MIN_CADENCE};
 #[cfg(any(test, feature = "testing"))]
 pub use crate::core::clock::ManualClock;
 pub use crate::core::clock::{Clock, SystemClock};

@@ -159,6 +159,18 @@ impl Outcome {
         self.inner.as_ref().map_or("", |i| &i.name)
     }
 
+    /// Successes recorded so far, with and without a tenant (0 for a no-op handle).
+    #[cfg_attr(not(feature = "export"), allow(dead_code))]
+    pub(crate) fn success_total(&self) -> u64 {
+        self.inner.as_ref().map_or(0, |inner| {
+            let mut total = inner.success.total();
+            inner
+                .tenants
+                .visit(|row| total = total.wrapping_add(row.get(0)));
+            total
+        })
+    }
+
     /// Records one success.
     #[inline]
     pub fn success(&self) {

@@ -32,7 +32,7 @@ use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Weak};
 use std::task::{Context, Poll};
 use std::time::Duration;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{Notify, mpsc, oneshot};
 
 /// The series limit the owned pipeline gives the OpenTelemetry SDK for the outcome counter;
 /// the registry's own per-outcome tenant limit is what bounds cardinality.
@@ -65,6 +65,18 @@ pub(crate) struct Health {
     last_success_unix_ms: AtomicU64,
 }
 
+impl Health {
+    pub(crate) fn snapshot(&self) -> ExportHealth {
+        let last = self.last_success_unix_ms.load(Relaxed);
+        ExportHealth {
+            exports_ok: self.exports_ok.load(Relaxed),
+            exports_failed: self.exports_failed.load(Relaxed),
+            exports_timed_out: self.exports_timed_out.load(Relaxed),
+            last_success: (last > 0).then(|| Duration::from_millis(last)),
+        }
+    }
+}
+
 /// The export pipeline's own health: how many exports succeeded and failed, and when the last
 /// one succeeded.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -92,6 +104,8 @@ enum Mode {
     Owned {
         commands: mpsc::UnboundedSender<Command>,
         provider: SdkMeterProvider,
+        /// Asks the driver for an export now (a dead-man beat); coalesces.
+        export_now: Arc<Notify>,
     },
     /// The application's provider exports; this crate only registered an instrument on it.
     Attached { provider: SdkMeterProvider },
@@ -103,6 +117,7 @@ struct Shared {
     health: Arc<Health>,
     export_timeout: Duration,
     _instrument: Option<ObservableCounter<u64>>,
+    deadman: crate::deadman::Book,
 }
 
 /// The SDK handle: declares outcomes and controls the export pipeline. Cheap to clone.
@@ -164,6 +179,7 @@ impl Heartbeat {
                 health: Arc::default(),
                 export_timeout: config::DEFAULT_EXPORT_TIMEOUT,
                 _instrument: None,
+                deadman: Default::default(),
             }),
         }
     }
@@ -210,14 +226,20 @@ impl Heartbeat {
 
     /// Export health so far.
     pub fn export_health(&self) -> ExportHealth {
-        let h = &self.shared.health;
-        let last = h.last_success_unix_ms.load(Relaxed);
-        ExportHealth {
-            exports_ok: h.exports_ok.load(Relaxed),
-            exports_failed: h.exports_failed.load(Relaxed),
-            exports_timed_out: h.exports_timed_out.load(Relaxed),
-            last_success: (last > 0).then(|| Duration::from_millis(last)),
+        self.shared.health.snapshot()
+    }
+
+    /// The driver's "export now" signal, when this crate owns the pipeline.
+    pub(crate) fn export_now(&self) -> Option<&Arc<Notify>> {
+        match &self.shared.mode {
+            Mode::Owned { export_now, .. } => Some(export_now),
+            _ => None,
         }
+    }
+
+    /// The dead-man emitters of this pipeline.
+    pub(crate) fn deadman_book(&self) -> &crate::deadman::Book {
+        &self.shared.deadman
     }
 
     /// Exports now and waits for the result, at most the export timeout.
@@ -234,6 +256,8 @@ impl Heartbeat {
     /// # Errors
     /// As for [`Heartbeat::flush`].
     pub async fn shutdown(&self) -> Result<(), ExportError> {
+        // Dead-man emitters stop on purpose first, so the final export says "stopped".
+        self.shared.deadman.stop_all().await;
         let result = self.command(Command::Shutdown).await;
         if let Some(provider) = self.meter_provider() {
             let _ = provider.shutdown();
@@ -405,12 +429,16 @@ impl HeartbeatBuilder {
                     health: Arc::default(),
                     export_timeout: config.export_timeout,
                     _instrument: None,
+                    deadman: Default::default(),
                 }),
             };
             return Ok((hb, idle));
         }
         if let Some(provider) = self.meter_provider {
-            let instrument = register(&provider.meter_with_scope(scope()), &registry);
+            let meter = provider.meter_with_scope(scope());
+            let instrument = register(&meter, &registry);
+            let deadman = crate::deadman::Book::default();
+            crate::deadman::telemetry::register(&meter, &deadman.states, &registry, None);
             let hb = Heartbeat {
                 shared: Arc::new(Shared {
                     registry,
@@ -418,6 +446,7 @@ impl HeartbeatBuilder {
                     health: Arc::default(),
                     export_timeout: config.export_timeout,
                     _instrument: Some(instrument),
+                    deadman,
                 }),
             };
             return Ok((hb, idle));
@@ -443,15 +472,28 @@ impl HeartbeatBuilder {
                     .flatten()
             })
             .build();
-        let instrument = register(&provider.meter_with_scope(scope()), &registry);
+        let meter = provider.meter_with_scope(scope());
+        let instrument = register(&meter, &registry);
         let (commands, rx) = mpsc::unbounded_channel();
         let health: Arc<Health> = Arc::default();
+        let deadman = crate::deadman::Book::default();
+        crate::deadman::telemetry::register(
+            &meter,
+            &deadman.states,
+            &registry,
+            Some(crate::deadman::telemetry::Exports {
+                health: Arc::clone(&health),
+                clock: Arc::clone(registry.clock()),
+            }),
+        );
+        let export_now = Arc::new(Notify::new());
         let driver = Driver {
             future: Box::pin(drive(Loop {
                 reader,
                 _provider: provider.clone(),
                 exporter,
                 commands: rx,
+                export_now: Arc::clone(&export_now),
                 interval: config.export_interval,
                 deadline: config.export_timeout,
                 health: Arc::clone(&health),
@@ -461,10 +503,15 @@ impl HeartbeatBuilder {
         let hb = Heartbeat {
             shared: Arc::new(Shared {
                 registry,
-                mode: Mode::Owned { commands, provider },
+                mode: Mode::Owned {
+                    commands,
+                    provider,
+                    export_now,
+                },
                 health,
                 export_timeout: config.export_timeout,
                 _instrument: Some(instrument),
+                deadman,
             }),
         };
         Ok((hb, driver))
@@ -489,6 +536,7 @@ struct Loop {
     _provider: SdkMeterProvider,
     exporter: opentelemetry_otlp::MetricExporter,
     commands: mpsc::UnboundedReceiver<Command>,
+    export_now: Arc<Notify>,
     interval: Duration,
     deadline: Duration,
     health: Arc<Health>,
@@ -531,6 +579,9 @@ async fn drive(mut lp: Loop) {
     loop {
         tokio::select! {
             _ = ticker.tick() => {
+                let _ = lp.export_once().await;
+            }
+            () = lp.export_now.notified() => {
                 let _ = lp.export_once().await;
             }
             command = lp.commands.recv() => match command {
