@@ -3,6 +3,7 @@
 pub(crate) mod beat;
 pub(crate) mod clock;
 pub(crate) mod counter;
+pub(crate) mod otlp;
 pub(crate) mod outcome;
 pub(crate) mod registry;
 pub(crate) mod tenant;

@@ -1,0 +1,233 @@
+//! The collector: a registry's counts as a [`Batch`], cumulative or loss-free delta.
+
+use super::{AggregationTemporality, Batch, MetricKind, json::push_decimal, unix_nanos};
+use crate::core::registry::Registry;
+use crate::semconv::{
+    ATTR_OUTCOME, ATTR_REASON, ATTR_RESULT, ATTR_TENANT, METRIC_OUTCOMES, UNIT_OUTCOMES,
+};
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+
+/// The description of [`METRIC_OUTCOMES`].
+const DESCRIPTION_OUTCOMES: &str = "Customer jobs done (success) or not done (failure)";
+
+static NEXT_ID: AtomicU64 = AtomicU64::new(0);
+
+/// What acknowledging a delta batch commits: the cumulative value of every series whose delta
+/// the batch carries (a zero delta has nothing to commit), and the end of its window.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Commit {
+    collector: u64,
+    time: u64,
+    values: Vec<(Box<str>, u64)>,
+}
+
+/// Turns a [`Registry`] into [`Batch`]es of `heartbeat.outcomes` (see [`crate::semconv`]).
+///
+/// With [`AggregationTemporality::Cumulative`], every point counts from [`Registry::start_time`] to now.
+///
+/// With [`AggregationTemporality::Delta`] the collector loses nothing while sends fail. It remembers, per
+/// series, the cumulative value of the last *acknowledged* batch, and the end of that batch's
+/// window. A new batch carries, for each series, the current value minus the acknowledged one,
+/// over the window from the last acknowledged end (the registry's start before the first
+/// acknowledgement) to now. Building a batch commits nothing: call [`Collector::ack`] after
+/// the receiver accepted it. A batch that was never acknowledged is simply superseded: the
+/// next batch carries its counts again, over the longer window. This is an offline buffer
+/// bounded by the number of series, not by time.
+///
+/// Delta batches always carry the series without a tenant (the success and every failure
+/// reason of each declared outcome, at zero when nothing happened), so a receiver sees
+/// "zero successes" rather than silence, and the first batch lists every declared series.
+/// Series with a `heartbeat.tenant` attribute are left out of a batch while their delta is
+/// zero.
+///
+/// ```
+/// use heartbeat::{AggregationTemporality, Collector, Registry, encode_protobuf};
+/// # fn post(_body: &[u8]) -> bool { true }
+///
+/// let registry = Registry::new();
+/// let send = registry.outcome("message.send").build()?;
+/// send.success();
+///
+/// let mut collector = Collector::new(&registry, AggregationTemporality::Delta)
+///     .with_resource_attribute("service.name", "web-messenger");
+/// let batch = collector.collect();
+/// if post(&encode_protobuf(&batch)) {
+///     collector.ack(&batch); // only now is the delta committed
+/// } // else the next batch carries these counts again
+/// # Ok::<(), heartbeat::OutcomeError>(())
+/// ```
+///
+/// # Acknowledgement contract
+/// - [`Collector::ack`] commits exactly the cumulative values carried by that batch, per
+///   series, keeping the larger of those and the already committed ones. Acknowledging a batch
+///   twice, or an older batch after a newer one, changes nothing, so nothing is subtracted twice.
+/// - Keep at most one batch in flight: build the next batch once the previous send succeeded
+///   (and was acknowledged) or failed. Two batches built before either is acknowledged cover the
+///   same counts; if both reach the receiver, it counts them twice.
+/// - Batches of another collector are ignored.
+#[derive(Debug)]
+pub struct Collector {
+    registry: Registry,
+    temporality: AggregationTemporality,
+    resource: Vec<(String, String)>,
+    id: u64,
+    /// Acknowledged cumulative values, sorted by series key (a small `Vec` is less code than
+    /// a map in the browser build).
+    acked: Vec<(Box<str>, u64)>,
+    acked_time: u64,
+}
+
+impl Collector {
+    /// A collector of `registry` with the given temporality and no resource attributes.
+    pub fn new(registry: &Registry, temporality: AggregationTemporality) -> Self {
+        Self {
+            registry: registry.clone(),
+            temporality,
+            resource: Vec::new(),
+            id: NEXT_ID.fetch_add(1, Relaxed),
+            acked: Vec::new(),
+            acked_time: unix_nanos(registry.start_time()),
+        }
+    }
+
+    /// Adds a resource attribute to every batch, such as `("service.name", "checkout")`.
+    pub fn with_resource_attribute(
+        mut self,
+        key: impl Into<String>,
+        value: impl Into<String>,
+    ) -> Self {
+        self.resource.push((key.into(), value.into()));
+        self
+    }
+
+    /// The temporality of the batches.
+    pub fn temporality(&self) -> AggregationTemporality {
+        self.temporality
+    }
+
+    /// A batch of every outcome series. Commits nothing; see [`Collector::ack`].
+    pub fn collect(&self) -> Batch {
+        self.collect_with(|_| {})
+    }
+
+    /// Like [`Collector::collect`], letting `extra` add series of other sums (such as a beat
+    /// counter) with [`Batch::push_sum`]. `extra` pushes *cumulative* values since the registry
+    /// started; a delta collector turns them into deltas like the outcome series.
+    pub fn collect_with(&self, extra: impl FnOnce(&mut Batch)) -> Batch {
+        let start = self.registry.start_time();
+        let now = self.registry.clock().now_unix().max(start);
+        let mut batch = Batch::new(AggregationTemporality::Cumulative, start, now);
+        batch.resource.clone_from(&self.resource);
+        self.registry.collect(|s| {
+            let mut attributes = Vec::with_capacity(4 + s.attributes().count());
+            attributes.push((ATTR_OUTCOME.into(), s.outcome().into()));
+            attributes.extend(s.attributes().map(|(k, v)| (k.into(), v.into())));
+            attributes.push((ATTR_RESULT.into(), s.result().as_str().into()));
+            if let Some(reason) = s.reason() {
+                attributes.push((ATTR_REASON.into(), reason.into()));
+            }
+            if let Some(tenant) = s.tenant() {
+                attributes.push((ATTR_TENANT.into(), tenant.into()));
+            }
+            batch.push_sum(
+                METRIC_OUTCOMES,
+                UNIT_OUTCOMES,
+                DESCRIPTION_OUTCOMES,
+                attributes,
+                s.value(),
+            );
+        });
+        extra(&mut batch);
+        if self.temporality == AggregationTemporality::Delta {
+            self.rewrite_as_delta(&mut batch);
+        }
+        batch
+    }
+
+    /// Rewrites a cumulative batch as the delta since the last acknowledged batch.
+    fn rewrite_as_delta(&self, batch: &mut Batch) {
+        let start = self.acked_time;
+        let end = batch.time_unix_nano.max(start);
+        let mut values = Vec::with_capacity(batch.point_count());
+        for metric in &mut batch.metrics {
+            match metric.kind {
+                MetricKind::Sum(_) => metric.kind = MetricKind::Sum(AggregationTemporality::Delta),
+            }
+            let name = &metric.name;
+            metric.points.retain_mut(|p| {
+                let key = series_key(name, &p.attributes);
+                let cumulative = p.value;
+                p.value = cumulative.saturating_sub(self.acked_value(&key));
+                p.start_time_unix_nano = start;
+                p.time_unix_nano = end;
+                if p.value > 0 {
+                    values.push((key, cumulative));
+                }
+                p.value > 0 || !p.attributes.iter().any(|(k, _)| k == ATTR_TENANT)
+            });
+        }
+        batch.metrics.retain(|m| !m.points.is_empty());
+        batch.temporality = AggregationTemporality::Delta;
+        batch.start_time_unix_nano = start;
+        batch.time_unix_nano = end;
+        batch.commit = Some(Commit {
+            collector: self.id,
+            time: end,
+            values,
+        });
+    }
+
+    /// The acknowledged cumulative value of a series (0 if none).
+    fn acked_value(&self, key: &str) -> u64 {
+        match self.acked.binary_search_by(|(k, _)| (**k).cmp(key)) {
+            Ok(i) => self.acked[i].1,
+            Err(_) => 0,
+        }
+    }
+
+    /// Commits a delta batch after the receiver accepted it: its counts will not be sent again,
+    /// and the next window starts where this batch's ended.
+    ///
+    /// Returns whether anything was committed: `false` for a cumulative batch, a batch of
+    /// another collector, a batch acknowledged before, or a batch older than one already
+    /// acknowledged. See the acknowledgement contract on [`Collector`].
+    pub fn ack(&mut self, batch: &Batch) -> bool {
+        let Some(commit) = &batch.commit else {
+            return false;
+        };
+        if commit.collector != self.id {
+            return false;
+        }
+        let mut advanced = commit.time > self.acked_time;
+        self.acked_time = self.acked_time.max(commit.time);
+        for (key, value) in &commit.values {
+            match self.acked.binary_search_by(|(k, _)| k.cmp(key)) {
+                Ok(i) if self.acked[i].1 >= *value => {}
+                Ok(i) => {
+                    self.acked[i].1 = *value;
+                    advanced = true;
+                }
+                Err(i) => {
+                    self.acked.insert(i, (key.clone(), *value));
+                    advanced = true;
+                }
+            }
+        }
+        advanced
+    }
+}
+
+/// An unambiguous key for a series: each of the metric name, attribute keys and values,
+/// prefixed by its length.
+fn series_key(metric: &str, attributes: &[(String, String)]) -> Box<str> {
+    let mut key = String::with_capacity(64);
+    let parts = attributes
+        .iter()
+        .flat_map(|(k, v)| [k.as_str(), v.as_str()]);
+    for part in std::iter::once(metric).chain(parts) {
+        push_decimal(&mut key, part.len() as u64);
+        key.push(':');
+        key.push_str(part);
+    }
+    key.into_boxed_str()
+}
