@@ -138,7 +138,8 @@ async fn a_failing_gate_sends_the_fail_signal_holds_beats_and_resumes_on_recover
     })
     .await;
     assert!(
-        fail.body.contains("status=failing reason=gate_failed detail=\"queue consumer disconnected\""),
+        fail.body
+            .contains("status=failing reason=gate_failed detail=\"queue consumer disconnected\""),
         "{}",
         fail.body
     );
@@ -252,11 +253,7 @@ async fn pings_retry_a_5xx_and_count_what_failed() {
     let beat = hb
         .deadman("api")
         .with_cadence(Duration::from_secs(1))
-        .with_ping(
-            PingConfig::new(channel.url("/p"))
-                .unwrap()
-                .with_retries(2),
-        )
+        .with_ping(PingConfig::new(channel.url("/p")).unwrap().with_retries(2))
         .start()
         .unwrap();
     eventually("the first beat delivered after two retries", || async {
@@ -383,10 +380,7 @@ async fn shutdown_stops_every_emitter_on_purpose() {
         );
     }
     eventually("every emitter beating", || async {
-        handles
-            .iter()
-            .all(|h| h.health().beats >= 2)
-            .then_some(())
+        handles.iter().all(|h| h.health().beats >= 2).then_some(())
     })
     .await;
     hb.shutdown().await.unwrap();
@@ -530,7 +524,9 @@ async fn bad_settings_are_refused_naming_the_value() {
         "invalid cadence 0ns: it must be from 100ms to 24h"
     );
     assert_eq!(
-        err(hb.deadman("api").with_cadence(Duration::from_secs(25 * 3600))),
+        err(hb
+            .deadman("api")
+            .with_cadence(Duration::from_secs(25 * 3600))),
         "invalid cadence 90000s: it must be from 100ms to 24h"
     );
     assert_eq!(

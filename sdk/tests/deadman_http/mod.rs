@@ -1,7 +1,13 @@
 //! A tiny scripted HTTP/1.1 server on 127.0.0.1 for the dead-man tests: it records every
 //! request, answers as its script says (a status, or hanging for a while to force a client
 //! timeout), tracks how many requests are open at once, and decodes OTLP/JSON metric exports.
-#![allow(dead_code, unreachable_pub, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![allow(
+    dead_code,
+    unreachable_pub,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic
+)]
 
 use std::collections::BTreeMap;
 use std::future::Future;
