@@ -34,8 +34,8 @@
 //! | `http-json` | yes | OTLP/HTTP with JSON bodies |
 //! | `gzip` | yes | gzip compression |
 //! | `export` | (by the above) | the [`Heartbeat`] pipeline on `opentelemetry_sdk` and tokio |
-//! | `metrics` | no | a [`metrics::Recorder`] bridge for `counter!`/`gauge!`/`histogram!` |
-//! | `testing` | no | [`ManualClock`] and other test doubles |
+//! | `metrics` | no | a `metrics::Recorder` bridge (`MetricsRecorder`) for `counter!`/`gauge!`/`histogram!` |
+//! | `testing` | no | `ManualClock` and other test doubles |
 //!
 //! With default features off, only the runtime-free core ([`Registry`], [`Outcome`], [`Clock`])
 //! is built; it compiles for `wasm32-unknown-unknown`.
@@ -54,6 +54,8 @@ mod core;
 mod deadman;
 #[cfg(feature = "export")]
 mod export;
+#[cfg(feature = "metrics")]
+mod metrics_bridge;
 pub mod semconv;
 
 /// The watchdog tuning calculator: detection latency and false pages for a cadence, a window,
@@ -84,6 +86,8 @@ pub use crate::export::{
     },
     error::{BuildError, ExportError, InstallError},
 };
+#[cfg(feature = "metrics")]
+pub use crate::metrics_bridge::MetricsRecorder;
 
 #[cfg(feature = "export")]
 pub use crate::deadman::{
@@ -108,3 +112,8 @@ pub use crate::core::registry::{
 };
 pub use crate::core::tenant::{DEFAULT_TENANT_LIMIT, OVERFLOW_TENANT};
 pub use crate::core::validate::{MAX_NAME_LEN, MAX_REASON_LEN, MAX_REASONS, OutcomeError};
+
+/// The README's examples, compiled as doctests so they cannot rot.
+#[cfg(all(doctest, feature = "export"))]
+#[doc = include_str!("../../README.md")]
+pub struct ReadmeDoctests;

@@ -529,7 +529,7 @@ fn merge(into: &mut Vec<(String, String)>, pairs: Vec<(String, String)>) {
 fn has_path(url: &str) -> bool {
     let rest = url.split_once("://").map_or(url, |(_, r)| r);
     rest.find('/')
-        .is_some_and(|i| rest[i..].trim_end_matches('/').len() > 0)
+        .is_some_and(|i| !rest[i..].trim_end_matches('/').is_empty())
 }
 
 fn mask_header_values(value: &str) -> String {

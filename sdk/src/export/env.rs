@@ -165,10 +165,8 @@ pub(crate) fn endpoint_problem(url: &str) -> Option<&'static str> {
     if host.chars().any(|c| c.is_whitespace() || c.is_control()) {
         return Some("its host contains white space");
     }
-    if let Some(port) = port {
-        if port.parse::<u16>().is_err() {
-            return Some("its port is not a number from 0 to 65535");
-        }
+    if port.is_some_and(|p| p.parse::<u16>().is_err()) {
+        return Some("its port is not a number from 0 to 65535");
     }
     None
 }
