@@ -74,14 +74,14 @@ const YEAR: Duration = Duration::from_secs(365 * 86_400 + 6 * 3600);
 /// ```
 /// use std::time::Duration;
 /// let d = heartbeat::tuning::detection(
-///     Duration::from_secs(10), // cadence
-///     Duration::from_secs(60), // window
-///     5,                       // page when fewer than 5 of the 6 beats arrived
-///     0.001,                   // 0.1 % of beats lost
+///     Duration::from_secs(10),  // cadence
+///     Duration::from_secs(120), // window
+///     8,                        // page when fewer than 8 of the 12 beats arrived
+///     0.01,                     // 1 % of beats lost
 /// )?;
-/// assert_eq!(d.beats_per_window, 6);
-/// assert_eq!(d.worst_case_detect, Duration::from_secs(20));
-/// assert!(d.expected_false_pages_per_year < 0.5);
+/// assert_eq!(d.beats_per_window, 12);
+/// assert_eq!(d.worst_case_detect, Duration::from_secs(50));
+/// assert!(d.expected_false_pages_per_year < 0.2); // about one false page a decade
 /// # Ok::<(), heartbeat::tuning::TuningError>(())
 /// ```
 ///

@@ -160,8 +160,8 @@ impl Server {
     pub fn last(&self, metric: &str, attrs: &[(&str, &str)]) -> Option<Point> {
         self.points()
             .into_iter()
-            .filter(|p| p.metric == metric && p.has(attrs))
-            .last()
+            .rev()
+            .find(|p| p.metric == metric && p.has(attrs))
     }
 }
 
