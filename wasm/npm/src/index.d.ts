@@ -1,0 +1,127 @@
+// Types of @heartbeat/web. Every count is a plain number: no BigInt crosses the API.
+
+/** What went wrong, as a stable code, in every HeartbeatError. */
+export type HeartbeatErrorCode =
+  /** init() options are missing or malformed. */
+  | 'invalid_options'
+  /** outcome() was given a bad name, attribute, reason or tenant limit. */
+  | 'invalid_outcome'
+  /** heartbeat() was given a bad name or option, or the name is already running. */
+  | 'invalid_heartbeat'
+  /** A recording call got a non-string reason or tenant (it was still counted). */
+  | 'invalid_argument'
+  /** The WebAssembly module could not be fetched or compiled (check CSP `script-src 'wasm-unsafe-eval'`). */
+  | 'load_failed'
+  /** An export failed (network, CORS, 429, 5xx): retried with backoff, nothing lost. */
+  | 'export_failed'
+  /** The collector refused a batch with a non-retryable status (400, 401, 403, 413...): dropped. */
+  | 'export_rejected'
+  /** A heartbeat's usable() callback threw: no beat on that tick. */
+  | 'gate_failed'
+  /** An unexpected failure inside Heartbeat; recording stops if the module itself failed. */
+  | 'internal';
+
+/** The one error type Heartbeat reports. It is never thrown into the page. */
+export class HeartbeatError extends Error {
+  readonly name: 'HeartbeatError';
+  readonly code: HeartbeatErrorCode;
+  readonly cause?: unknown;
+}
+
+export interface InitOptions {
+  /**
+   * The OTLP/HTTP collector, e.g. `"https://otel.example.com:4318"`: `/v1/metrics` is appended
+   * unless the URL has a path. Must be an absolute http(s) URL, allowed by your CSP `connect-src`.
+   */
+  endpoint: string;
+  /** The `service.name` resource attribute, e.g. `"web-messenger"`. */
+  serviceName: string;
+  /** The `service.version` resource attribute: the deployed version of the widget. */
+  serviceVersion?: string;
+  /** Extra request headers, e.g. an ingest key. Each one needs the collector's CORS allow-list. */
+  headers?: Record<string, string>;
+  /** Extra resource attributes on every batch, e.g. `{ "deployment.environment": "prod" }`. */
+  attributes?: Record<string, string>;
+  /** How often a batch is sent (ms, default 10000, from 100). Idle pages send nothing. */
+  exportIntervalMs?: number;
+  /** Default distinct tenants per outcome before the `_overflow` series (default 1000). */
+  tenantLimit?: number;
+  /**
+   * How the final batch leaves a hidden or unloading page: `"fetch"` (default: `fetch` with
+   * `keepalive`, `credentials: "omit"`, acknowledged) or `"beacon"` (`navigator.sendBeacon`:
+   * fire and forget, sends cookies, no custom headers; falls back to fetch when headers are set).
+   */
+  transport?: 'fetch' | 'beacon';
+  /** Called with every error, instead of anything being thrown. */
+  onError?: (error: HeartbeatError) => void;
+  /** Logs errors (console.warn) and exports (console.debug). */
+  debug?: boolean;
+  /**
+   * Where to load the `.wasm` from (default: next to this module, via `import.meta.url`): a URL,
+   * a `Response`, bytes, or a compiled `WebAssembly.Module`.
+   */
+  wasm?: string | URL | Request | Response | BufferSource | WebAssembly.Module;
+}
+
+export interface OutcomeOptions {
+  /** Fixed attributes on every series of this outcome, e.g. `{ surface: "web_messenger" }`. */
+  attributes?: Record<string, string>;
+  /** The failure reasons (snake_case, at most 32); `unspecified` and `other` always exist. */
+  reasons?: string[];
+  /** Distinct tenants for this outcome before the `_overflow` series. */
+  tenantLimit?: number;
+}
+
+export interface HeartbeatOptions {
+  /** Milliseconds between beats (default 10000, from 100 to 86400000). */
+  cadenceMs?: number;
+  /** Whether the messenger is usable right now (e.g. its connection is up); no beat when false. */
+  usable?: () => boolean;
+}
+
+/** A customer job, counted as success or failure. Every method is cheap and never throws. */
+export class Outcome {
+  /** Records one success. */
+  success(): void;
+  /** Records one failure; a reason outside the declared set counts as `"other"`. */
+  failure(reason?: string): void;
+  /** This outcome for one customer: the drill-down series (bounded by the tenant limit). */
+  tenant(id: string): TenantOutcome;
+}
+
+/** One customer's view of an Outcome. */
+export class TenantOutcome {
+  success(): void;
+  failure(reason?: string): void;
+}
+
+/** A running heartbeat (`heartbeat.beats`). */
+export class Beat {
+  /** Beats counted so far. */
+  readonly count: number;
+  /** Stops beating; the count so far is still reported. */
+  stop(): void;
+}
+
+/** A started Heartbeat client. */
+export class Heartbeat {
+  /** False after shutdown() or an internal failure: every call then records nothing. */
+  readonly enabled: boolean;
+  /** Declares an outcome (the same declaration returns the same series). */
+  outcome(name: string, options?: OutcomeOptions): Outcome;
+  /** Starts a heartbeat that beats while the page is visible and `usable()`. */
+  heartbeat(name?: string, options?: HeartbeatOptions): Beat;
+  /** Sends everything recorded so far; resolves to true once the collector accepted it. */
+  flush(): Promise<boolean>;
+  /** Stops heartbeats and timers, flushes, and frees the module's memory. */
+  shutdown(): Promise<boolean>;
+}
+
+/**
+ * Loads the WebAssembly module and starts Heartbeat. Rejects with a HeartbeatError (after
+ * calling `onError`) when options are missing or malformed or the module cannot load.
+ */
+export function init(options: InitOptions): Promise<Heartbeat>;
+
+/** Milliseconds to wait for a `Retry-After` header value (seconds or an HTTP date). */
+export function retryAfterMs(value: string | null, now?: number): number | undefined;
