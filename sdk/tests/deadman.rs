@@ -1,5 +1,6 @@
 //! The dead-man emitter end to end, in process: OTLP/JSON to a local sink, pings to a local
 //! channel that injects 5xx and timeouts. Every wait is bounded; no assertion is about a duration.
+#![cfg(feature = "http-json")]
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod deadman_http;
@@ -622,4 +623,45 @@ async fn a_disabled_sdk_gives_a_noop_emitter_after_validating() {
             .is_err()
     );
     beat.stop().await.unwrap();
+}
+
+/// Attached to the application's own `SdkMeterProvider`: each beat flushes that provider, so
+/// beats leave at their cadence there too, not at its (here hour-long) export interval.
+#[cfg(feature = "testing")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn attached_to_an_application_provider_each_beat_flushes_it() {
+    use opentelemetry_sdk::metrics::data::{AggregatedMetrics, MetricData};
+    use opentelemetry_sdk::metrics::{InMemoryMetricExporter, PeriodicReader, SdkMeterProvider};
+
+    let exporter = InMemoryMetricExporter::default();
+    let reader = PeriodicReader::builder(exporter.clone())
+        .with_interval(Duration::from_secs(3600))
+        .build();
+    let provider = SdkMeterProvider::builder().with_reader(reader).build();
+    let hb = Heartbeat::builder()
+        .with_environment(Vec::<(String, String)>::new())
+        .with_meter_provider(provider.clone())
+        .install()
+        .unwrap();
+    let beat = hb.deadman("api").with_cadence(FAST).start().unwrap();
+    let exported_beats = || {
+        let mut values = Vec::new();
+        for rm in exporter.get_finished_metrics().unwrap() {
+            for m in rm.scope_metrics().flat_map(|s| s.metrics()) {
+                if m.name() != METRIC_BEATS {
+                    continue;
+                }
+                if let AggregatedMetrics::U64(MetricData::Sum(sum)) = m.data() {
+                    values.extend(sum.data_points().map(|p| p.value()));
+                }
+            }
+        }
+        values
+    };
+    eventually("three beats flushed", || async {
+        (exported_beats().iter().max() >= Some(&3)).then_some(())
+    })
+    .await;
+    beat.stop().await.unwrap();
+    let _ = provider.shutdown();
 }

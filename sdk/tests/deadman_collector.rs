@@ -1,6 +1,7 @@
 //! Beats counted through a real collector: the SDK exports OTLP/HTTP protobuf to rotel, which
 //! forwards to a sink on 127.0.0.1. The rotel binary comes from `HEARTBEAT_ROTEL` (set by
 //! scripts/test.sh); without it the test says so and returns.
+#![cfg(feature = "http-proto")]
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use heartbeat::semconv::{ATTR_EMITTER, METRIC_BEATS, METRIC_EMITTER_STATUS};
