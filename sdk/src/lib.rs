@@ -5,6 +5,7 @@
 //! of a thread-local store, and export them over OTLP to any OpenTelemetry pipeline.
 //!
 //! ```no_run
+//! # #[cfg(feature = "export")]
 //! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
 //! let hb = heartbeat::Heartbeat::builder()
 //!     .with_service_name("messenger-api")
