@@ -1,0 +1,3 @@
+//! Benchmarks for the watch: ingest and judge.
+
+fn main() {}
