@@ -5,13 +5,69 @@
 //! outcome metrics, per-tenant drill-down, an SLA ledger and alert hooks; and, for fleets that
 //! outgrow one machine, generated rules for the engines they already run.
 //!
+//! ```no_run
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! use heartbeat_watch::{RuleFile, Watch};
+//!
+//! let rules: RuleFile = r#"
+//! [[deadman]]
+//! name = "api-pipeline"
+//! service = "messenger-api"
+//! emitter = "api"
+//! window = "1m"
+//! min_beats = 5
+//! "#
+//! .parse()?;
+//! let watch = Watch::builder(rules).start().await?; // 127.0.0.1:4318 and :4317
+//! println!("OTLP/HTTP at http://{}/v1/metrics", watch.http_addr());
+//! // ... the judge runs every tick; alerts go to the rule file's [[alert]] sinks ...
+//! watch.shutdown().await;
+//! # Ok(()) }
+//! ```
+//!
+//! The one-command tour of the whole system: `cargo run --release -p heartbeat-watch -- demo`.
+//! The design, the anomaly method and its measured error rates: `docs/watch.md`.
+//!
 //! Supported Rust: 1.88 and later.
-#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
+#![cfg_attr(
+    not(test),
+    deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
+)]
 
+mod alert;
+mod clock;
+mod db;
+pub mod demo;
+mod ingest;
+mod judge;
+mod receiver;
+mod report;
 mod rulefile;
+mod service;
+mod store;
+mod view;
 
-pub use rulefile::{
+pub use crate::alert::{
+    Alert, AlertKind, AlertStatus, Classification, Contributor, DeliveryError, Deploy, Dispatcher,
+    Sink,
+};
+pub use crate::clock::{Clock, ManualClock, SystemClock};
+pub use crate::db::DbError;
+pub use crate::judge::{
+    DeadmanView, DimView, EmitterSeen, OutcomeView, RuleState, SlaView, Snapshot,
+};
+pub use crate::report::{Downtime, Month, MonthError, SlaMonth, SlaReport};
+pub use crate::rulefile::{
     AlertSink, AlertmanagerSettings, Anomaly, CloudWatchSettings, DatadogSettings, DeadmanRule,
     DisplayDuration, GenerateSettings, Location, OutcomeRule, PrometheusSettings, RuleFile,
     RuleFileError, Severity, SinkTarget, Sla, WatchSettings, WebhookFormat, parse_duration,
 };
+pub use crate::service::{
+    DEFAULT_MAX_SERIES, DEFAULT_QUEUE_CAPACITY, Database, SERIES_IDLE_EXPIRY, StartError, ViewMode,
+    Watch, WatchBuilder, report_from_file,
+};
+
+/// Ingest and judge without a server, for benchmarks: the receiver's decode, validation and
+/// store, and the judge's tick, driven by hand. Not a stable API.
+#[doc(hidden)]
+pub mod bench;

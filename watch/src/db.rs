@@ -1,0 +1,332 @@
+//! Persisted state in SQLite: alert history, closed outcome windows (the anomaly baselines),
+//! the SLA ledger, SLA definitions and the last beat seen per emitter.
+//!
+//! Each tick's changes are written in one transaction, in WAL mode: a process killed mid-write
+//! loses at most that uncommitted tick, never what was committed before.
+
+use std::path::Path;
+
+use rusqlite::{Connection, params};
+
+use crate::alert::{Alert, AlertStatus};
+use crate::judge::{EmitterSeen, TickReport};
+use crate::rulefile::Sla;
+
+/// A database error, with what the watch was doing.
+#[derive(Debug, thiserror::Error)]
+#[error("state database: {doing}: {source}")]
+pub struct DbError {
+    doing: &'static str,
+    #[source]
+    source: rusqlite::Error,
+}
+
+fn ctx(doing: &'static str) -> impl FnOnce(rusqlite::Error) -> DbError {
+    move |source| DbError { doing, source }
+}
+
+/// What a previous run left: loaded at start.
+#[derive(Debug, Default)]
+pub(crate) struct Persisted {
+    pub(crate) open_alerts: Vec<Alert>,
+    /// `(rule, window start, successes, failures)`.
+    pub(crate) windows: Vec<(String, i64, f64, f64)>,
+    /// `(sla, slot start, up)` of the current month.
+    pub(crate) ledger: Vec<(String, i64, bool)>,
+    pub(crate) emitters: Vec<EmitterSeen>,
+}
+
+/// An SLA as recorded in the database, for reports.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct SlaRecord {
+    pub(crate) name: String,
+    pub(crate) objective: f64,
+    pub(crate) signals: Vec<String>,
+    pub(crate) slot_ms: i64,
+}
+
+/// The state database.
+#[derive(Debug)]
+pub(crate) struct Db {
+    conn: Connection,
+}
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS alerts (
+    id TEXT PRIMARY KEY, rule TEXT NOT NULL, status TEXT NOT NULL, since_ms INTEGER NOT NULL,
+    resolved_ms INTEGER, classification TEXT NOT NULL, body TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS alerts_since ON alerts (since_ms);
+CREATE TABLE IF NOT EXISTS windows (
+    rule TEXT NOT NULL, start_ms INTEGER NOT NULL, successes REAL NOT NULL, failures REAL NOT NULL,
+    PRIMARY KEY (rule, start_ms)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS ledger (
+    sla TEXT NOT NULL, slot_ms INTEGER NOT NULL, up INTEGER NOT NULL,
+    PRIMARY KEY (sla, slot_ms)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS slas (
+    name TEXT PRIMARY KEY, objective REAL NOT NULL, signals TEXT NOT NULL, slot_ms INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS emitters (
+    service TEXT NOT NULL, emitter TEXT NOT NULL, instance TEXT NOT NULL, last_seen_ms INTEGER NOT NULL,
+    last_value REAL NOT NULL, PRIMARY KEY (service, emitter)) WITHOUT ROWID;
+";
+
+impl Db {
+    /// Opens (creating if needed) the database at `path`.
+    pub(crate) fn open(path: &Path) -> Result<Self, DbError> {
+        let conn = Connection::open(path).map_err(ctx("opening"))?;
+        Self::init(conn)
+    }
+
+    /// A database in memory, gone at exit.
+    pub(crate) fn in_memory() -> Result<Self, DbError> {
+        let conn = Connection::open_in_memory().map_err(ctx("opening in memory"))?;
+        Self::init(conn)
+    }
+
+    fn init(conn: Connection) -> Result<Self, DbError> {
+        conn.busy_timeout(std::time::Duration::from_secs(5))
+            .map_err(ctx("setting the busy timeout"))?;
+        // WAL: readers (reports) do not block the judge; NORMAL is durable across a process kill.
+        let _mode: String = conn
+            .query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))
+            .map_err(ctx("enabling WAL"))?;
+        conn.execute_batch("PRAGMA synchronous = NORMAL;")
+            .map_err(ctx("setting synchronous"))?;
+        conn.execute_batch(SCHEMA)
+            .map_err(ctx("creating the schema"))?;
+        Ok(Self { conn })
+    }
+
+    /// Records the SLA definitions, for reports that read only the database.
+    pub(crate) fn save_slas(&mut self, slas: &[Sla], slot_ms: i64) -> Result<(), DbError> {
+        let tx = self.conn.transaction().map_err(ctx("saving SLAs"))?;
+        for s in slas {
+            let signals = serde_json::to_string(&s.signals).unwrap_or_default();
+            tx.execute(
+                "INSERT OR REPLACE INTO slas (name, objective, signals, slot_ms) VALUES (?1, ?2, ?3, ?4)",
+                params![s.name, s.objective, signals, slot_ms],
+            )
+            .map_err(ctx("saving SLAs"))?;
+        }
+        tx.commit().map_err(ctx("saving SLAs"))
+    }
+
+    /// Writes one tick's changes in one transaction.
+    pub(crate) fn apply(
+        &mut self,
+        report: &TickReport,
+        outcome_names: &[String],
+        sla_names: &[String],
+    ) -> Result<(), DbError> {
+        if report.events.is_empty()
+            && report.ledger.is_empty()
+            && report.windows.is_empty()
+            && report.emitters.is_empty()
+        {
+            return Ok(());
+        }
+        let tx = self
+            .conn
+            .transaction()
+            .map_err(ctx("starting a transaction"))?;
+        {
+            let mut alert = tx
+                .prepare_cached(
+                    "INSERT OR REPLACE INTO alerts (id, rule, status, since_ms, resolved_ms, classification, body)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                )
+                .map_err(ctx("writing alerts"))?;
+            for a in &report.events {
+                let status = match a.status {
+                    AlertStatus::Firing => "firing",
+                    AlertStatus::Resolved => "resolved",
+                };
+                let body = serde_json::to_string(a).unwrap_or_default();
+                alert
+                    .execute(params![
+                        a.id,
+                        a.rule,
+                        status,
+                        a.since_ms,
+                        a.resolved_ms,
+                        a.classification.as_str(),
+                        body
+                    ])
+                    .map_err(ctx("writing alerts"))?;
+            }
+            let mut ledger = tx
+                .prepare_cached(
+                    "INSERT INTO ledger (sla, slot_ms, up) VALUES (?1, ?2, ?3)
+                     ON CONFLICT (sla, slot_ms) DO UPDATE SET up = min(up, excluded.up)",
+                )
+                .map_err(ctx("writing the ledger"))?;
+            for row in &report.ledger {
+                if let Some(name) = sla_names.get(row.sla) {
+                    ledger
+                        .execute(params![name, row.slot_ms, i64::from(row.up)])
+                        .map_err(ctx("writing the ledger"))?;
+                }
+            }
+            let mut window = tx
+                .prepare_cached(
+                    "INSERT OR REPLACE INTO windows (rule, start_ms, successes, failures) VALUES (?1, ?2, ?3, ?4)",
+                )
+                .map_err(ctx("writing windows"))?;
+            for w in &report.windows {
+                if let Some(name) = outcome_names.get(w.rule) {
+                    window
+                        .execute(params![name, w.start_ms, w.successes, w.failures])
+                        .map_err(ctx("writing windows"))?;
+                }
+            }
+            let mut emitter = tx
+                .prepare_cached(
+                    "INSERT OR REPLACE INTO emitters (service, emitter, instance, last_seen_ms, last_value)
+                     VALUES (?1, ?2, ?3, ?4, ?5)",
+                )
+                .map_err(ctx("writing emitters"))?;
+            for e in &report.emitters {
+                emitter
+                    .execute(params![
+                        e.service,
+                        e.emitter,
+                        e.instance,
+                        e.last_seen_ms,
+                        e.last_value
+                    ])
+                    .map_err(ctx("writing emitters"))?;
+            }
+        }
+        tx.commit().map_err(ctx("committing"))
+    }
+
+    /// Loads what the judge needs at start: open alerts, windows since `history_from_ms`, the
+    /// ledger of the month of `now_ms`, the emitters.
+    pub(crate) fn load(&self, now_ms: i64, history_from_ms: i64) -> Result<Persisted, DbError> {
+        let mut out = Persisted::default();
+        let mut stmt = self
+            .conn
+            .prepare("SELECT body FROM alerts WHERE status = 'firing' ORDER BY since_ms")
+            .map_err(ctx("loading alerts"))?;
+        let rows = stmt
+            .query_map([], |r| r.get::<_, String>(0))
+            .map_err(ctx("loading alerts"))?;
+        for body in rows {
+            let body = body.map_err(ctx("loading alerts"))?;
+            if let Ok(alert) = serde_json::from_str::<Alert>(&body) {
+                out.open_alerts.push(alert);
+            }
+        }
+        let mut stmt = self
+            .conn
+            .prepare("SELECT rule, start_ms, successes, failures FROM windows WHERE start_ms >= ?1")
+            .map_err(ctx("loading windows"))?;
+        let rows = stmt
+            .query_map([history_from_ms], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+            })
+            .map_err(ctx("loading windows"))?;
+        for row in rows {
+            out.windows.push(row.map_err(ctx("loading windows"))?);
+        }
+        let (from, to) = crate::report::month_bounds(crate::judge::month_of(now_ms));
+        out.ledger = self.ledger(None, from, to)?;
+        let mut stmt = self
+            .conn
+            .prepare("SELECT service, emitter, instance, last_seen_ms, last_value FROM emitters")
+            .map_err(ctx("loading emitters"))?;
+        let rows = stmt
+            .query_map([], |r| {
+                Ok(EmitterSeen {
+                    service: r.get(0)?,
+                    emitter: r.get(1)?,
+                    instance: r.get(2)?,
+                    last_seen_ms: r.get(3)?,
+                    last_value: r.get(4)?,
+                })
+            })
+            .map_err(ctx("loading emitters"))?;
+        for row in rows {
+            out.emitters.push(row.map_err(ctx("loading emitters"))?);
+        }
+        Ok(out)
+    }
+
+    /// Ledger rows `(sla, slot, up)` in `[from, to)`, of one SLA or all.
+    pub(crate) fn ledger(
+        &self,
+        sla: Option<&str>,
+        from: i64,
+        to: i64,
+    ) -> Result<Vec<(String, i64, bool)>, DbError> {
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT sla, slot_ms, up FROM ledger WHERE slot_ms >= ?1 AND slot_ms < ?2
+                 AND (?3 IS NULL OR sla = ?3) ORDER BY sla, slot_ms",
+            )
+            .map_err(ctx("reading the ledger"))?;
+        let rows = stmt
+            .query_map(params![from, to, sla], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get::<_, i64>(2)? != 0))
+            })
+            .map_err(ctx("reading the ledger"))?;
+        rows.collect::<Result<_, _>>()
+            .map_err(ctx("reading the ledger"))
+    }
+
+    /// SLA definitions recorded by the watch.
+    pub(crate) fn slas(&self) -> Result<Vec<SlaRecord>, DbError> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT name, objective, signals, slot_ms FROM slas ORDER BY name")
+            .map_err(ctx("reading SLAs"))?;
+        let rows = stmt
+            .query_map([], |r| {
+                let signals: String = r.get(2)?;
+                Ok(SlaRecord {
+                    name: r.get(0)?,
+                    objective: r.get(1)?,
+                    signals: serde_json::from_str(&signals).unwrap_or_default(),
+                    slot_ms: r.get(3)?,
+                })
+            })
+            .map_err(ctx("reading SLAs"))?;
+        rows.collect::<Result<_, _>>().map_err(ctx("reading SLAs"))
+    }
+
+    /// Alerts that started in `[from, to)` or were open during it.
+    pub(crate) fn alerts(&self, from: i64, to: i64) -> Result<Vec<Alert>, DbError> {
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT body FROM alerts WHERE since_ms < ?2 AND (resolved_ms IS NULL OR resolved_ms >= ?1)
+                 ORDER BY since_ms",
+            )
+            .map_err(ctx("reading alerts"))?;
+        let rows = stmt
+            .query_map(params![from, to], |r| r.get::<_, String>(0))
+            .map_err(ctx("reading alerts"))?;
+        let mut out = Vec::new();
+        for body in rows {
+            let body = body.map_err(ctx("reading alerts"))?;
+            if let Ok(a) = serde_json::from_str(&body) {
+                out.push(a);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Counts rows of a table (for tests).
+    #[cfg(test)]
+    pub(crate) fn count(&self, table: &str) -> Result<i64, DbError> {
+        let sql = match table {
+            "alerts" => "SELECT count(*) FROM alerts",
+            "ledger" => "SELECT count(*) FROM ledger",
+            "windows" => "SELECT count(*) FROM windows",
+            _ => "SELECT count(*) FROM emitters",
+        };
+        self.conn
+            .query_row(sql, [], |r| r.get(0))
+            .map_err(ctx("counting"))
+    }
+}

@@ -1,0 +1,408 @@
+//! The judge: every tick it reads what the store received, closes the windows that ended, and
+//! decides which rules fire and resolve, with a diagnosis for each alert; it keeps the SLA
+//! ledger. It takes the time as an argument, so tests move hours of windows in microseconds.
+//!
+//! Windows are tumbling and aligned to the epoch (a 1-minute window runs from one whole minute
+//! to the next), so "fire after N missed windows" means N whole windows. The window that was
+//! running when the watch started is not judged: it was not fully observed.
+
+mod anomaly;
+mod deadman;
+mod outcome;
+mod sla;
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+
+use crate::alert::{Alert, AlertStatus};
+use crate::rulefile::RuleFile;
+use crate::store::{Role, Store};
+
+pub(crate) use deadman::DeadmanState;
+pub(crate) use outcome::OutcomeState;
+pub(crate) use sla::{SlaState, month_of};
+
+/// Alerts kept for the view and the API after they changed state.
+const RECENT_ALERTS: usize = 50;
+
+/// A ledger row: one slot (a minute) of one SLA.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct LedgerRow {
+    pub(crate) sla: usize,
+    pub(crate) slot_ms: i64,
+    pub(crate) up: bool,
+}
+
+/// A closed outcome window, the anomaly baseline's history.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct WindowRow {
+    pub(crate) rule: usize,
+    pub(crate) start_ms: i64,
+    pub(crate) successes: f64,
+    pub(crate) failures: f64,
+}
+
+/// The last beat seen from an emitter.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EmitterSeen {
+    /// `service.name`.
+    pub service: String,
+    /// `heartbeat.emitter`.
+    pub emitter: String,
+    /// `service.instance.id` of the last beat.
+    pub instance: String,
+    /// When the last beat point arrived (ms since the epoch).
+    pub last_seen_ms: i64,
+    /// The beat count it carried.
+    pub last_value: f64,
+}
+
+/// What one tick changed, for the database and the alert hooks.
+#[derive(Debug, Default)]
+pub(crate) struct TickReport {
+    pub(crate) events: Vec<Alert>,
+    pub(crate) ledger: Vec<LedgerRow>,
+    pub(crate) windows: Vec<WindowRow>,
+    pub(crate) emitters: Vec<EmitterSeen>,
+}
+
+/// Which rules a series feeds, resolved once per series.
+#[derive(Debug, Clone, Default)]
+struct Matched {
+    generation: u32,
+    resolved: bool,
+    /// `(rule index, dimension ids)`: dead-man rules for beats and status, outcome rules for
+    /// outcomes.
+    rules: Box<[(u16, Box<[u32]>)]>,
+}
+
+/// The judge.
+#[derive(Debug)]
+pub(crate) struct Judge {
+    pub(crate) tick_ms: i64,
+    pub(crate) deadman: Vec<DeadmanState>,
+    pub(crate) outcome: Vec<OutcomeState>,
+    pub(crate) sla: Vec<SlaState>,
+    matches: Vec<Matched>,
+    pub(crate) recent: VecDeque<Alert>,
+    pub(crate) last_tick_ms: i64,
+}
+
+impl Judge {
+    /// A judge for `rules`, started at `now_ms`, with SLA ledger slots of `slot_ms`.
+    pub(crate) fn new(rules: &RuleFile, now_ms: i64, slot_ms: i64) -> Self {
+        let deadman = rules
+            .deadman
+            .iter()
+            .map(|r| DeadmanState::new(r.clone(), now_ms))
+            .collect();
+        let outcome = rules
+            .outcome
+            .iter()
+            .map(|r| OutcomeState::new(r.clone(), now_ms))
+            .collect();
+        let sla = rules
+            .sla
+            .iter()
+            .map(|s| {
+                let signals = s
+                    .signals
+                    .iter()
+                    .filter_map(|name| rules.outcome.iter().position(|r| &r.name == name))
+                    .collect();
+                SlaState::new(s.clone(), signals, slot_ms)
+            })
+            .collect();
+        Self {
+            tick_ms: crate::clock::ms(rules.watch.tick).max(1),
+            deadman,
+            outcome,
+            sla,
+            matches: Vec::new(),
+            recent: VecDeque::new(),
+            last_tick_ms: now_ms,
+        }
+    }
+
+    /// Brings back what a previous run persisted: open alerts, outcome history, ledger slots.
+    pub(crate) fn restore(&mut self, state: crate::db::Persisted) {
+        for alert in state.open_alerts {
+            if let Some(d) = self.deadman.iter_mut().find(|d| d.rule.name == alert.rule) {
+                d.restore_firing(alert);
+            } else if let Some(o) = self.outcome.iter_mut().find(|o| o.rule.name == alert.rule) {
+                o.restore_firing(alert);
+            }
+        }
+        for (rule, start, s, f) in state.windows {
+            if let Some(o) = self.outcome.iter_mut().find(|o| o.rule.name == rule) {
+                o.history.insert(start, (s, f));
+            }
+        }
+        for (sla, slot, up) in state.ledger {
+            if let Some(s) = self.sla.iter_mut().find(|s| s.def.name == sla) {
+                s.restore(slot, up);
+            }
+        }
+        for seen in state.emitters {
+            for d in &mut self.deadman {
+                if d.rule.service == seen.service
+                    && d.rule.emitter.as_deref().is_none_or(|e| e == seen.emitter)
+                {
+                    d.last_beat_ms = d.last_beat_ms.max(Some(seen.last_seen_ms));
+                }
+            }
+        }
+    }
+
+    /// One evaluation at `now_ms`: read new points, close ended windows, fire and resolve,
+    /// record the SLA slot.
+    pub(crate) fn tick(&mut self, store: &mut Store, now_ms: i64) -> TickReport {
+        let mut report = TickReport::default();
+        self.read(store, now_ms, &mut report);
+        for (i, d) in self.deadman.iter_mut().enumerate() {
+            d.close_windows(i, store, now_ms, &mut report);
+        }
+        for (i, o) in self.outcome.iter_mut().enumerate() {
+            o.close_windows(i, store, now_ms, &mut report);
+        }
+        let firing: Vec<Option<i64>> = self.outcome.iter().map(|o| o.firing_since()).collect();
+        for (i, s) in self.sla.iter_mut().enumerate() {
+            s.record(i, &firing, now_ms, &mut report);
+        }
+        for alert in &report.events {
+            if self.recent.len() >= RECENT_ALERTS {
+                self.recent.pop_front();
+            }
+            self.recent.push_back(alert.clone());
+        }
+        self.last_tick_ms = now_ms;
+        report
+    }
+
+    fn read(&mut self, store: &mut Store, now_ms: i64, report: &mut TickReport) {
+        let Self {
+            deadman,
+            outcome,
+            matches,
+            ..
+        } = self;
+        store.drain(|id, series, pending| {
+            let slot = usize::try_from(id).unwrap_or(usize::MAX);
+            if matches.len() <= slot {
+                matches.resize(slot + 1, Matched::default());
+            }
+            let m = &mut matches[slot];
+            if !m.resolved || m.generation != series.generation {
+                *m = resolve(series, deadman, outcome);
+            }
+            for (rule, dims) in m.rules.iter() {
+                let rule = usize::from(*rule);
+                match &series.role {
+                    Role::Beats { .. } | Role::Status { .. } => {
+                        if let Some(d) = deadman.get_mut(rule)
+                            && let Some(seen) = d.observe(series, &pending, now_ms)
+                        {
+                            report.emitters.push(seen);
+                        }
+                    }
+                    Role::Outcome { .. } => {
+                        if let Some(o) = outcome.get_mut(rule) {
+                            o.observe(series, &pending, dims);
+                        }
+                    }
+                    Role::Other => {}
+                }
+            }
+        });
+    }
+
+    /// Alerts currently firing.
+    pub(crate) fn open_alerts(&self) -> Vec<Alert> {
+        self.deadman
+            .iter()
+            .filter_map(|d| d.firing.clone())
+            .chain(self.outcome.iter().filter_map(|o| o.firing.clone()))
+            .collect()
+    }
+
+    /// What the live view and `GET /api/state` show.
+    pub(crate) fn snapshot(&self, store: &Store, now_ms: i64) -> Snapshot {
+        Snapshot {
+            now_ms,
+            tick_ms: self.tick_ms,
+            series: store.len(),
+            points_stored: store.points_stored,
+            outcomes: self.outcome.iter().map(OutcomeState::view).collect(),
+            deadman: self.deadman.iter().map(|d| d.view(now_ms)).collect(),
+            open_alerts: self.open_alerts(),
+            recent_alerts: self.recent.iter().rev().cloned().collect(),
+            sla: self.sla.iter().map(|s| s.view(now_ms)).collect(),
+        }
+    }
+}
+
+fn resolve(
+    series: &crate::store::Series,
+    deadman: &mut [DeadmanState],
+    outcome: &mut [OutcomeState],
+) -> Matched {
+    let mut rules = Vec::new();
+    match &series.role {
+        Role::Beats { emitter } | Role::Status { emitter, .. } => {
+            for (i, d) in deadman.iter().enumerate() {
+                if d.matches(&series.service, emitter) {
+                    rules.push((u16::try_from(i).unwrap_or(u16::MAX), Box::default()));
+                }
+            }
+        }
+        Role::Outcome { outcome: name, .. } => {
+            for (i, o) in outcome.iter_mut().enumerate() {
+                if o.matches(series, name) {
+                    let dims = o.dims_of(series);
+                    rules.push((u16::try_from(i).unwrap_or(u16::MAX), dims));
+                }
+            }
+        }
+        Role::Other => {}
+    }
+    Matched {
+        generation: series.generation,
+        resolved: true,
+        rules: rules.into_boxed_slice(),
+    }
+}
+
+/// The state of a rule.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RuleState {
+    /// Not judged yet: the first window is still open, or the history is too short.
+    Warming,
+    /// The last window was good.
+    Ok,
+    /// Bad windows, not yet enough to fire.
+    Pending,
+    /// Firing.
+    Firing,
+    /// The emitter was stopped on purpose (`heartbeat.emitter.status = 2`): no page.
+    Stopped,
+}
+
+/// Successes and failures of one attribute value in the last closed window.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DimView {
+    /// `heartbeat.tenant` or a fixed attribute such as `surface`.
+    pub key: String,
+    /// The value.
+    pub value: String,
+    /// Successes in the window.
+    pub successes: f64,
+    /// Failures in the window.
+    pub failures: f64,
+}
+
+/// An outcome rule in the live view.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OutcomeView {
+    /// Rule name.
+    pub rule: String,
+    /// `heartbeat.outcome`.
+    pub outcome: String,
+    /// Window length (ms).
+    pub window_ms: i64,
+    /// Successes in the last closed window.
+    pub successes: f64,
+    /// Failures in the last closed window.
+    pub failures: f64,
+    /// Successes per minute in the last closed window.
+    pub rate_per_minute: f64,
+    /// Success ratio in the last closed window, if anything happened.
+    pub success_ratio: Option<f64>,
+    /// The rule's state.
+    pub state: RuleState,
+    /// Per surface (fixed attributes) and tenant, largest first.
+    pub by_attribute: Vec<DimView>,
+}
+
+/// A dead-man rule in the live view.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DeadmanView {
+    /// Rule name.
+    pub rule: String,
+    /// `service.name`.
+    pub service: String,
+    /// `heartbeat.emitter`, or `None` for every emitter of the service.
+    pub emitter: Option<String>,
+    /// Beats in the last closed window.
+    pub beats: f64,
+    /// Fewest beats of a good window.
+    pub min_beats: u32,
+    /// The rule's state.
+    pub state: RuleState,
+    /// Latest `heartbeat.emitter.status` (0 beating, 1 failing, 2 stopped).
+    pub status: Option<i64>,
+    /// How long ago the last beat arrived (ms).
+    pub last_beat_age_ms: Option<i64>,
+}
+
+/// An SLA so far this month.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SlaView {
+    /// SLA name.
+    pub name: String,
+    /// Monthly objective.
+    pub objective: f64,
+    /// Ledger slot length (ms): a minute, or less in the demo's compressed time.
+    pub slot_ms: i64,
+    /// Slots observed this month.
+    pub observed: u64,
+    /// Slots down this month.
+    pub down: u64,
+    /// `1 - down / observed`.
+    pub availability: f64,
+    /// Whether the current slot is down.
+    pub down_now: bool,
+}
+
+/// Everything the live view shows, also served as JSON at `GET /api/state`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Snapshot {
+    /// When (ms since the epoch).
+    pub now_ms: i64,
+    /// Evaluation interval (ms).
+    pub tick_ms: i64,
+    /// Series tracked.
+    pub series: usize,
+    /// Points stored since start.
+    pub points_stored: u64,
+    /// Outcome rules.
+    pub outcomes: Vec<OutcomeView>,
+    /// Dead-man rules.
+    pub deadman: Vec<DeadmanView>,
+    /// Alerts firing now.
+    pub open_alerts: Vec<Alert>,
+    /// Alerts that changed state recently, newest first.
+    pub recent_alerts: Vec<Alert>,
+    /// SLAs so far this month.
+    pub sla: Vec<SlaView>,
+}
+
+/// Fires or resolves `firing` for a rule: the shared bookkeeping of both rule kinds.
+pub(crate) fn resolve_alert(
+    firing: &mut Option<Alert>,
+    now_ms: i64,
+    note: Option<String>,
+) -> Option<Alert> {
+    let mut alert = firing.take()?;
+    alert.status = AlertStatus::Resolved;
+    alert.resolved_ms = Some(now_ms);
+    if let Some(note) = note {
+        alert.details.push(note);
+    }
+    Some(alert)
+}
+
+/// Interned strings shared by rule states.
+pub(crate) type Name = Arc<str>;

@@ -1,0 +1,452 @@
+//! OTLP/HTTP at `/v1/metrics` (protobuf and JSON, gzip, chunked, CORS), plus the watch's own
+//! read endpoints: `GET /api/state`, `GET /api/alerts`, `GET /api/sla/report?month=YYYY-MM`
+//! (`&format=markdown` for Markdown) and `GET /healthz`.
+
+use std::convert::Infallible;
+use std::io::Read;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Incoming;
+use hyper::header::{self, HeaderMap, HeaderValue};
+use hyper::{Method, Request, Response, StatusCode};
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto;
+use hyper_util::server::graceful::GracefulShutdown;
+use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
+use prost::Message;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+use super::{RpcStatus, Shared, code};
+use crate::report::{Month, SlaReport};
+
+type Body = Full<Bytes>;
+
+/// How the body is encoded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Format {
+    Protobuf,
+    Json,
+}
+
+/// Serves HTTP on `listener` until `shutdown` turns true.
+pub(crate) async fn serve(
+    listener: TcpListener,
+    shared: Arc<Shared>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let graceful = GracefulShutdown::new();
+    let builder = auto::Builder::new(TokioExecutor::new());
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => {
+                let Ok((stream, _)) = accepted else { continue };
+                let shared = Arc::clone(&shared);
+                let service = hyper::service::service_fn(move |req| {
+                    let shared = Arc::clone(&shared);
+                    async move { Ok::<_, Infallible>(handle(req, &shared).await) }
+                });
+                let conn = builder.serve_connection(TokioIo::new(stream), service).into_owned();
+                let conn = graceful.watch(conn);
+                tokio::spawn(async move {
+                    let _ = conn.await;
+                });
+            }
+            _ = shutdown.changed() => break,
+        }
+    }
+    drop(listener);
+    let _ = tokio::time::timeout(Duration::from_secs(5), graceful.shutdown()).await;
+}
+
+/// The address a listener is bound to.
+pub(crate) fn local_addr(listener: &TcpListener) -> Option<SocketAddr> {
+    listener.local_addr().ok()
+}
+
+async fn handle(req: Request<Incoming>, shared: &Shared) -> Response<Body> {
+    let origin = req
+        .headers()
+        .get(header::ORIGIN)
+        .and_then(|o| o.to_str().ok())
+        .map(str::to_owned);
+    let path = req.uri().path().to_owned();
+    let mut response = match (req.method(), path.as_str()) {
+        (&Method::OPTIONS, _) => return preflight(req.headers(), origin.as_deref(), shared),
+        (&Method::POST, "/v1/metrics") => {
+            if let Some(o) = &origin
+                && !shared.origin_allowed(o)
+            {
+                return status(
+                    StatusCode::FORBIDDEN,
+                    Format::Json,
+                    code::PERMISSION_DENIED,
+                    format!("origin {o:?} is not in the watch's cors_origins allowlist"),
+                );
+            }
+            export(req, shared).await
+        }
+        (_, "/v1/metrics") => {
+            let mut r = status(
+                StatusCode::METHOD_NOT_ALLOWED,
+                Format::Json,
+                code::UNIMPLEMENTED,
+                "use POST for /v1/metrics".to_owned(),
+            );
+            r.headers_mut()
+                .insert(header::ALLOW, HeaderValue::from_static("POST, OPTIONS"));
+            r
+        }
+        (&Method::GET, "/healthz") => text(StatusCode::OK, "text/plain", "ok\n".to_owned()),
+        (&Method::GET, "/api/state") => state(shared),
+        (&Method::GET, "/api/alerts") => alerts(shared),
+        (&Method::GET, "/api/sla/report") => report(req.uri().query().unwrap_or(""), shared),
+        _ => status(
+            StatusCode::NOT_FOUND,
+            Format::Json,
+            code::NOT_FOUND,
+            format!("no such endpoint: {path}; OTLP metrics go to POST /v1/metrics"),
+        ),
+    };
+    if let Some(o) = origin
+        && shared.origin_allowed(&o)
+    {
+        allow_origin(response.headers_mut(), &o);
+    }
+    response
+}
+
+fn allow_origin(headers: &mut HeaderMap, origin: &str) {
+    if let Ok(v) = HeaderValue::from_str(origin) {
+        headers.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, v);
+        headers.insert(header::VARY, HeaderValue::from_static("Origin"));
+    }
+}
+
+fn preflight(headers: &HeaderMap, origin: Option<&str>, shared: &Shared) -> Response<Body> {
+    let Some(origin) = origin.filter(|o| shared.origin_allowed(o)) else {
+        return status(
+            StatusCode::FORBIDDEN,
+            Format::Json,
+            code::PERMISSION_DENIED,
+            format!(
+                "origin {:?} is not in the watch's cors_origins allowlist",
+                origin.unwrap_or("")
+            ),
+        );
+    };
+    let mut r = Response::new(Body::new(Bytes::new()));
+    *r.status_mut() = StatusCode::NO_CONTENT;
+    let h = r.headers_mut();
+    allow_origin(h, origin);
+    h.insert(
+        header::ACCESS_CONTROL_ALLOW_METHODS,
+        HeaderValue::from_static("POST, OPTIONS"),
+    );
+    let requested = headers
+        .get(header::ACCESS_CONTROL_REQUEST_HEADERS)
+        .cloned()
+        .unwrap_or_else(|| {
+            HeaderValue::from_static("content-type, content-encoding, authorization")
+        });
+    h.insert(header::ACCESS_CONTROL_ALLOW_HEADERS, requested);
+    h.insert(
+        header::ACCESS_CONTROL_MAX_AGE,
+        HeaderValue::from_static("86400"),
+    );
+    r
+}
+
+async fn export(req: Request<Incoming>, shared: &Shared) -> Response<Body> {
+    use std::sync::atomic::Ordering::Relaxed;
+    shared.stats.requests.fetch_add(1, Relaxed);
+    let headers = req.headers();
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_owned();
+    let media = content_type
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    let format = match media.as_str() {
+        "application/x-protobuf" | "application/protobuf" => Format::Protobuf,
+        "application/json" => Format::Json,
+        _ => {
+            shared.stats.refused.fetch_add(1, Relaxed);
+            return status(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                Format::Json,
+                code::INVALID_ARGUMENT,
+                format!(
+                    "unsupported content type {content_type:?}: OTLP/HTTP takes application/x-protobuf or application/json"
+                ),
+            );
+        }
+    };
+    if let Some(expected) = &shared.token {
+        let given = headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "));
+        if given != Some(expected.as_str()) {
+            shared.stats.refused.fetch_add(1, Relaxed);
+            return status(
+                StatusCode::UNAUTHORIZED,
+                format,
+                code::UNAUTHENTICATED,
+                "missing or wrong bearer token (Authorization: Bearer ...)".to_owned(),
+            );
+        }
+    }
+    let gzip = match headers
+        .get(header::CONTENT_ENCODING)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| v.trim().to_ascii_lowercase())
+        .as_deref()
+    {
+        None | Some("") | Some("identity") => false,
+        Some("gzip") => true,
+        Some(other) => {
+            shared.stats.refused.fetch_add(1, Relaxed);
+            return status(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                format,
+                code::INVALID_ARGUMENT,
+                format!("unsupported content-encoding {other:?}: use gzip or none"),
+            );
+        }
+    };
+    let max = shared.max_body;
+    let too_large = |what: &str| {
+        status(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format,
+            code::RESOURCE_EXHAUSTED,
+            format!("{what} is larger than the watch's limit of {max} bytes (max_body_bytes)"),
+        )
+    };
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > max as u64) {
+        shared.stats.refused.fetch_add(1, Relaxed);
+        return too_large("the body");
+    }
+    // The ingest queue: a request holds a permit from reading its body to storing it.
+    let Ok(_permit) = shared.permits.try_acquire() else {
+        shared.stats.refused.fetch_add(1, Relaxed);
+        let mut r = status(
+            StatusCode::TOO_MANY_REQUESTS,
+            format,
+            code::UNAVAILABLE,
+            "the watch's ingest queue is full; retry after the delay in Retry-After".to_owned(),
+        );
+        r.headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        return r;
+    };
+    let body = match Limited::new(req.into_body(), max).collect().await {
+        Ok(b) => b.to_bytes(),
+        Err(e) => {
+            shared.stats.refused.fetch_add(1, Relaxed);
+            if e.downcast_ref::<http_body_util::LengthLimitError>()
+                .is_some()
+            {
+                return too_large("the body");
+            }
+            return status(
+                StatusCode::BAD_REQUEST,
+                format,
+                code::INVALID_ARGUMENT,
+                format!("the body could not be read: {e}"),
+            );
+        }
+    };
+    let body = if gzip {
+        let mut out = Vec::new();
+        let limit = u64::try_from(max).unwrap_or(u64::MAX) + 1;
+        match flate2::read::GzDecoder::new(&body[..])
+            .take(limit)
+            .read_to_end(&mut out)
+        {
+            Ok(_) if out.len() > max => {
+                shared.stats.refused.fetch_add(1, Relaxed);
+                return too_large("the decompressed body");
+            }
+            Ok(_) => Bytes::from(out),
+            Err(e) => {
+                shared.stats.refused.fetch_add(1, Relaxed);
+                return status(
+                    StatusCode::BAD_REQUEST,
+                    format,
+                    code::INVALID_ARGUMENT,
+                    format!("content-encoding is gzip but the body is not valid gzip: {e}"),
+                );
+            }
+        }
+    } else {
+        body
+    };
+    let request = match decode(&body, format) {
+        Ok(r) => r,
+        Err(message) => {
+            shared.stats.refused.fetch_add(1, Relaxed);
+            return status(
+                StatusCode::BAD_REQUEST,
+                format,
+                code::INVALID_ARGUMENT,
+                message,
+            );
+        }
+    };
+    let ingested = shared.ingest(request);
+    let response = ingested.response();
+    let (content_type, bytes) = match format {
+        Format::Protobuf => (
+            "application/x-protobuf",
+            Bytes::from(response.encode_to_vec()),
+        ),
+        Format::Json => (
+            "application/json",
+            Bytes::from(serde_json::to_vec(&response).unwrap_or_else(|_| b"{}".to_vec())),
+        ),
+    };
+    let mut r = Response::new(Body::new(bytes));
+    r.headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    r
+}
+
+/// Decodes an export request body; the error names the problem.
+pub(crate) fn decode(body: &[u8], format: Format) -> Result<ExportMetricsServiceRequest, String> {
+    match format {
+        Format::Protobuf => ExportMetricsServiceRequest::decode(body)
+            .map_err(|e| format!("invalid OTLP protobuf body: {e}")),
+        Format::Json => {
+            let text = std::str::from_utf8(body)
+                .map_err(|e| format!("invalid OTLP JSON body: not UTF-8: {e}"))?;
+            serde_json::from_str(text).map_err(|e| format!("invalid OTLP JSON body: {e}"))
+        }
+    }
+}
+
+fn status(http: StatusCode, format: Format, code: i32, message: String) -> Response<Body> {
+    let s = RpcStatus { code, message };
+    let (content_type, bytes) = match format {
+        Format::Protobuf => ("application/x-protobuf", Bytes::from(s.encode_to_vec())),
+        Format::Json => (
+            "application/json",
+            Bytes::from(serde_json::to_vec(&s).unwrap_or_default()),
+        ),
+    };
+    let mut r = Response::new(Body::new(bytes));
+    *r.status_mut() = http;
+    r.headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    r
+}
+
+fn text(code: StatusCode, content_type: &'static str, body: String) -> Response<Body> {
+    let mut r = Response::new(Body::new(Bytes::from(body)));
+    *r.status_mut() = code;
+    r.headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    r
+}
+
+fn json<T: serde::Serialize>(value: &T) -> Response<Body> {
+    match serde_json::to_string_pretty(value) {
+        Ok(s) => text(StatusCode::OK, "application/json", s),
+        Err(e) => status(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            Format::Json,
+            code::INTERNAL,
+            e.to_string(),
+        ),
+    }
+}
+
+fn snapshot(shared: &Shared) -> Option<Arc<crate::judge::Snapshot>> {
+    shared.snapshot.lock().ok().and_then(|s| s.clone())
+}
+
+fn state(shared: &Shared) -> Response<Body> {
+    match snapshot(shared) {
+        Some(s) => json(&*s),
+        None => text(StatusCode::OK, "application/json", "null".to_owned()),
+    }
+}
+
+fn alerts(shared: &Shared) -> Response<Body> {
+    match snapshot(shared) {
+        Some(s) => json(&serde_json::json!({
+            "open": s.open_alerts,
+            "recent": s.recent_alerts,
+        })),
+        None => json(&serde_json::json!({ "open": [], "recent": [] })),
+    }
+}
+
+fn report(query: &str, shared: &Shared) -> Response<Body> {
+    let mut month = None;
+    let mut markdown = false;
+    for pair in query.split('&') {
+        match pair.split_once('=') {
+            Some(("month", m)) => month = Some(m.to_owned()),
+            Some(("format", "markdown" | "md")) => markdown = true,
+            _ => {}
+        }
+    }
+    let month: Month = match month {
+        Some(m) => match m.parse() {
+            Ok(m) => m,
+            Err(e) => {
+                return status(
+                    StatusCode::BAD_REQUEST,
+                    Format::Json,
+                    code::INVALID_ARGUMENT,
+                    format!("{e}"),
+                );
+            }
+        },
+        None => {
+            let (year, month) = crate::judge::month_of(shared.clock.now_ms());
+            Month { year, month }
+        }
+    };
+    let Some(db) = &shared.db else {
+        return status(
+            StatusCode::NOT_FOUND,
+            Format::Json,
+            code::NOT_FOUND,
+            "this watch keeps no state database".to_owned(),
+        );
+    };
+    let built = match db.lock() {
+        Ok(db) => SlaReport::build(&db, month).map_err(|e| e.to_string()),
+        Err(_) => Err("the state database is unavailable after an internal error".to_owned()),
+    };
+    match built {
+        Ok(r) if markdown => text(
+            StatusCode::OK,
+            "text/markdown; charset=utf-8",
+            r.to_markdown(),
+        ),
+        Ok(r) => json(&r),
+        Err(e) => status(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            Format::Json,
+            code::INTERNAL,
+            e,
+        ),
+    }
+}

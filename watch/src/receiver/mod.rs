@@ -1,0 +1,118 @@
+//! The OTLP receiver: HTTP/protobuf and HTTP/JSON at `/v1/metrics`, and gRPC.
+//!
+//! Both transports go through [`Shared::ingest`]: decode, validate point by point (outside any
+//! lock), then store under the store's lock. At most `queue_capacity` requests are between
+//! "accepted for reading" and "stored" at once; past that the receiver answers 429 (HTTP, with
+//! `Retry-After`) or `UNAVAILABLE` (gRPC), both of which OTLP exporters retry.
+
+pub(crate) mod grpc;
+pub(crate) mod http;
+
+use std::sync::{Arc, Mutex};
+
+use opentelemetry_proto::tonic::collector::metrics::v1::{
+    ExportMetricsPartialSuccess, ExportMetricsServiceRequest, ExportMetricsServiceResponse,
+};
+use tokio::sync::Semaphore;
+
+use crate::clock::Clock;
+use crate::db::Db;
+use crate::ingest;
+use crate::judge::Snapshot;
+use crate::store::Store;
+
+/// `google.rpc.Status`, the body of OTLP/HTTP error answers.
+#[derive(Clone, PartialEq, prost::Message, serde::Serialize)]
+pub(crate) struct RpcStatus {
+    #[prost(int32, tag = "1")]
+    pub(crate) code: i32,
+    #[prost(string, tag = "2")]
+    pub(crate) message: String,
+}
+
+/// gRPC status codes used in error bodies.
+pub(crate) mod code {
+    pub(crate) const INVALID_ARGUMENT: i32 = 3;
+    pub(crate) const NOT_FOUND: i32 = 5;
+    pub(crate) const PERMISSION_DENIED: i32 = 7;
+    pub(crate) const RESOURCE_EXHAUSTED: i32 = 8;
+    pub(crate) const UNIMPLEMENTED: i32 = 12;
+    pub(crate) const INTERNAL: i32 = 13;
+    pub(crate) const UNAVAILABLE: i32 = 14;
+    pub(crate) const UNAUTHENTICATED: i32 = 16;
+}
+
+/// Receiver counters.
+#[derive(Debug, Default)]
+pub(crate) struct Stats {
+    pub(crate) requests: std::sync::atomic::AtomicU64,
+    pub(crate) refused: std::sync::atomic::AtomicU64,
+    pub(crate) points_accepted: std::sync::atomic::AtomicU64,
+    pub(crate) points_rejected: std::sync::atomic::AtomicU64,
+}
+
+/// What the receivers and the judge loop share.
+#[derive(Debug)]
+pub(crate) struct Shared {
+    pub(crate) store: Mutex<Store>,
+    pub(crate) clock: Arc<dyn Clock>,
+    pub(crate) permits: Semaphore,
+    pub(crate) max_body: usize,
+    pub(crate) cors_origins: Vec<String>,
+    pub(crate) token: Option<String>,
+    pub(crate) snapshot: Mutex<Option<Arc<Snapshot>>>,
+    pub(crate) db: Option<Arc<Mutex<Db>>>,
+    pub(crate) stats: Stats,
+}
+
+/// The outcome of one export request.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Ingested {
+    pub(crate) accepted: u64,
+    pub(crate) rejected: u64,
+    pub(crate) message: String,
+}
+
+impl Ingested {
+    pub(crate) fn response(&self) -> ExportMetricsServiceResponse {
+        ExportMetricsServiceResponse {
+            partial_success: (self.rejected > 0).then(|| ExportMetricsPartialSuccess {
+                rejected_data_points: i64::try_from(self.rejected).unwrap_or(i64::MAX),
+                error_message: self.message.clone(),
+            }),
+        }
+    }
+}
+
+impl Shared {
+    /// Validates and stores one decoded request.
+    pub(crate) fn ingest(&self, request: ExportMetricsServiceRequest) -> Ingested {
+        use std::sync::atomic::Ordering::Relaxed;
+        let now = self.clock.now_ms();
+        let mut batch = ingest::validate(request, now);
+        if batch.accepted > 0 {
+            match self.store.lock() {
+                Ok(mut store) => store.ingest(&mut batch, now),
+                Err(_) => {
+                    batch.reject_all("the watch's store is unavailable after an internal error")
+                }
+            }
+        }
+        self.stats
+            .points_accepted
+            .fetch_add(batch.accepted, Relaxed);
+        self.stats
+            .points_rejected
+            .fetch_add(batch.rejected, Relaxed);
+        Ingested {
+            accepted: batch.accepted,
+            rejected: batch.rejected,
+            message: batch.message(),
+        }
+    }
+
+    /// Whether `origin` may send from a browser.
+    pub(crate) fn origin_allowed(&self, origin: &str) -> bool {
+        self.cors_origins.iter().any(|o| o == "*" || o == origin)
+    }
+}

@@ -1,0 +1,513 @@
+//! The running watch: receivers, the judge loop, the state database, the alert hooks and the
+//! live view, started on the caller's tokio runtime.
+
+use std::io::{IsTerminal, Write};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio::sync::{Semaphore, watch};
+use tokio::task::JoinHandle;
+
+use crate::alert::{Alert, Dispatcher, Sink};
+use crate::clock::{Clock, SystemClock, ms};
+use crate::db::{Db, DbError};
+use crate::judge::{Judge, Snapshot};
+use crate::receiver::{Shared, Stats, grpc, http};
+use crate::report::{Month, SlaReport};
+use crate::rulefile::{RuleFile, SinkTarget, WebhookFormat};
+use crate::store::Store;
+use crate::view;
+
+/// Requests between "body being read" and "stored" at once, by default.
+pub const DEFAULT_QUEUE_CAPACITY: usize = 64;
+/// Series the store tracks at most, by default.
+pub const DEFAULT_MAX_SERIES: usize = 500_000;
+/// Series idle this long are forgotten.
+pub const SERIES_IDLE_EXPIRY: Duration = Duration::from_secs(6 * 3600);
+
+/// Where the live view goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ViewMode {
+    /// No view.
+    Off,
+    /// On standard output: ANSI redraw on a terminal, plain text otherwise.
+    Auto,
+    /// On standard output, plain text.
+    Plain,
+}
+
+/// Where the state lives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Database {
+    /// A SQLite file, created if missing.
+    File(PathBuf),
+    /// In memory: gone at exit.
+    InMemory,
+}
+
+/// Why the watch could not start.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StartError {
+    /// An address could not be bound.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The state database could not be opened or read.
+    #[error(transparent)]
+    Database(#[from] DbError),
+    /// The bearer-token variable named by `auth_token_env` is not set.
+    #[error("auth_token_env names {0}, which is not set")]
+    MissingToken(String),
+}
+
+/// Builds a [`Watch`]: code beats the rule file's `[watch]` table, which beats the defaults.
+#[derive(Debug)]
+pub struct WatchBuilder {
+    rules: RuleFile,
+    clock: Arc<dyn Clock>,
+    database: Database,
+    listen: SocketAddr,
+    grpc_listen: Option<SocketAddr>,
+    auto_tick: bool,
+    view: ViewMode,
+    title: String,
+    ledger_slot: Duration,
+    sinks: Option<Vec<Sink>>,
+    queue_capacity: usize,
+    max_series: usize,
+    token: Option<String>,
+}
+
+impl WatchBuilder {
+    /// Reads the time from `clock` (default: the system clock).
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// Keeps the state in `database` (default: the rule file's `watch.database`).
+    pub fn with_database(mut self, database: Database) -> Self {
+        self.database = database;
+        self
+    }
+
+    /// Serves OTLP/HTTP on `addr` (port 0 for an ephemeral port).
+    pub fn with_listen(mut self, addr: SocketAddr) -> Self {
+        self.listen = addr;
+        self
+    }
+
+    /// Serves OTLP/gRPC on `addr`, or not at all with `None`.
+    pub fn with_grpc_listen(mut self, addr: Option<SocketAddr>) -> Self {
+        self.grpc_listen = addr;
+        self
+    }
+
+    /// Whether the watch judges on its own every tick (default `true`); without it, call
+    /// [`Watch::tick`], as tests with a manual clock do.
+    pub fn with_auto_tick(mut self, auto: bool) -> Self {
+        self.auto_tick = auto;
+        self
+    }
+
+    /// Prints the live view (default: off).
+    pub fn with_view(mut self, view: ViewMode) -> Self {
+        self.view = view;
+        self
+    }
+
+    /// The title line of the live view.
+    pub fn with_title(mut self, title: impl Into<String>) -> Self {
+        self.title = title.into();
+        self
+    }
+
+    /// The SLA ledger's slot (default one minute; the demo compresses it).
+    pub fn with_ledger_slot(mut self, slot: Duration) -> Self {
+        self.ledger_slot = slot;
+        self
+    }
+
+    /// Sends alerts to `sinks` instead of the rule file's `[[alert]]` sinks.
+    pub fn with_sinks(mut self, sinks: Vec<Sink>) -> Self {
+        self.sinks = Some(sinks);
+        self
+    }
+
+    /// Requests in flight before 429 (default [`DEFAULT_QUEUE_CAPACITY`]).
+    pub fn with_queue_capacity(mut self, capacity: usize) -> Self {
+        self.queue_capacity = capacity;
+        self
+    }
+
+    /// Series tracked at most (default [`DEFAULT_MAX_SERIES`]).
+    pub fn with_max_series(mut self, max: usize) -> Self {
+        self.max_series = max;
+        self
+    }
+
+    /// Requires `Authorization: Bearer <token>` on exports (default: the variable named by
+    /// `auth_token_env`, if any).
+    pub fn with_token(mut self, token: Option<String>) -> Self {
+        self.token = token;
+        self
+    }
+
+    /// Binds the listeners, opens the database, restores the state and spawns the receivers
+    /// and the judge loop on the current tokio runtime.
+    ///
+    /// # Errors
+    /// [`StartError`] when an address cannot be bound, the database cannot be opened, or the
+    /// token variable is missing.
+    pub async fn start(self) -> Result<Watch, StartError> {
+        let now = self.clock.now_ms();
+        let token = match (&self.token, &self.rules.watch.auth_token_env) {
+            (Some(t), _) => Some(t.clone()),
+            (None, Some(var)) => {
+                Some(std::env::var(var).map_err(|_| StartError::MissingToken(var.clone()))?)
+            }
+            (None, None) => None,
+        };
+        let slot_ms = ms(self.ledger_slot).max(1);
+        let mut db = match &self.database {
+            Database::File(path) => Db::open(path)?,
+            Database::InMemory => Db::in_memory()?,
+        };
+        db.save_slas(&self.rules.sla, slot_ms)?;
+        let mut judge = Judge::new(&self.rules, now, slot_ms);
+        let history_from = now - 70 * 24 * 3600 * 1000;
+        judge.restore(db.load(now, history_from)?);
+        let bind = |addr: SocketAddr| async move {
+            TcpListener::bind(addr)
+                .await
+                .map_err(|source| StartError::Bind { addr, source })
+        };
+        let http_listener = bind(self.listen).await?;
+        let grpc_listener = match self.grpc_listen {
+            Some(a) => Some(bind(a).await?),
+            None => None,
+        };
+        let http_addr = http::local_addr(&http_listener).unwrap_or(self.listen);
+        let grpc_addr = grpc_listener
+            .as_ref()
+            .and_then(http::local_addr)
+            .or(self.grpc_listen);
+        let db = Arc::new(Mutex::new(db));
+        let shared = Arc::new(Shared {
+            store: Mutex::new(Store::new(self.max_series, now)),
+            clock: Arc::clone(&self.clock),
+            permits: Semaphore::new(self.queue_capacity),
+            max_body: usize::try_from(self.rules.watch.max_body_bytes).unwrap_or(usize::MAX),
+            cors_origins: self.rules.watch.cors_origins.clone(),
+            token,
+            snapshot: Mutex::new(None),
+            db: Some(Arc::clone(&db)),
+            stats: Stats::default(),
+        });
+        let sinks = self.sinks.unwrap_or_else(|| sinks_of(&self.rules));
+        let dispatcher = Dispatcher::start(sinks);
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let mut tasks = vec![tokio::spawn(http::serve(
+            http_listener,
+            Arc::clone(&shared),
+            stop_rx.clone(),
+        ))];
+        if let Some(l) = grpc_listener {
+            tasks.push(tokio::spawn(grpc::serve(
+                l,
+                Arc::clone(&shared),
+                stop_rx.clone(),
+            )));
+        }
+        let ansi = self.view == ViewMode::Auto && std::io::stdout().is_terminal();
+        let core = Arc::new(Core {
+            shared: Arc::clone(&shared),
+            judge: Mutex::new(judge),
+            db,
+            dispatcher,
+            outcome_names: self.rules.outcome.iter().map(|r| r.name.clone()).collect(),
+            sla_names: self.rules.sla.iter().map(|s| s.name.clone()).collect(),
+            view: self.view,
+            ansi,
+            title: self.title,
+            ticks: Mutex::new(0),
+        });
+        if self.auto_tick {
+            tasks.push(tokio::spawn(tick_loop(Arc::clone(&core), stop_rx)));
+        }
+        Ok(Watch {
+            http_addr,
+            grpc_addr,
+            core,
+            stop: stop_tx,
+            tasks,
+        })
+    }
+}
+
+fn sinks_of(rules: &RuleFile) -> Vec<Sink> {
+    rules
+        .alert
+        .iter()
+        .map(|s| match &s.target {
+            SinkTarget::Webhook {
+                url,
+                format: WebhookFormat::Alertmanager,
+            } => Sink::Alertmanager {
+                name: s.name.clone(),
+                url: url.clone(),
+            },
+            SinkTarget::Webhook { url, .. } => Sink::Generic {
+                name: s.name.clone(),
+                url: url.clone(),
+            },
+            SinkTarget::Command(argv) => Sink::Command {
+                name: s.name.clone(),
+                argv: argv.clone(),
+            },
+        })
+        .collect()
+}
+
+#[derive(Debug)]
+struct Core {
+    shared: Arc<Shared>,
+    judge: Mutex<Judge>,
+    db: Arc<Mutex<Db>>,
+    dispatcher: Dispatcher,
+    outcome_names: Vec<String>,
+    sla_names: Vec<String>,
+    view: ViewMode,
+    ansi: bool,
+    title: String,
+    ticks: Mutex<u64>,
+}
+
+impl Core {
+    /// One tick: judge, hand alerts to the hooks, persist, publish the snapshot, draw.
+    async fn tick(self: &Arc<Self>) -> Vec<Alert> {
+        let now = self.shared.clock.now_ms();
+        let judged = {
+            let (Ok(mut store), Ok(mut judge)) = (self.shared.store.lock(), self.judge.lock())
+            else {
+                return Vec::new();
+            };
+            let report = judge.tick(&mut store, now);
+            let tick_count = {
+                let mut t = self.ticks.lock().unwrap_or_else(|e| e.into_inner());
+                *t += 1;
+                *t
+            };
+            if tick_count % 600 == 0 {
+                store.expire(now - ms(SERIES_IDLE_EXPIRY));
+            }
+            let snapshot = Arc::new(judge.snapshot(&store, now));
+            (report, snapshot, tick_count)
+        };
+        let (report, snapshot, tick_count) = judged;
+        for alert in &report.events {
+            self.dispatcher.send(alert.clone());
+        }
+        let events = report.events.clone();
+        let core = Arc::clone(self);
+        let persisted = tokio::task::spawn_blocking(move || {
+            let mut db = core.db.lock().unwrap_or_else(|e| e.into_inner());
+            db.apply(&report, &core.outcome_names, &core.sla_names)
+        })
+        .await;
+        match persisted {
+            Ok(Err(e)) => eprintln!("heartbeat-watch: {e}"),
+            Err(e) => eprintln!("heartbeat-watch: persisting a tick: {e}"),
+            Ok(Ok(())) => {}
+        }
+        if let Ok(mut s) = self.shared.snapshot.lock() {
+            *s = Some(Arc::clone(&snapshot));
+        }
+        self.draw(&snapshot, &events, tick_count);
+        events
+    }
+
+    fn draw(&self, snapshot: &Snapshot, events: &[Alert], tick_count: u64) {
+        let mut out = std::io::stdout().lock();
+        match self.view {
+            ViewMode::Off => return,
+            _ if self.ansi => {
+                let _ = write!(
+                    out,
+                    "{}{}",
+                    view::CLEAR,
+                    view::render(snapshot, true, &self.title)
+                );
+            }
+            _ => {
+                for e in events {
+                    let _ = write!(out, "{}", event_text(e, snapshot.now_ms));
+                }
+                let every = (60_000 / snapshot.tick_ms.max(1)).max(1);
+                if tick_count % u64::try_from(every).unwrap_or(1) == 1 || !events.is_empty() {
+                    let _ = writeln!(out, "{}", view::render(snapshot, false, &self.title));
+                }
+            }
+        }
+        let _ = out.flush();
+    }
+}
+
+/// An alert event as plain text.
+pub(crate) fn event_text(a: &Alert, now_ms: i64) -> String {
+    match a.status {
+        crate::alert::AlertStatus::Firing => {
+            format!("ALERT FIRING\n{}", view::alert_lines(a, false, now_ms))
+        }
+        crate::alert::AlertStatus::Resolved => format!(
+            "ALERT RESOLVED [{}] {} after {}{}\n",
+            a.severity,
+            a.rule,
+            crate::clock::human(a.resolved_ms.unwrap_or(now_ms) - a.since_ms),
+            a.details
+                .last()
+                .filter(|d| d.contains("stopped on purpose") || d.contains("arrived again"))
+                .map(|d| format!(": {d}"))
+                .unwrap_or_default()
+        ),
+    }
+}
+
+async fn tick_loop(core: Arc<Core>, mut stop: watch::Receiver<bool>) {
+    let tick_ms = core
+        .judge
+        .lock()
+        .map(|j| j.tick_ms)
+        .unwrap_or(10_000)
+        .max(1);
+    loop {
+        let now = core.shared.clock.now_ms();
+        let next = (now.div_euclid(tick_ms) + 1) * tick_ms;
+        let wait = Duration::from_millis(u64::try_from(next - now).unwrap_or(0));
+        tokio::select! {
+            _ = tokio::time::sleep(wait) => {}
+            _ = stop.changed() => return,
+        }
+        core.tick().await;
+    }
+}
+
+/// A running watch. Dropping it leaves the tasks running; call [`Watch::shutdown`].
+#[derive(Debug)]
+pub struct Watch {
+    http_addr: SocketAddr,
+    grpc_addr: Option<SocketAddr>,
+    core: Arc<Core>,
+    stop: watch::Sender<bool>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl Watch {
+    /// A builder for `rules`, with the settings of its `[watch]` table.
+    pub fn builder(rules: RuleFile) -> WatchBuilder {
+        let settings = rules.watch.clone();
+        WatchBuilder {
+            clock: Arc::new(SystemClock),
+            database: Database::File(settings.database.clone()),
+            listen: settings.listen,
+            grpc_listen: Some(settings.grpc_listen),
+            auto_tick: true,
+            view: ViewMode::Off,
+            title: "heartbeat-watch".to_owned(),
+            ledger_slot: Duration::from_secs(60),
+            sinks: None,
+            queue_capacity: DEFAULT_QUEUE_CAPACITY,
+            max_series: DEFAULT_MAX_SERIES,
+            token: None,
+            rules,
+        }
+    }
+
+    /// The OTLP/HTTP address (`http://{addr}/v1/metrics`).
+    pub fn http_addr(&self) -> SocketAddr {
+        self.http_addr
+    }
+
+    /// The OTLP/gRPC address, if served.
+    pub fn grpc_addr(&self) -> Option<SocketAddr> {
+        self.grpc_addr
+    }
+
+    /// Judges now (at the clock's time) and returns the alerts that fired or resolved.
+    pub async fn tick(&self) -> Vec<Alert> {
+        self.core.tick().await
+    }
+
+    /// What the live view shows, as of the last tick (or now, before any).
+    pub fn snapshot(&self) -> Snapshot {
+        if let Some(s) = self
+            .core
+            .shared
+            .snapshot
+            .lock()
+            .ok()
+            .and_then(|s| s.clone())
+        {
+            return (*s).clone();
+        }
+        let now = self.core.shared.clock.now_ms();
+        let store = self
+            .core
+            .shared
+            .store
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        let judge = self.core.judge.lock().unwrap_or_else(|e| e.into_inner());
+        judge.snapshot(&store, now)
+    }
+
+    /// Points accepted and rejected since start.
+    pub fn points(&self) -> (u64, u64) {
+        use std::sync::atomic::Ordering::Relaxed;
+        let s = &self.core.shared.stats;
+        (
+            s.points_accepted.load(Relaxed),
+            s.points_rejected.load(Relaxed),
+        )
+    }
+
+    /// Alert deliveries: succeeded, failed after retries, dropped on a full queue.
+    pub fn deliveries(&self) -> (u64, u64, u64) {
+        self.core.dispatcher.counts()
+    }
+
+    /// The SLA report of `month` from the state database.
+    ///
+    /// # Errors
+    /// [`DbError`] when the database cannot be read.
+    pub fn report(&self, month: Month) -> Result<SlaReport, DbError> {
+        let db = self.core.db.lock().unwrap_or_else(|e| e.into_inner());
+        SlaReport::build(&db, month)
+    }
+
+    /// Stops the receivers and the judge loop and waits for them (at most a few seconds).
+    pub async fn shutdown(self) {
+        let _ = self.stop.send(true);
+        for task in self.tasks {
+            let _ = tokio::time::timeout(Duration::from_secs(10), task).await;
+        }
+    }
+}
+
+/// Builds the monthly report from the state database at `path`, without a running watch.
+///
+/// # Errors
+/// [`DbError`] when the database cannot be opened or read.
+pub fn report_from_file(path: &std::path::Path, month: Month) -> Result<SlaReport, DbError> {
+    let db = Db::open(path)?;
+    SlaReport::build(&db, month)
+}

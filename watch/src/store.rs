@@ -1,0 +1,503 @@
+//! The in-memory series store: every series the receiver accepted, keyed by
+//! `(service.name, service.instance.id, metric, attributes)`, with its recent points and the
+//! increases not yet read by the judge.
+//!
+//! Cumulative sums become increases here: the first point of a series counts from zero when the
+//! series is new for a process the watch already knew or that started after the watch did (a
+//! tenant's first event, a restart), and from its own value otherwise (a process that ran
+//! before the watch: what it counted earlier is not this window's); a lower value or a new start
+//! time is a reset, counted from zero; a point not newer than the last one is a duplicate.
+//! Delta sums add up as they come. Gauges keep their last value.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use foldhash::fast::RandomState;
+
+use crate::ingest::{Batch, Kind, Point};
+
+/// Recent points kept per series.
+pub(crate) const RING: usize = 8;
+/// Instances remembered per service (the most recently seen).
+const MAX_INSTANCES: usize = 64;
+/// Versions remembered per service.
+const MAX_VERSIONS: usize = 16;
+
+/// What a series is, read once from its metric name and attributes.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Role {
+    /// `heartbeat.outcomes`.
+    Outcome {
+        outcome: Box<str>,
+        success: bool,
+        reason: Option<Box<str>>,
+        tenant: Option<Box<str>>,
+    },
+    /// `heartbeat.beats`.
+    Beats { emitter: Box<str> },
+    /// `heartbeat.emitter.status`.
+    Status {
+        emitter: Box<str>,
+        reason: Option<Box<str>>,
+    },
+    /// Anything else: stored, shown, not judged.
+    Other,
+}
+
+/// One recent point: when it arrived, its value and the increase it carried.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub(crate) struct Recent {
+    pub(crate) recv_ms: i64,
+    pub(crate) value: f64,
+    pub(crate) increase: f64,
+}
+
+/// What arrived for a series since the judge last read it.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub(crate) struct Pending {
+    /// Sum of increases (sums) since the last read.
+    pub(crate) increase: f64,
+    /// Points received.
+    pub(crate) points: u32,
+    /// The largest increase carried by one point.
+    pub(crate) max_jump: f64,
+    /// Resets seen (a lower value or a new start time).
+    pub(crate) resets: u32,
+}
+
+/// One series.
+#[derive(Debug)]
+pub(crate) struct Series {
+    pub(crate) service: Arc<str>,
+    pub(crate) instance: Arc<str>,
+    pub(crate) metric: Arc<str>,
+    /// Attributes sorted by key.
+    pub(crate) attrs: Box<[(Box<str>, Box<str>)]>,
+    pub(crate) kind: Kind,
+    pub(crate) role: Role,
+    /// Bumped when the slot is reused for another series.
+    pub(crate) generation: u32,
+    pub(crate) last_start_ns: u64,
+    pub(crate) last_time_ns: u64,
+    pub(crate) last_value: f64,
+    pub(crate) last_recv_ms: i64,
+    pub(crate) pending: Pending,
+    ring: [Recent; RING],
+    ring_len: u8,
+    ring_head: u8,
+    live: bool,
+}
+
+impl Series {
+    /// Fixed attributes: those outside the reserved `heartbeat.` namespace.
+    pub(crate) fn fixed_attrs(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.attrs
+            .iter()
+            .filter(|(k, _)| !k.starts_with("heartbeat."))
+            .map(|(k, v)| (&**k, &**v))
+    }
+
+    /// The value of attribute `key`.
+    pub(crate) fn attr(&self, key: &str) -> Option<&str> {
+        self.attrs
+            .binary_search_by(|(k, _)| (**k).cmp(key))
+            .ok()
+            .map(|i| &*self.attrs[i].1)
+    }
+
+    /// Recent points, oldest first.
+    pub(crate) fn recent(&self) -> impl Iterator<Item = &Recent> {
+        let len = usize::from(self.ring_len);
+        let head = usize::from(self.ring_head);
+        (0..len).map(move |i| &self.ring[(head + RING - len + i) % RING])
+    }
+
+    fn push_recent(&mut self, r: Recent) {
+        let head = usize::from(self.ring_head);
+        self.ring[head] = r;
+        self.ring_head = u8::try_from((head + 1) % RING).unwrap_or(0);
+        if usize::from(self.ring_len) < RING {
+            self.ring_len += 1;
+        }
+    }
+
+    /// Bytes this series holds, including its heap allocations (not the index entry).
+    pub(crate) fn heap_bytes(&self) -> usize {
+        let attrs: usize = self.attrs.iter().map(|(k, v)| k.len() + v.len()).sum();
+        let role = match &self.role {
+            Role::Outcome {
+                outcome,
+                reason,
+                tenant,
+                ..
+            } => {
+                outcome.len()
+                    + reason.as_ref().map_or(0, |r| r.len())
+                    + tenant.as_ref().map_or(0, |t| t.len())
+            }
+            Role::Beats { emitter } => emitter.len(),
+            Role::Status { emitter, reason } => {
+                emitter.len() + reason.as_ref().map_or(0, |r| r.len())
+            }
+            Role::Other => 0,
+        };
+        std::mem::size_of::<Self>()
+            + self.attrs.len() * std::mem::size_of::<(Box<str>, Box<str>)>()
+            + attrs
+            + role
+    }
+}
+
+/// What the store knows of one process (`service.instance.id`).
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Instance {
+    pub(crate) id: Arc<str>,
+    pub(crate) first_seen_ms: i64,
+    pub(crate) last_seen_ms: i64,
+    pub(crate) version: Option<Box<str>>,
+}
+
+/// What the store knows of one service: its processes and its deploys.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub(crate) struct Service {
+    pub(crate) instances: Vec<Instance>,
+    /// `(version, first seen)`, in the order they appeared.
+    pub(crate) versions: Vec<(Box<str>, i64)>,
+    pub(crate) last_seen_ms: i64,
+}
+
+/// The series store.
+#[derive(Debug)]
+pub(crate) struct Store {
+    index: HashMap<Box<str>, u32, RandomState>,
+    series: Vec<Series>,
+    free: Vec<u32>,
+    dirty: Vec<u32>,
+    pub(crate) services: HashMap<Arc<str>, Service, RandomState>,
+    strings: HashMap<Box<str>, Arc<str>, RandomState>,
+    key: String,
+    max_series: usize,
+    watch_start_ns: u64,
+    live: usize,
+    pub(crate) points_stored: u64,
+}
+
+impl Store {
+    /// An empty store holding at most `max_series` series; `now_ms` is when the watch started.
+    pub(crate) fn new(max_series: usize, now_ms: i64) -> Self {
+        Self {
+            index: HashMap::default(),
+            series: Vec::new(),
+            free: Vec::new(),
+            dirty: Vec::new(),
+            services: HashMap::default(),
+            strings: HashMap::default(),
+            key: String::with_capacity(256),
+            max_series,
+            watch_start_ns: u64::try_from(now_ms).unwrap_or(0).saturating_mul(1_000_000),
+            live: 0,
+            points_stored: 0,
+        }
+    }
+
+    /// Live series.
+    pub(crate) fn len(&self) -> usize {
+        self.live
+    }
+
+    /// Bytes held by live series (structs and their heap), the index and the strings.
+    pub(crate) fn approx_bytes(&self) -> usize {
+        let series: usize = self.series.iter().map(Series::heap_bytes).sum();
+        let index: usize = self
+            .index
+            .keys()
+            .map(|k| k.len() + std::mem::size_of::<(Box<str>, u32)>() + 1)
+            .sum();
+        series + index
+    }
+
+    fn intern(&mut self, s: &str) -> Arc<str> {
+        if let Some(a) = self.strings.get(s) {
+            return Arc::clone(a);
+        }
+        let a: Arc<str> = Arc::from(s);
+        self.strings.insert(Box::from(s), Arc::clone(&a));
+        a
+    }
+
+    /// Stores a validated batch received at `now_ms`. Points that would create a series past the
+    /// limit are rejected in `batch`.
+    pub(crate) fn ingest(&mut self, batch: &mut Batch, now_ms: i64) {
+        let mut over_limit = 0u64;
+        for resource in &batch.resources {
+            let service = self.intern(&resource.service);
+            let instance = self.intern(&resource.instance);
+            let known_instance = self.note_instance(&service, &instance, resource, now_ms);
+            for metric in &resource.metrics {
+                let name = self.intern(&metric.name);
+                for point in &metric.points {
+                    match self.slot(&service, &instance, &name, metric.kind, point) {
+                        Some(id) => {
+                            self.apply(id, metric.kind, point, now_ms, known_instance);
+                        }
+                        None => over_limit += 1,
+                    }
+                }
+            }
+        }
+        if over_limit > 0 {
+            batch.rejected += over_limit;
+            batch.accepted = batch.accepted.saturating_sub(over_limit);
+            let limit = self.max_series;
+            batch.add_message(format!(
+                "the watch tracks at most {limit} series; points of new series are refused until old ones expire"
+            ));
+        }
+        self.points_stored += batch.accepted;
+    }
+
+    /// Records the resource's instance and version; `true` if the instance was seen before.
+    fn note_instance(
+        &mut self,
+        service: &Arc<str>,
+        instance: &Arc<str>,
+        resource: &crate::ingest::ResourcePoints,
+        now_ms: i64,
+    ) -> bool {
+        let entry = self.services.entry(Arc::clone(service)).or_default();
+        entry.last_seen_ms = now_ms;
+        if let Some(v) = &resource.version
+            && entry.versions.last().is_none_or(|(last, _)| **last != **v)
+        {
+            if entry.versions.len() >= MAX_VERSIONS {
+                entry.versions.remove(0);
+            }
+            entry.versions.push((Box::from(v.as_str()), now_ms));
+        }
+        if let Some(i) = entry.instances.iter_mut().find(|i| i.id == *instance) {
+            let known = i.last_seen_ms < now_ms || i.first_seen_ms < now_ms;
+            i.last_seen_ms = now_ms;
+            if let Some(v) = &resource.version {
+                i.version = Some(Box::from(v.as_str()));
+            }
+            return known;
+        }
+        if entry.instances.len() >= MAX_INSTANCES
+            && let Some(oldest) = entry
+                .instances
+                .iter()
+                .enumerate()
+                .min_by_key(|(_, i)| i.last_seen_ms)
+                .map(|(n, _)| n)
+        {
+            entry.instances.swap_remove(oldest);
+        }
+        entry.instances.push(Instance {
+            id: Arc::clone(instance),
+            first_seen_ms: now_ms,
+            last_seen_ms: now_ms,
+            version: resource.version.as_deref().map(Box::from),
+        });
+        false
+    }
+
+    /// The slot of the point's series, created if new; `None` past the series limit.
+    fn slot(
+        &mut self,
+        service: &Arc<str>,
+        instance: &Arc<str>,
+        metric: &Arc<str>,
+        kind: Kind,
+        point: &Point,
+    ) -> Option<u32> {
+        let mut order: Vec<usize> = (0..point.attrs.len()).collect();
+        order.sort_unstable_by(|a, b| point.attrs[*a].0.cmp(&point.attrs[*b].0));
+        order.dedup_by(|a, b| point.attrs[*a].0 == point.attrs[*b].0);
+        self.key.clear();
+        for part in [&**service, &**instance, &**metric] {
+            self.key.push_str(part);
+            self.key.push('\u{1f}');
+        }
+        for &i in &order {
+            let (k, v) = &point.attrs[i];
+            self.key.push_str(k);
+            self.key.push('\u{1e}');
+            self.key.push_str(v);
+            self.key.push('\u{1f}');
+        }
+        if let Some(&id) = self.index.get(self.key.as_str()) {
+            return Some(id);
+        }
+        if self.live >= self.max_series {
+            return None;
+        }
+        let attrs: Box<[(Box<str>, Box<str>)]> = order
+            .iter()
+            .map(|&i| {
+                let (k, v) = &point.attrs[i];
+                (Box::from(k.as_str()), Box::from(v.as_str()))
+            })
+            .collect();
+        let role = role_of(metric, &attrs);
+        let series = Series {
+            service: Arc::clone(service),
+            instance: Arc::clone(instance),
+            metric: Arc::clone(metric),
+            attrs,
+            kind,
+            role,
+            generation: 0,
+            last_start_ns: 0,
+            last_time_ns: 0,
+            last_value: 0.0,
+            last_recv_ms: 0,
+            pending: Pending::default(),
+            ring: [Recent::default(); RING],
+            ring_len: 0,
+            ring_head: 0,
+            live: true,
+        };
+        let id = if let Some(id) = self.free.pop() {
+            let slot = &mut self.series[usize::try_from(id).ok()?];
+            let generation = slot.generation.wrapping_add(1);
+            *slot = series;
+            slot.generation = generation;
+            id
+        } else {
+            self.series.push(series);
+            u32::try_from(self.series.len() - 1).ok()?
+        };
+        self.index.insert(Box::from(self.key.as_str()), id);
+        self.live += 1;
+        Some(id)
+    }
+
+    fn apply(&mut self, id: u32, kind: Kind, point: &Point, now_ms: i64, known_instance: bool) {
+        let watch_start_ns = self.watch_start_ns;
+        let Some(s) = self
+            .series
+            .get_mut(usize::try_from(id).unwrap_or(usize::MAX))
+        else {
+            return;
+        };
+        let first = s.last_time_ns == 0;
+        if !first && point.time_ns <= s.last_time_ns && point.start_ns == s.last_start_ns {
+            return; // a duplicate or out-of-order point: already counted
+        }
+        let mut reset = false;
+        let increase = match kind {
+            Kind::Gauge => 0.0,
+            Kind::Delta => point.value,
+            Kind::Cumulative if first => {
+                if known_instance || point.start_ns >= watch_start_ns {
+                    point.value
+                } else {
+                    0.0
+                }
+            }
+            Kind::Cumulative => {
+                if point.start_ns != s.last_start_ns || point.value < s.last_value {
+                    reset = true;
+                    point.value
+                } else {
+                    point.value - s.last_value
+                }
+            }
+        };
+        s.kind = kind;
+        s.last_start_ns = point.start_ns;
+        s.last_time_ns = point.time_ns;
+        s.last_value = point.value;
+        s.last_recv_ms = now_ms;
+        if s.pending.points == 0 {
+            self.dirty.push(id);
+        }
+        s.pending.points += 1;
+        s.pending.increase += increase;
+        if increase > s.pending.max_jump {
+            s.pending.max_jump = increase;
+        }
+        if reset {
+            s.pending.resets += 1;
+        }
+        s.push_recent(Recent {
+            recv_ms: now_ms,
+            value: point.value,
+            increase,
+        });
+    }
+
+    /// Hands every series with new points to `f` and clears what it had pending.
+    pub(crate) fn drain(&mut self, mut f: impl FnMut(u32, &Series, Pending)) {
+        let dirty = std::mem::take(&mut self.dirty);
+        for &id in &dirty {
+            if let Some(s) = self
+                .series
+                .get_mut(usize::try_from(id).unwrap_or(usize::MAX))
+            {
+                let pending = std::mem::take(&mut s.pending);
+                if s.live {
+                    f(id, s, pending);
+                }
+            }
+        }
+        let mut dirty = dirty;
+        dirty.clear();
+        self.dirty = dirty;
+    }
+
+    /// Forgets series that received nothing since `before_ms`; returns how many.
+    pub(crate) fn expire(&mut self, before_ms: i64) -> usize {
+        let mut removed = 0;
+        for (i, s) in self.series.iter_mut().enumerate() {
+            if s.live && s.last_recv_ms < before_ms && s.pending.points == 0 {
+                s.live = false;
+                self.key.clear();
+                for part in [&*s.service, &*s.instance, &*s.metric] {
+                    self.key.push_str(part);
+                    self.key.push('\u{1f}');
+                }
+                for (k, v) in s.attrs.iter() {
+                    self.key.push_str(k);
+                    self.key.push('\u{1e}');
+                    self.key.push_str(v);
+                    self.key.push('\u{1f}');
+                }
+                self.index.remove(self.key.as_str());
+                s.attrs = Box::new([]);
+                self.free.push(u32::try_from(i).unwrap_or(u32::MAX));
+                removed += 1;
+            }
+        }
+        self.live -= removed;
+        removed
+    }
+}
+
+fn role_of(metric: &str, attrs: &[(Box<str>, Box<str>)]) -> Role {
+    let get = |key: &str| {
+        attrs
+            .binary_search_by(|(k, _)| (**k).cmp(key))
+            .ok()
+            .map(|i| attrs[i].1.clone())
+    };
+    match metric {
+        "heartbeat.outcomes" => match get("heartbeat.outcome") {
+            Some(outcome) => Role::Outcome {
+                outcome,
+                success: get("heartbeat.result").as_deref() != Some("failure"),
+                reason: get("heartbeat.reason"),
+                tenant: get("heartbeat.tenant"),
+            },
+            None => Role::Other,
+        },
+        "heartbeat.beats" => Role::Beats {
+            emitter: get("heartbeat.emitter").unwrap_or_default(),
+        },
+        "heartbeat.emitter.status" => Role::Status {
+            emitter: get("heartbeat.emitter").unwrap_or_default(),
+            reason: get("heartbeat.reason"),
+        },
+        _ => Role::Other,
+    }
+}
