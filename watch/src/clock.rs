@@ -117,7 +117,9 @@ pub(crate) fn rfc3339(ms: i64) -> String {
 /// A short human duration: `45s`, `3m`, `2h 5m`.
 pub(crate) fn human(ms: i64) -> String {
     let s = ms.max(0) / 1000;
-    if s < 60 {
+    if ms < 10_000 && ms % 1000 != 0 {
+        format!("{:.1}s", ms.max(0) as f64 / 1000.0)
+    } else if s < 60 {
         format!("{s}s")
     } else if s < 3600 {
         if s % 60 == 0 {

@@ -330,3 +330,105 @@ impl Db {
             .map_err(ctx("counting"))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::alert::{AlertKind, Classification};
+    use crate::judge::{LedgerRow, WindowRow};
+
+    fn alert(status: AlertStatus) -> Alert {
+        Alert {
+            id: "send@1000".into(),
+            rule: "send".into(),
+            kind: AlertKind::Outcome,
+            status,
+            severity: "page".into(),
+            service: None,
+            signal: "heartbeat.outcomes".into(),
+            since_ms: 1000,
+            since: crate::clock::rfc3339(1000),
+            resolved_ms: (status == AlertStatus::Resolved).then_some(5000),
+            classification: Classification::SuccessRatio,
+            conditions: vec![],
+            summary: "drop".into(),
+            details: vec![],
+            tenants: vec![],
+            attributes: vec![],
+            deploys: vec![],
+            actions: vec![],
+        }
+    }
+
+    #[test]
+    fn a_tick_is_written_and_loaded_back() {
+        let path = std::env::temp_dir().join(format!("hb-watch-db-{}.db", std::process::id()));
+        let _ = std::fs::remove_file(&path);
+        {
+            let mut db = Db::open(&path).unwrap();
+            let report = TickReport {
+                events: vec![alert(AlertStatus::Firing)],
+                ledger: vec![
+                    LedgerRow {
+                        sla: 0,
+                        slot_ms: 60_000,
+                        up: true,
+                    },
+                    LedgerRow {
+                        sla: 0,
+                        slot_ms: 120_000,
+                        up: false,
+                    },
+                ],
+                windows: vec![WindowRow {
+                    rule: 0,
+                    start_ms: 0,
+                    successes: 10.0,
+                    failures: 1.0,
+                }],
+                emitters: vec![],
+            };
+            db.apply(&report, &["send".into()], &["core".into()])
+                .unwrap();
+            // A later "up" for a slot already down stays down.
+            let again = TickReport {
+                ledger: vec![LedgerRow {
+                    sla: 0,
+                    slot_ms: 120_000,
+                    up: true,
+                }],
+                ..TickReport::default()
+            };
+            db.apply(&again, &["send".into()], &["core".into()])
+                .unwrap();
+        }
+        let db = Db::open(&path).unwrap();
+        let loaded = db.load(100_000, 0).unwrap();
+        assert_eq!(loaded.open_alerts.len(), 1);
+        assert_eq!(loaded.windows, vec![("send".to_owned(), 0, 10.0, 1.0)]);
+        assert_eq!(
+            db.ledger(Some("core"), 0, 1_000_000).unwrap(),
+            vec![
+                ("core".to_owned(), 60_000, true),
+                ("core".to_owned(), 120_000, false)
+            ]
+        );
+        assert_eq!(db.count("alerts").unwrap(), 1);
+        drop(db);
+        let _ = std::fs::remove_file(&path);
+    }
+
+    #[test]
+    fn a_resolved_alert_is_no_longer_open() {
+        let mut db = Db::in_memory().unwrap();
+        for status in [AlertStatus::Firing, AlertStatus::Resolved] {
+            let report = TickReport {
+                events: vec![alert(status)],
+                ..TickReport::default()
+            };
+            db.apply(&report, &[], &[]).unwrap();
+        }
+        assert!(db.load(0, 0).unwrap().open_alerts.is_empty());
+        assert_eq!(db.alerts(0, 10_000).unwrap().len(), 1);
+    }
+}

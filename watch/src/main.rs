@@ -2,12 +2,13 @@
 //!
 //! Subcommands: `serve --rules FILE` (the receiver, the judge and the live view), `demo` (the
 //! whole system on one machine in about a minute), `report --month YYYY-MM` (the SLA ledger) and
-//! `rules ...` (rules for Prometheus, Alertmanager, Datadog and CloudWatch).
+//! `rules ENGINE --rules FILE` (rules for Prometheus, Alertmanager, Datadog and CloudWatch).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{Parser, Subcommand, ValueEnum};
+use heartbeat_watch::{Engine, Month, RuleFile, ViewMode, Watch};
 
 /// The receiving end of Heartbeat.
 #[derive(Debug, Parser)]
@@ -17,6 +18,12 @@ struct Cli {
     command: Command,
 }
 
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum ReportFormat {
+    Json,
+    Markdown,
+}
+
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Receive OTLP metrics, judge the rules every tick, print the live view.
@@ -24,21 +31,130 @@ enum Command {
         /// The rule file (TOML, see watch/RULEFILE-SCHEMA.md).
         #[arg(long)]
         rules: PathBuf,
+        /// Plain-text view even on a terminal.
+        #[arg(long)]
+        plain: bool,
+        /// No live view.
+        #[arg(long)]
+        quiet: bool,
     },
-    /// Run the whole system on this machine: the watch, a simulated fleet, a failure.
+    /// Run the whole system on this machine: the watch, a simulated fleet, a failure. About a
+    /// minute, in compressed time.
     Demo,
+    /// The monthly SLA report from the state database.
+    Report {
+        /// The month, YYYY-MM.
+        #[arg(long)]
+        month: Month,
+        /// The state database (default: `watch.database` of --rules).
+        #[arg(long)]
+        db: Option<PathBuf>,
+        /// The rule file whose `watch.database` to read.
+        #[arg(long)]
+        rules: Option<PathBuf>,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = ReportFormat::Markdown)]
+        format: ReportFormat,
+    },
+    /// Generate rules for Prometheus, Alertmanager, Datadog or CloudWatch from the rule file.
+    Rules {
+        /// prometheus | alertmanager | datadog | cloudwatch
+        engine: Engine,
+        /// The rule file.
+        #[arg(long)]
+        rules: PathBuf,
+    },
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    match cli.command {
-        Command::Serve { rules } => {
-            eprintln!("serve {}: not implemented yet", rules.display());
+    match run(cli.command) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("heartbeat-watch: {e}");
             ExitCode::FAILURE
         }
+    }
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime, Box<dyn std::error::Error>> {
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?)
+}
+
+fn run(command: Command) -> Result<ExitCode, Box<dyn std::error::Error>> {
+    match command {
+        Command::Serve {
+            rules,
+            plain,
+            quiet,
+        } => {
+            let file = RuleFile::from_path(&rules)?;
+            let view = if quiet {
+                ViewMode::Off
+            } else if plain {
+                ViewMode::Plain
+            } else {
+                ViewMode::Auto
+            };
+            runtime()?.block_on(async move {
+                let watch = Watch::builder(file)
+                    .with_view(view)
+                    .with_title(format!("heartbeat-watch ({})", rules.display()))
+                    .start()
+                    .await?;
+                eprintln!(
+                    "heartbeat-watch: OTLP/HTTP on http://{}/v1/metrics, OTLP/gRPC on {}",
+                    watch.http_addr(),
+                    watch
+                        .grpc_addr()
+                        .map_or("(off)".to_owned(), |a| format!("http://{a}"))
+                );
+                tokio::signal::ctrl_c().await?;
+                eprintln!("heartbeat-watch: stopping");
+                watch.shutdown().await;
+                Ok::<_, Box<dyn std::error::Error>>(())
+            })?;
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Demo => {
-            eprintln!("demo: not implemented yet");
-            ExitCode::FAILURE
+            let summary = runtime()?.block_on(heartbeat_watch::demo::run(
+                heartbeat_watch::demo::Schedule::standard(),
+                heartbeat_watch::demo::Output::Stdout,
+            ))?;
+            Ok(if summary.passed() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            })
+        }
+        Command::Report {
+            month,
+            db,
+            rules,
+            format,
+        } => {
+            let path = match (db, rules) {
+                (Some(db), _) => db,
+                (None, Some(rules)) => RuleFile::from_path(&rules)?.watch.database,
+                (None, None) => heartbeat_watch::WatchSettings::default().database,
+            };
+            if !path.exists() {
+                return Err(format!("no state database at {}", path.display()).into());
+            }
+            let report = heartbeat_watch::report_from_file(&path, month)?;
+            match format {
+                ReportFormat::Json => println!("{}", serde_json::to_string_pretty(&report)?),
+                ReportFormat::Markdown => print!("{}", report.to_markdown()),
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Rules { engine, rules } => {
+            let file = RuleFile::from_path(&rules)?;
+            let out = heartbeat_watch::generate(&file, engine, &rules.display().to_string())?;
+            print!("{out}");
+            Ok(ExitCode::SUCCESS)
         }
     }
 }

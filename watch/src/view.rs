@@ -97,13 +97,16 @@ pub(crate) fn render(s: &Snapshot, ansi: bool, title: &str) -> String {
     if !s.deadman.is_empty() {
         let _ = writeln!(out, "\n{}", bold("Heartbeats"));
         for d in &s.deadman {
-            let status = match d.status {
-                Some(0) => "beating",
-                Some(1) => "failing",
-                Some(2) => "stopped on purpose",
-                Some(_) => "unknown status",
-                None => "no status",
+            let mut status = match d.status {
+                Some(0) => "status beating".to_owned(),
+                Some(1) => "status FAILING".to_owned(),
+                Some(2) => "stopped on purpose".to_owned(),
+                Some(_) => "unknown status".to_owned(),
+                None => "no status".to_owned(),
             };
+            if let Some(age) = d.status_age_ms.filter(|a| *a > d.window_ms) {
+                status = format!("{status} (status not reported for {})", human(age));
+            }
             let age = d
                 .last_beat_age_ms
                 .map_or("never".to_owned(), |a| format!("{} ago", human(a)));

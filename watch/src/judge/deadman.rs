@@ -408,11 +408,9 @@ impl DeadmanState {
         } else {
             RuleState::Ok
         };
-        let status = self
-            .statuses
-            .iter()
-            .max_by_key(|s| (s.recv_ms, s.time_ns))
-            .map(|s| s.value as i64);
+        let latest = self.statuses.iter().max_by_key(|s| (s.recv_ms, s.time_ns));
+        let status = latest.map(|s| s.value as i64);
+        let status_age_ms = latest.map(|s| now_ms - s.recv_ms);
         super::DeadmanView {
             rule: self.rule.name.clone(),
             service: self.rule.service.clone(),
@@ -422,6 +420,8 @@ impl DeadmanState {
             state,
             status,
             last_beat_age_ms: self.last_beat_ms.map(|t| now_ms - t),
+            status_age_ms,
+            window_ms: self.window_ms,
         }
     }
 }

@@ -345,6 +345,10 @@ pub struct DeadmanView {
     pub status: Option<i64>,
     /// How long ago the last beat arrived (ms).
     pub last_beat_age_ms: Option<i64>,
+    /// How long ago the latest status arrived (ms).
+    pub status_age_ms: Option<i64>,
+    /// Window length (ms).
+    pub window_ms: i64,
 }
 
 /// An SLA so far this month.
