@@ -38,6 +38,7 @@ mod alert;
 mod clock;
 mod db;
 pub mod demo;
+mod generate;
 mod ingest;
 mod judge;
 mod receiver;
@@ -53,6 +54,7 @@ pub use crate::alert::{
 };
 pub use crate::clock::{Clock, ManualClock, SystemClock};
 pub use crate::db::DbError;
+pub use crate::generate::{Engine, GenerateError, UnknownEngine, generate};
 pub use crate::judge::{
     DeadmanView, DimView, EmitterSeen, OutcomeView, RuleState, SlaView, Snapshot,
 };

@@ -1,39 +1,5 @@
 //! The rule file: one TOML file that the watch's judge and the rule generators both read.
-//!
-//! The contract is `watch/RULEFILE-SCHEMA.md`; this module is its one parser. Everything is
-//! checked when the file is loaded, so a judge or a generator never sees a rule that cannot work:
-//!
-//! - unknown keys, wrong types and bad values are errors naming the key, the value and the line;
-//! - rule names are unique (dead-man and outcome rules share one namespace, the `heartbeat_rule`
-//!   label of the alerts they produce), as are SLA names and alert sink names;
-//! - every SLA signal names an outcome rule;
-//! - windows are positive multiples of `watch.tick`, anomaly seasons multiples of the window;
-//! - ratios lie in `(0, 1]`, counts and sensitivities are positive.
-//!
-//! ```
-//! use heartbeat_watch::RuleFile;
-//! use std::time::Duration;
-//!
-//! let rules: RuleFile = r#"
-//! [[deadman]]
-//! name = "api-pipeline"
-//! service = "messenger-api"
-//! emitter = "api"
-//! window = "1m"
-//! min_beats = 5
-//!
-//! [[outcome]]
-//! name = "message-send"
-//! outcome = "message.send"
-//! window = "5m"
-//! min_success_ratio = 0.95
-//! "#
-//! .parse()?;
-//!
-//! assert_eq!(rules.deadman[0].window, Duration::from_secs(60));
-//! assert_eq!(rules.outcome[0].min_success_ratio, Some(0.95));
-//! # Ok::<(), heartbeat_watch::RuleFileError>(())
-//! ```
+//! The contract is `watch/RULEFILE-SCHEMA.md`; this module is its one parser.
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
@@ -49,7 +15,43 @@ use toml::Spanned;
 // The public model
 // ---------------------------------------------------------------------------------------------
 
-/// A parsed and validated rule file.
+/// A parsed and validated rule file: the one TOML file that the watch's judge and the rule
+/// generators both read (the contract: `watch/RULEFILE-SCHEMA.md`).
+///
+/// Everything is checked when the file is loaded, so a judge or a generator never sees a rule
+/// that cannot work:
+///
+/// - unknown keys, wrong types and bad values are errors naming the key, the value and the line;
+/// - rule names are unique (dead-man and outcome rules share one namespace, the `heartbeat_rule`
+///   label of the alerts they produce), as are SLA names and alert sink names;
+/// - every SLA signal names an outcome rule;
+/// - windows are positive multiples of `watch.tick`, anomaly seasons multiples of the window;
+/// - ratios lie in `(0, 1]`, counts and sensitivities are positive.
+///
+/// ```
+/// use heartbeat_watch::RuleFile;
+/// use std::time::Duration;
+///
+/// let rules: RuleFile = r#"
+/// [[deadman]]
+/// name = "api-pipeline"
+/// service = "messenger-api"
+/// emitter = "api"
+/// window = "1m"
+/// min_beats = 5
+///
+/// [[outcome]]
+/// name = "message-send"
+/// outcome = "message.send"
+/// window = "5m"
+/// min_success_ratio = 0.95
+/// "#
+/// .parse()?;
+///
+/// assert_eq!(rules.deadman[0].window, Duration::from_secs(60));
+/// assert_eq!(rules.outcome[0].min_success_ratio, Some(0.95));
+/// # Ok::<(), heartbeat_watch::RuleFileError>(())
+/// ```
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub struct RuleFile {

@@ -1,0 +1,554 @@
+//! Prometheus alerting and recording rules.
+//!
+//! Names follow the OpenTelemetry-to-Prometheus translation with underscore escaping and suffixes:
+//! `heartbeat.beats` is `heartbeat_beats_total`, `heartbeat.outcomes` is
+//! `heartbeat_outcomes_total`, `heartbeat.emitter.status` is `heartbeat_emitter_status`, and
+//! attribute keys have every character outside `[a-zA-Z0-9_]` replaced by `_`. `service.name` and
+//! `service.instance.id` arrive as the labels named in `[generate.prometheus]` (`job` and
+//! `instance` by default).
+
+use std::fmt::Write as _;
+use std::time::Duration;
+
+use super::{header, number, quoted, sorted_deadman, sorted_outcome};
+use crate::rulefile::{
+    Anomaly, DeadmanRule, DisplayDuration, OutcomeRule, PrometheusSettings, RuleFile,
+};
+
+/// The always-firing alert that proves the whole alerting path works end to end.
+pub(crate) const WATCHDOG_ALERT: &str = "HeartbeatWatchdog";
+/// Fewer than `min_beats` beats in the window, or no beat series at all.
+pub(crate) const DEADMAN_ALERT: &str = "HeartbeatDeadman";
+/// One instance still exports, but its beat counter stopped rising.
+pub(crate) const FROZEN_ALERT: &str = "HeartbeatDeadmanFrozen";
+/// The emitter reports its health gate failing (`heartbeat_emitter_status == 1`).
+pub(crate) const FAILING_ALERT: &str = "HeartbeatDeadmanFailing";
+/// Success ratio below the floor.
+pub(crate) const RATIO_ALERT: &str = "HeartbeatOutcomeSuccessRatioLow";
+/// Successes per minute below the floor.
+pub(crate) const RATE_ALERT: &str = "HeartbeatOutcomeRateLow";
+/// Successes far below the seasonal baseline.
+pub(crate) const ANOMALY_ALERT: &str = "HeartbeatOutcomeAnomaly";
+
+const BEATS: &str = "heartbeat_beats_total";
+const STATUS: &str = "heartbeat_emitter_status";
+const OUTCOMES: &str = "heartbeat_outcomes_total";
+
+/// Recorded successes of an outcome rule in its window.
+const REC_INCREASE: &str = "heartbeat:outcome_successes:increase";
+/// Recorded mean of the successes in the same window one, two, ... seasons ago.
+const REC_MEAN: &str = "heartbeat:outcome_successes:seasonal_mean";
+/// Recorded standard deviation of the same.
+const REC_STDDEV: &str = "heartbeat:outcome_successes:seasonal_stddev";
+
+pub(super) fn generate(rules: &RuleFile, source: &str) -> String {
+    let settings = &rules.generate.prometheus;
+    let mut out = header("#", super::Engine::Prometheus, source);
+    out.push_str("groups:\n");
+
+    let deadman = sorted_deadman(rules);
+    if !deadman.is_empty() {
+        group(&mut out, "heartbeat-deadman");
+        for rule in deadman {
+            deadman_rules(&mut out, rule, settings);
+        }
+    }
+
+    let outcome = sorted_outcome(rules);
+    if outcome
+        .iter()
+        .any(|r| r.min_success_ratio.is_some() || r.min_rate_per_minute.is_some())
+    {
+        group(&mut out, "heartbeat-outcomes");
+        for rule in &outcome {
+            outcome_rules(&mut out, rule, settings);
+        }
+    }
+    if outcome.iter().any(|r| r.anomaly.is_some()) {
+        group(&mut out, "heartbeat-anomaly");
+        for rule in &outcome {
+            if let Some(anomaly) = &rule.anomaly {
+                anomaly_rules(&mut out, rule, anomaly, settings);
+            }
+        }
+    }
+
+    group(&mut out, "heartbeat-watchdog");
+    Rule::alert(WATCHDOG_ALERT, "vector(1)".to_owned())
+        .label("heartbeat_kind", "watchdog")
+        .label("severity", "none")
+        .annotation(
+            "summary",
+            "Always firing: proves Prometheus evaluates rules and Alertmanager delivers.",
+        )
+        .annotation(
+            "description",
+            "Alertmanager sends this alert continuously to an external dead-man channel \
+             (Healthchecks.io, Dead Man's Snitch) that pages when it stops arriving. \
+             Never silence or inhibit it.",
+        )
+        .write(&mut out);
+    out
+}
+
+fn group(out: &mut String, name: &str) {
+    let _ = write!(out, "  - name: {}\n    rules:\n", quoted(name));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Dead-man
+// ---------------------------------------------------------------------------------------------
+
+fn deadman_rules(out: &mut String, rule: &DeadmanRule, settings: &PrometheusSettings) {
+    let service_label = settings.service_label.as_str();
+    let mut matchers = vec![(service_label.to_owned(), rule.service.clone())];
+    let mut by = vec![service_label.to_owned()];
+    if let Some(emitter) = &rule.emitter {
+        matchers.push(("heartbeat_emitter".to_owned(), emitter.clone()));
+        by.push("heartbeat_emitter".to_owned());
+    }
+    let beats = selector(BEATS, &matchers);
+    let status = selector(STATUS, &matchers);
+    // Stopped (2) and beating (0) carry no reason; failing (1) does, in a series of its own
+    // that lingers in last_over_time after the gate recovers.
+    let mut plain = matchers.clone();
+    plain.push(("heartbeat_reason".to_owned(), String::new()));
+    let stopped = selector(STATUS, &plain);
+    let by = by.join(", ");
+    let window = DisplayDuration(rule.window);
+    let lookback = DisplayDuration(settings.stop_lookback);
+    let who = literal(&match &rule.emitter {
+        Some(emitter) => format!("{}/{emitter}", rule.service),
+        None => rule.service.clone(),
+    });
+    let pending = windows(rule.window, rule.fire_after);
+    let keep = windows(rule.window, rule.resolve_after);
+
+    // Too few beats summed over the instances (a restart hands over between two series, and
+    // increase() treats a counter reset as a restart, never as a negative rate); a single sample
+    // in the window (too few for increase()) counts as none; no sample at all is the absent
+    // branch. All branches carry the same labels, so `for` runs on from one to the next.
+    // A graceful stop (status 2, the latest value of every instance seen in the lookback)
+    // keeps it quiet.
+    let expr = format!(
+        "(\n  (\n    sum by ({by}) (increase({beats}[{window}]))\n    or\n    sum by ({by}) (count_over_time({beats}[{window}])) * 0\n  ) < {min}\n  or\n  absent_over_time({beats}[{window}]) * 0\n)\nunless on ({by})\n  (min by ({by}) (last_over_time({stopped}[{lookback}])) == 2)",
+        min = rule.min_beats,
+    );
+    Rule::alert(DEADMAN_ALERT, expr)
+        .pending(pending)
+        .keep_firing(keep)
+        .label("heartbeat_kind", "deadman")
+        .label("heartbeat_rule", &rule.name)
+        .label("severity", rule.severity.as_str())
+        .annotation(
+            "summary",
+            &format!("{who}: fewer than {} beats in {window}", rule.min_beats),
+        )
+        .annotation(
+            "description",
+            &format!(
+                "{{{{ $value | humanize }}}} beats in the last {window} (want at least {min}) for {fire} \
+                 consecutive window(s). The service, its exporter, the collector or this Prometheus \
+                 stopped delivering heartbeat.beats. A graceful stop (heartbeat_emitter_status 2) \
+                 would not page. Heartbeat rule {name}.",
+                min = rule.min_beats,
+                fire = rule.fire_after,
+                name = rule.name,
+            ),
+        )
+        .write(out);
+
+    // One instance still exports (its series keeps arriving) but the count stopped rising:
+    // the emitter's handle was dropped or it hung while the process lives. A counter reset is a
+    // change, so a restart never looks frozen. Stopped (2) and failing (1) emitters are
+    // reported by their status instead.
+    let per_instance = format!(
+        "{service_label}, {}, heartbeat_emitter",
+        settings.instance_label
+    );
+    let expr = format!(
+        "(\n  changes({beats}[{window}]) == 0\n  and\n  count_over_time({beats}[{window}]) >= 2\n)\nunless on ({per_instance})\n  (\n    last_over_time({stopped}[{lookback}]) == 2\n    or\n    last_over_time({status}[{window}]) == 1\n  )"
+    );
+    Rule::alert(FROZEN_ALERT, expr)
+        .pending(pending)
+        .keep_firing(keep)
+        .label("heartbeat_kind", "deadman")
+        .label("heartbeat_rule", &rule.name)
+        .label("severity", "ticket")
+        .annotation(
+            "summary",
+            &format!(
+                "{who}: beat counter frozen on {{{{ $labels.{} }}}}",
+                settings.instance_label
+            ),
+        )
+        .annotation(
+            "description",
+            &format!(
+                "Instance {{{{ $labels.{} }}}} still exports heartbeat.beats of emitter \
+                 {{{{ $labels.heartbeat_emitter }}}}, but the count did not rise in {window}: the \
+                 emitter was dropped or hung while the process lives. Heartbeat rule {}.",
+                settings.instance_label, rule.name
+            ),
+        )
+        .write(out);
+
+    // The service says why: the gate failed, with a reason.
+    let expr = format!("last_over_time({status}[{window}]) == 1");
+    Rule::alert(FAILING_ALERT, expr)
+        .pending(pending)
+        .keep_firing(keep)
+        .label("heartbeat_kind", "deadman")
+        .label("heartbeat_rule", &rule.name)
+        .label("severity", rule.severity.as_str())
+        .annotation(
+            "summary",
+            &format!("{who}: health gate failing: {{{{ $labels.heartbeat_reason }}}}"),
+        )
+        .annotation(
+            "description",
+            &format!(
+                "Emitter {{{{ $labels.heartbeat_emitter }}}} on {{{{ $labels.{} }}}} holds its beats \
+                 because its health gate fails ({{{{ $labels.heartbeat_reason }}}}). Heartbeat rule {}.",
+                settings.instance_label, rule.name
+            ),
+        )
+        .write(out);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Outcomes
+// ---------------------------------------------------------------------------------------------
+
+/// The matchers and grouping of an outcome rule: all its points, and its successes.
+struct OutcomeSelectors {
+    all: String,
+    success: String,
+    by: String,
+    what: String,
+}
+
+fn outcome_selectors(rule: &OutcomeRule, settings: &PrometheusSettings) -> OutcomeSelectors {
+    let mut matchers = vec![("heartbeat_outcome".to_owned(), rule.outcome.clone())];
+    let mut by = vec!["heartbeat_outcome".to_owned()];
+    if let Some(service) = &rule.service {
+        matchers.push((settings.service_label.clone(), service.clone()));
+        by.push(settings.service_label.clone());
+    }
+    for (key, value) in &rule.filters {
+        matchers.push((label_name(key), value.clone()));
+    }
+    let all = selector(OUTCOMES, &matchers);
+    matchers.push(("heartbeat_result".to_owned(), "success".to_owned()));
+    let success = selector(OUTCOMES, &matchers);
+    let mut what = rule.outcome.clone();
+    if let Some(service) = &rule.service {
+        let _ = write!(what, " of {service}");
+    }
+    if !rule.filters.is_empty() {
+        let filters: Vec<String> = rule
+            .filters
+            .iter()
+            .map(|(key, value)| format!("{key}={value}"))
+            .collect();
+        let _ = write!(what, " ({})", filters.join(", "));
+    }
+    OutcomeSelectors {
+        all,
+        success,
+        by: by.join(", "),
+        what: literal(&what),
+    }
+}
+
+fn outcome_rules(out: &mut String, rule: &OutcomeRule, settings: &PrometheusSettings) {
+    let sel = outcome_selectors(rule, settings);
+    let window = DisplayDuration(rule.window);
+    let pending = windows(rule.window, rule.fire_after);
+    let keep = windows(rule.window, rule.resolve_after);
+    let by = &sel.by;
+
+    if let Some(ratio) = rule.min_success_ratio {
+        // 0/0 (no traffic) is NaN and never below the floor: silence is the dead-man's job.
+        let expr = format!(
+            "sum by ({by}) (rate({}[{window}]))\n/\nsum by ({by}) (rate({}[{window}]))\n< {}",
+            sel.success,
+            sel.all,
+            number(ratio)
+        );
+        Rule::alert(RATIO_ALERT, expr)
+            .pending(pending)
+            .keep_firing(keep)
+            .label("heartbeat_kind", "outcome")
+            .label("heartbeat_rule", &rule.name)
+            .label("severity", rule.severity.as_str())
+            .annotation(
+                "summary",
+                &format!(
+                    "{}: success ratio {{{{ $value | humanizePercentage }}}} below {} over {window}",
+                    sel.what,
+                    percent(ratio)
+                ),
+            )
+            .annotation(
+                "description",
+                &format!(
+                    "Customers are failing to complete {}. See heartbeat_reason for why and \
+                     heartbeat_tenant for who. Heartbeat rule {}.",
+                    rule.outcome, rule.name
+                ),
+            )
+            .write(out);
+    }
+
+    if let Some(rate) = rule.min_rate_per_minute {
+        let expr = format!(
+            "sum by ({by}) (rate({}[{window}])) * 60\n< {}",
+            sel.success,
+            number(rate)
+        );
+        Rule::alert(RATE_ALERT, expr)
+            .pending(pending)
+            .keep_firing(keep)
+            .label("heartbeat_kind", "outcome")
+            .label("heartbeat_rule", &rule.name)
+            .label("severity", rule.severity.as_str())
+            .annotation(
+                "summary",
+                &format!(
+                    "{}: {{{{ $value | humanize }}}} successes per minute, below {} over {window}",
+                    sel.what,
+                    number(rate)
+                ),
+            )
+            .annotation(
+                "description",
+                &format!(
+                    "Successful {} per minute fell below the floor. Heartbeat rule {}.",
+                    rule.outcome, rule.name
+                ),
+            )
+            .write(out);
+    }
+}
+
+fn anomaly_rules(
+    out: &mut String,
+    rule: &OutcomeRule,
+    anomaly: &Anomaly,
+    settings: &PrometheusSettings,
+) {
+    let sel = outcome_selectors(rule, settings);
+    let window = DisplayDuration(rule.window);
+    let by = &sel.by;
+    let seasons = anomaly.seasons();
+    let term = |season: u32| {
+        let offset = DisplayDuration(anomaly.season.saturating_mul(season));
+        format!(
+            "sum by ({by}) (increase({}[{window}] offset {offset}))",
+            sel.success
+        )
+    };
+    let terms: Vec<String> = (1..=seasons).map(term).collect();
+    let sum = terms.join("\n  + ");
+    let squares = terms
+        .iter()
+        .map(|t| format!("({t})^2"))
+        .collect::<Vec<_>>()
+        .join("\n  + ");
+
+    Rule::record(
+        REC_INCREASE,
+        format!("sum by ({by}) (increase({}[{window}]))", sel.success),
+    )
+    .label("heartbeat_rule", &rule.name)
+    .write(out);
+    // Missing history (fewer than `seasons` past seasons) leaves a term empty, and with it the
+    // baseline: the rule does not judge before min_history.
+    Rule::record(REC_MEAN, format!("(\n  {sum}\n) / {seasons}"))
+        .label("heartbeat_rule", &rule.name)
+        .write(out);
+    Rule::record(
+        REC_STDDEV,
+        format!(
+            "sqrt(clamp_min(\n  (\n  {squares}\n  ) / {seasons}\n  -\n  ((\n  {sum}\n  ) / {seasons})^2,\n  0\n))"
+        ),
+    )
+    .label("heartbeat_rule", &rule.name)
+    .write(out);
+
+    let rule_matcher = [("heartbeat_rule".to_owned(), rule.name.clone())];
+    let current = selector(REC_INCREASE, &rule_matcher);
+    let mean = selector(REC_MEAN, &rule_matcher);
+    let stddev = selector(REC_STDDEV, &rule_matcher);
+    // Spread = max(seasonal standard deviation, Poisson noise sqrt(mean)).
+    let expr = format!(
+        "{current}\n< {mean}\n  - {} * ({stddev} > sqrt({mean}) or sqrt({mean}))",
+        number(anomaly.sensitivity)
+    );
+    Rule::alert(ANOMALY_ALERT, expr)
+        .pending(windows(rule.window, rule.fire_after))
+        .keep_firing(windows(rule.window, rule.resolve_after))
+        .label("heartbeat_kind", "outcome")
+        .label("heartbeat_rule", &rule.name)
+        .label("severity", rule.severity.as_str())
+        .annotation(
+            "summary",
+            &format!(
+                "{}: {{{{ $value | humanize }}}} successes in {window}, far below the seasonal baseline",
+                sel.what
+            ),
+        )
+        .annotation(
+            "description",
+            &format!(
+                "Successes in the last {window} are more than {} spreads below the mean of the same \
+                 window {} season(s) of {} back. Heartbeat rule {}.",
+                number(anomaly.sensitivity),
+                seasons,
+                DisplayDuration(anomaly.season),
+                rule.name
+            ),
+        )
+        .write(out);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Rendering
+// ---------------------------------------------------------------------------------------------
+
+/// `(n - 1) × window`: n consecutive bad windows are a condition that held for n - 1 windows.
+fn windows(window: Duration, n: u32) -> Duration {
+    window.saturating_mul(n.saturating_sub(1))
+}
+
+fn percent(ratio: f64) -> String {
+    format!("{}%", number((ratio * 10_000.0).round() / 100.0))
+}
+
+/// An attribute key as a Prometheus label: every character outside `[a-zA-Z0-9_]` becomes `_`.
+pub(crate) fn label_name(key: &str) -> String {
+    key.chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+        .collect()
+}
+
+/// User text inside an annotation, which Prometheus expands as a Go template: `{{` is literal.
+fn literal(text: &str) -> String {
+    text.replace("{{", "{{ \"{{\" }}")
+}
+
+/// `metric{a="b",c="d"}`, with values quoted as PromQL strings.
+fn selector(metric: &str, matchers: &[(String, String)]) -> String {
+    let matchers: Vec<String> = matchers
+        .iter()
+        .map(|(label, value)| format!("{label}={}", quoted(value)))
+        .collect();
+    format!("{metric}{{{}}}", matchers.join(", "))
+}
+
+/// One alerting or recording rule, written as YAML.
+struct Rule {
+    kind: &'static str,
+    name: &'static str,
+    expr: String,
+    pending: Duration,
+    keep_firing: Duration,
+    labels: Vec<(&'static str, String)>,
+    annotations: Vec<(&'static str, String)>,
+}
+
+impl Rule {
+    fn alert(name: &'static str, expr: String) -> Self {
+        Self::new("alert", name, expr)
+    }
+
+    fn record(name: &'static str, expr: String) -> Self {
+        Self::new("record", name, expr)
+    }
+
+    fn new(kind: &'static str, name: &'static str, expr: String) -> Self {
+        Self {
+            kind,
+            name,
+            expr,
+            pending: Duration::ZERO,
+            keep_firing: Duration::ZERO,
+            labels: Vec::new(),
+            annotations: Vec::new(),
+        }
+    }
+
+    fn pending(mut self, pending: Duration) -> Self {
+        self.pending = pending;
+        self
+    }
+
+    fn keep_firing(mut self, keep_firing: Duration) -> Self {
+        self.keep_firing = keep_firing;
+        self
+    }
+
+    fn label(mut self, key: &'static str, value: &str) -> Self {
+        self.labels.push((key, value.to_owned()));
+        self
+    }
+
+    fn annotation(mut self, key: &'static str, value: &str) -> Self {
+        self.annotations.push((key, value.to_owned()));
+        self
+    }
+
+    fn write(mut self, out: &mut String) {
+        let _ = writeln!(out, "      - {}: {}", self.kind, self.name);
+        out.push_str("        expr: |-\n");
+        for line in self.expr.lines() {
+            let _ = writeln!(out, "          {line}");
+        }
+        if !self.pending.is_zero() {
+            let _ = writeln!(out, "        for: {}", DisplayDuration(self.pending));
+        }
+        if !self.keep_firing.is_zero() {
+            let _ = writeln!(
+                out,
+                "        keep_firing_for: {}",
+                DisplayDuration(self.keep_firing)
+            );
+        }
+        self.labels.sort();
+        for (title, map) in [("labels", &self.labels), ("annotations", &self.annotations)] {
+            if map.is_empty() {
+                continue;
+            }
+            let _ = writeln!(out, "        {title}:");
+            for (key, value) in map {
+                let _ = writeln!(out, "          {key}: {}", quoted(value));
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn attribute_keys_become_label_names() {
+        assert_eq!(label_name("surface"), "surface");
+        assert_eq!(label_name("app.region-name"), "app_region_name");
+    }
+
+    #[test]
+    fn n_windows_pend_for_n_minus_one() {
+        let minute = Duration::from_secs(60);
+        assert_eq!(windows(minute, 1), Duration::ZERO);
+        assert_eq!(windows(minute, 3), Duration::from_secs(120));
+    }
+
+    #[test]
+    fn percentages_keep_two_decimals() {
+        assert_eq!(percent(0.95), "95%");
+        assert_eq!(percent(0.999), "99.9%");
+        assert_eq!(percent(0.9995), "99.95%");
+    }
+}

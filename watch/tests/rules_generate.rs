@@ -1,0 +1,711 @@
+//! The rule generators, checked by structure: every output parses (YAML with serde_yaml,
+//! Terraform with hcl-rs), and each rule of the rule file shows up with the pieces it needs.
+//! Nothing here compares against a stored copy of the output; `rules_promtool.rs` runs the
+//! Prometheus rules for real.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::process::Command;
+
+use heartbeat_watch::{DisplayDuration, Engine, GenerateError, RuleFile, generate};
+use serde_json::Value as Json;
+use serde_yaml::Value as Yaml;
+
+const EXAMPLE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/rules.toml");
+
+fn example() -> RuleFile {
+    RuleFile::from_path(EXAMPLE).unwrap()
+}
+
+fn output(rules: &RuleFile, engine: Engine) -> String {
+    generate(rules, engine, "rules.toml").unwrap()
+}
+
+fn yaml(text: &str) -> Yaml {
+    serde_yaml::from_str(text).unwrap()
+}
+
+fn hcl(text: &str) -> Json {
+    hcl::from_str(text).unwrap()
+}
+
+/// Every rule of every group of a Prometheus rule file.
+fn prometheus_rules(rules: &RuleFile) -> Vec<Yaml> {
+    let doc = yaml(&output(rules, Engine::Prometheus));
+    doc["groups"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .flat_map(|group| group["rules"].as_sequence().unwrap().clone())
+        .collect()
+}
+
+fn alerts<'a>(rules: &'a [Yaml], alert: &str, rule: &str) -> Vec<&'a Yaml> {
+    rules
+        .iter()
+        .filter(|r| r["alert"].as_str() == Some(alert))
+        .filter(|r| r["labels"]["heartbeat_rule"].as_str() == Some(rule))
+        .collect()
+}
+
+fn one<'a>(rules: &'a [Yaml], alert: &str, rule: &str) -> &'a Yaml {
+    let found = alerts(rules, alert, rule);
+    assert_eq!(found.len(), 1, "{alert} for {rule}: {found:?}");
+    found[0]
+}
+
+fn expr(rule: &Yaml) -> &str {
+    rule["expr"].as_str().unwrap()
+}
+
+fn duration(rule: &Yaml, key: &str) -> Option<String> {
+    rule[key].as_str().map(str::to_owned)
+}
+
+/// `(n - 1) × window`, as Prometheus writes it, or `None` for zero.
+fn pending(window: std::time::Duration, n: u32) -> Option<String> {
+    (n > 1).then(|| DisplayDuration(window * (n - 1)).to_string())
+}
+
+// ---------------------------------------------------------------------------------------------
+// Prometheus
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn every_dead_man_rule_has_a_silent_a_frozen_and_a_failing_alert() {
+    let file = example();
+    let rules = prometheus_rules(&file);
+    let service_label = &file.generate.prometheus.service_label;
+    for rule in &file.deadman {
+        let window = format!("[{}]", DisplayDuration(rule.window));
+        let service = format!("{service_label}=\"{}\"", rule.service);
+
+        let silent = one(&rules, "HeartbeatDeadman", &rule.name);
+        let e = expr(silent);
+        for piece in [
+            "increase(heartbeat_beats_total{",
+            "absent_over_time(heartbeat_beats_total{",
+            "unless on (",
+            "heartbeat_emitter_status{",
+            ") == 2",
+            &window,
+            &service,
+            &format!("< {}", rule.min_beats),
+            &format!(
+                "[{}]",
+                DisplayDuration(file.generate.prometheus.stop_lookback)
+            ),
+        ] {
+            assert!(e.contains(piece), "{} lacks {piece:?}:\n{e}", rule.name);
+        }
+        match &rule.emitter {
+            Some(emitter) => assert!(e.contains(&format!("heartbeat_emitter=\"{emitter}\""))),
+            None => assert!(!e.contains("heartbeat_emitter=")),
+        }
+        assert_eq!(
+            duration(silent, "for"),
+            pending(rule.window, rule.fire_after)
+        );
+        assert_eq!(
+            duration(silent, "keep_firing_for"),
+            pending(rule.window, rule.resolve_after)
+        );
+        assert_eq!(
+            silent["labels"]["severity"].as_str(),
+            Some(rule.severity.as_str())
+        );
+
+        let frozen = one(&rules, "HeartbeatDeadmanFrozen", &rule.name);
+        assert!(expr(frozen).contains("changes(heartbeat_beats_total{"));
+        assert!(expr(frozen).contains(&file.generate.prometheus.instance_label));
+        assert_eq!(frozen["labels"]["severity"].as_str(), Some("ticket"));
+
+        let failing = one(&rules, "HeartbeatDeadmanFailing", &rule.name);
+        assert!(expr(failing).contains("heartbeat_emitter_status{"));
+        assert!(expr(failing).ends_with("== 1"));
+        assert!(
+            failing["annotations"]["summary"]
+                .as_str()
+                .unwrap()
+                .contains("$labels.heartbeat_reason")
+        );
+    }
+}
+
+#[test]
+fn every_outcome_condition_has_its_alert() {
+    let file = example();
+    let rules = prometheus_rules(&file);
+    for rule in &file.outcome {
+        let window = format!("[{}]", DisplayDuration(rule.window));
+        let mut pieces = vec![
+            format!("heartbeat_outcome=\"{}\"", rule.outcome),
+            "heartbeat_outcomes_total{".to_owned(),
+            "heartbeat_result=\"success\"".to_owned(),
+            window.clone(),
+        ];
+        pieces.extend(
+            rule.filters
+                .iter()
+                .map(|(key, value)| format!("{key}=\"{value}\"")),
+        );
+        if let Some(service) = &rule.service {
+            pieces.push(format!("job=\"{service}\""));
+        }
+
+        let ratio = alerts(&rules, "HeartbeatOutcomeSuccessRatioLow", &rule.name);
+        match rule.min_success_ratio {
+            Some(floor) => {
+                let e = expr(ratio[0]);
+                assert_eq!(ratio.len(), 1);
+                for piece in &pieces {
+                    assert!(
+                        e.contains(piece.as_str()),
+                        "{} lacks {piece}:\n{e}",
+                        rule.name
+                    );
+                }
+                assert!(e.contains("/"), "{e}");
+                assert!(e.trim_end().ends_with(&format!("< {floor}")), "{e}");
+                assert_eq!(
+                    duration(ratio[0], "for"),
+                    pending(rule.window, rule.fire_after)
+                );
+                assert_eq!(
+                    duration(ratio[0], "keep_firing_for"),
+                    pending(rule.window, rule.resolve_after)
+                );
+            }
+            None => assert!(ratio.is_empty()),
+        }
+
+        let rate = alerts(&rules, "HeartbeatOutcomeRateLow", &rule.name);
+        match rule.min_rate_per_minute {
+            Some(floor) => {
+                let e = expr(rate[0]);
+                for piece in &pieces {
+                    assert!(
+                        e.contains(piece.as_str()),
+                        "{} lacks {piece}:\n{e}",
+                        rule.name
+                    );
+                }
+                assert!(e.contains("* 60"), "{e}");
+                let threshold: f64 = e.rsplit("< ").next().unwrap().trim().parse().unwrap();
+                assert_eq!(threshold, floor);
+            }
+            None => assert!(rate.is_empty()),
+        }
+
+        let anomaly = alerts(&rules, "HeartbeatOutcomeAnomaly", &rule.name);
+        match &rule.anomaly {
+            Some(anomaly_rule) => {
+                assert_eq!(anomaly.len(), 1);
+                let records: Vec<&Yaml> = rules
+                    .iter()
+                    .filter(|r| r["record"].is_string())
+                    .filter(|r| r["labels"]["heartbeat_rule"].as_str() == Some(&rule.name))
+                    .collect();
+                assert_eq!(records.len(), 3, "{records:?}");
+                let mean = records
+                    .iter()
+                    .find(|r| r["record"].as_str().unwrap().ends_with("seasonal_mean"))
+                    .unwrap();
+                // One offset per season of history, each a whole number of seasons back.
+                for season in 1..=anomaly_rule.seasons() {
+                    let offset = DisplayDuration(anomaly_rule.season * season);
+                    assert!(expr(mean).contains(&format!("{window} offset {offset})")));
+                }
+                let beyond = DisplayDuration(anomaly_rule.season * (anomaly_rule.seasons() + 1));
+                assert!(!expr(mean).contains(&format!("offset {beyond})")));
+                let e = expr(anomaly[0]);
+                assert!(
+                    e.contains(&format!("- {} * (", anomaly_rule.sensitivity)),
+                    "{e}"
+                );
+                assert!(e.contains("sqrt("), "{e}");
+            }
+            None => assert!(anomaly.is_empty()),
+        }
+    }
+}
+
+#[test]
+fn exactly_one_watchdog_always_fires() {
+    let rules = prometheus_rules(&example());
+    let watchdogs: Vec<&Yaml> = rules
+        .iter()
+        .filter(|r| r["alert"].as_str() == Some("HeartbeatWatchdog"))
+        .collect();
+    assert_eq!(watchdogs.len(), 1);
+    assert_eq!(expr(watchdogs[0]), "vector(1)");
+    assert!(watchdogs[0]["for"].is_null());
+}
+
+#[test]
+fn an_empty_rule_file_still_gets_the_watchdog() {
+    let rules = prometheus_rules(&"".parse().unwrap());
+    assert_eq!(rules.len(), 1);
+    assert_eq!(rules[0]["alert"].as_str(), Some("HeartbeatWatchdog"));
+}
+
+#[test]
+fn the_service_label_is_configurable() {
+    let mut file = example();
+    file.generate.prometheus.service_label = "service_name".to_owned();
+    file.generate.prometheus.instance_label = "service_instance_id".to_owned();
+    let text = output(&file, Engine::Prometheus);
+    assert!(text.contains("service_name=\"messenger-api\""));
+    assert!(text.contains("on (service_name, service_instance_id, heartbeat_emitter)"));
+    assert!(!text.contains("job"), "{text}");
+    assert!(!text.contains("instance,"), "{text}");
+}
+
+#[test]
+fn label_values_are_quoted_as_promql_strings() {
+    let text = r#"
+[[deadman]]
+name = "odd"
+service = 'say "hi" \ there'
+window = "1m"
+min_beats = 1
+"#;
+    let file: RuleFile = text.parse().unwrap();
+    let out = output(&file, Engine::Prometheus);
+    assert!(out.contains(r#"job="say \"hi\" \\ there""#), "{out}");
+    yaml(&out);
+}
+
+#[test]
+fn template_braces_in_names_stay_literal_in_annotations() {
+    let text = r#"
+[[deadman]]
+name = "odd"
+service = "{{ $value }}"
+window = "1m"
+min_beats = 1
+"#;
+    let file: RuleFile = text.parse().unwrap();
+    let out = output(&file, Engine::Prometheus);
+    assert!(
+        out.contains(r#"{{ \"{{\" }} $value }}: fewer than 1 beats"#),
+        "{out}"
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Every engine
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn output_starts_with_a_header_naming_the_rule_file() {
+    let file = example();
+    for engine in Engine::ALL {
+        let out = generate(&file, engine, "deploy/heartbeat.toml").unwrap();
+        let first = out.lines().next().unwrap();
+        assert!(
+            first.starts_with("# Generated by heartbeat-watch"),
+            "{first}"
+        );
+        assert!(first.contains("deploy/heartbeat.toml"), "{first}");
+        assert!(first.contains(&format!("rules {engine}")), "{first}");
+    }
+}
+
+#[test]
+fn output_is_deterministic_and_independent_of_rule_order() {
+    let file = example();
+    let mut reversed = example();
+    reversed.deadman.reverse();
+    reversed.outcome.reverse();
+    for engine in Engine::ALL {
+        let once = output(&file, engine);
+        assert_eq!(once, output(&file, engine), "{engine}");
+        assert_eq!(once, output(&reversed, engine), "{engine}");
+    }
+}
+
+#[test]
+fn every_output_parses() {
+    let file = example();
+    yaml(&output(&file, Engine::Prometheus));
+    yaml(&output(&file, Engine::Alertmanager));
+    hcl(&output(&file, Engine::Datadog));
+    hcl(&output(&file, Engine::CloudWatch));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Alertmanager
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn alertmanager_sends_the_watchdog_first_to_the_external_channel() {
+    let file = example();
+    let settings = &file.generate.alertmanager;
+    let doc = yaml(&output(&file, Engine::Alertmanager));
+    let first = &doc["route"]["routes"][0];
+    assert_eq!(
+        first["matchers"][0].as_str(),
+        Some("alertname=\"HeartbeatWatchdog\"")
+    );
+    let interval = DisplayDuration(settings.watchdog_interval).to_string();
+    assert_eq!(first["repeat_interval"].as_str(), Some(interval.as_str()));
+    let receiver = first["receiver"].as_str().unwrap();
+    let receivers = doc["receivers"].as_sequence().unwrap();
+    let url_of = |name: &str| {
+        receivers
+            .iter()
+            .find(|r| r["name"].as_str() == Some(name))
+            .map(|r| r["webhook_configs"][0]["url"].as_str().unwrap().to_owned())
+            .unwrap()
+    };
+    assert_eq!(url_of(receiver), settings.watchdog_url.clone().unwrap());
+
+    // Pages and tickets go to their own webhooks.
+    let routes = doc["route"]["routes"].as_sequence().unwrap();
+    for (severity, url) in [
+        ("page", settings.page_url.clone().unwrap()),
+        ("ticket", settings.ticket_url.clone().unwrap()),
+    ] {
+        let route = routes
+            .iter()
+            .find(|r| r["matchers"][0].as_str() == Some(&format!("severity=\"{severity}\"")))
+            .unwrap();
+        assert_eq!(url_of(route["receiver"].as_str().unwrap()), url);
+    }
+}
+
+#[test]
+fn alertmanager_needs_the_watchdog_url() {
+    let mut file = example();
+    file.generate.alertmanager.watchdog_url = None;
+    let error = generate(&file, Engine::Alertmanager, "rules.toml").unwrap_err();
+    assert!(matches!(error, GenerateError::MissingSetting { .. }));
+    assert_eq!(
+        error.to_string(),
+        "alertmanager: set generate.alertmanager.watchdog_url in the rule file (the external \
+         dead-man channel that receives the always-firing watchdog)"
+    );
+}
+
+#[test]
+fn tickets_default_to_the_page_webhook() {
+    let mut file = example();
+    file.generate.alertmanager.ticket_url = None;
+    let doc = yaml(&output(&file, Engine::Alertmanager));
+    let receivers = doc["receivers"].as_sequence().unwrap();
+    let urls: Vec<&str> = receivers
+        .iter()
+        .map(|r| r["webhook_configs"][0]["url"].as_str().unwrap())
+        .collect();
+    let page = file.generate.alertmanager.page_url.as_deref().unwrap();
+    assert_eq!(urls.iter().filter(|url| **url == page).count(), 2);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Datadog
+// ---------------------------------------------------------------------------------------------
+
+fn monitors(file: &RuleFile) -> serde_json::Map<String, Json> {
+    let doc = hcl(&output(file, Engine::Datadog));
+    doc["resource"]["datadog_monitor"]
+        .as_object()
+        .unwrap()
+        .clone()
+}
+
+fn tagged<'a>(monitors: &'a serde_json::Map<String, Json>, rule: &str) -> Vec<&'a Json> {
+    let tag = format!("heartbeat_rule:{rule}");
+    monitors
+        .values()
+        .filter(|m| m["tags"].as_array().unwrap().iter().any(|t| t == &tag))
+        .collect()
+}
+
+#[test]
+fn datadog_dead_man_pages_through_a_composite_that_respects_stops() {
+    let file = example();
+    let monitors = monitors(&file);
+    for rule in &file.deadman {
+        let found = tagged(&monitors, &rule.name);
+        assert_eq!(found.len(), 3, "{}", rule.name);
+        let beats = found
+            .iter()
+            .find(|m| m["query"].as_str().unwrap().contains("heartbeat.beats"))
+            .unwrap();
+        let q = beats["query"].as_str().unwrap();
+        assert!(q.contains(&format!("service:{}", rule.service)), "{q}");
+        assert!(q.contains("default_zero("), "{q}");
+        assert_eq!(beats["notify_no_data"], Json::Bool(true));
+        let stopped = found
+            .iter()
+            .find(|m| {
+                m["query"]
+                    .as_str()
+                    .unwrap()
+                    .contains("heartbeat.emitter.status")
+            })
+            .unwrap();
+        assert!(stopped["query"].as_str().unwrap().ends_with(">= 2"));
+        let composite = found.iter().find(|m| m["type"] == "composite").unwrap();
+        let q = composite["query"].as_str().unwrap();
+        assert!(q.contains("&& !"), "{q}");
+        // Only the composite notifies.
+        for handle in &file.generate.datadog.page_notify {
+            assert!(
+                composite["message"]
+                    .as_str()
+                    .unwrap()
+                    .contains(handle.as_str())
+            );
+            assert!(!beats["message"].as_str().unwrap().contains(handle.as_str()));
+        }
+    }
+}
+
+#[test]
+fn datadog_outcome_rules_become_ratio_rate_and_anomaly_monitors() {
+    let file = example();
+    let monitors = monitors(&file);
+    for rule in &file.outcome {
+        let found = tagged(&monitors, &rule.name);
+        let queries: Vec<&str> = found.iter().map(|m| m["query"].as_str().unwrap()).collect();
+        let expected = usize::from(rule.min_success_ratio.is_some())
+            + usize::from(rule.min_rate_per_minute.is_some())
+            + usize::from(rule.anomaly.is_some());
+        assert_eq!(found.len(), expected, "{queries:?}");
+        for q in &queries {
+            assert!(
+                q.contains(&format!("heartbeat.outcome:{}", rule.outcome)),
+                "{q}"
+            );
+            for (key, value) in &rule.filters {
+                assert!(q.contains(&format!("{key}:{value}")), "{q}");
+            }
+        }
+        if let Some(floor) = rule.min_success_ratio {
+            let q = queries.iter().find(|q| q.contains(" / ")).unwrap();
+            assert!(q.ends_with(&format!("< {floor}")), "{q}");
+            assert_eq!(q.matches(".as_count()").count(), 2, "{q}");
+        }
+        if let Some(anomaly) = &rule.anomaly {
+            let monitor = found
+                .iter()
+                .find(|m| m["query"].as_str().unwrap().contains("anomalies("))
+                .unwrap();
+            let q = monitor["query"].as_str().unwrap();
+            assert!(q.contains("'agile'"), "{q}");
+            assert!(q.contains("direction='below'"), "{q}");
+            assert!(q.contains(&format!(", {}, ", anomaly.sensitivity)), "{q}");
+            let season = match anomaly.season.as_secs() {
+                86_400 => "daily",
+                604_800 => "weekly",
+                _ => "hourly",
+            };
+            assert!(q.contains(&format!("seasonality='{season}'")), "{q}");
+            let windows = &monitor["monitor_threshold_windows"];
+            assert!(q.contains(&format!(
+                "alert_window='{}'",
+                windows["trigger_window"].as_str().unwrap()
+            )));
+        }
+    }
+}
+
+#[test]
+fn datadog_refuses_a_season_it_has_no_model_for() {
+    let text = r#"
+[[outcome]]
+name = "send"
+outcome = "message.send"
+window = "5m"
+anomaly = { season = "12h", min_history = "1d" }
+"#;
+    let file: RuleFile = text.parse().unwrap();
+    let error = generate(&file, Engine::Datadog, "rules.toml").unwrap_err();
+    assert_eq!(
+        error.to_string(),
+        "datadog: outcome rule \"send\": anomaly.season 12h is not supported; use 1h, 1d or 7d \
+         (hourly, daily, weekly)"
+    );
+    // The other engines can.
+    output(&file, Engine::Prometheus);
+    output(&file, Engine::CloudWatch);
+}
+
+// ---------------------------------------------------------------------------------------------
+// CloudWatch
+// ---------------------------------------------------------------------------------------------
+
+fn alarms(file: &RuleFile) -> serde_json::Map<String, Json> {
+    let doc = hcl(&output(file, Engine::CloudWatch));
+    doc["resource"]["aws_cloudwatch_metric_alarm"]
+        .as_object()
+        .unwrap()
+        .clone()
+}
+
+fn returned(alarm: &Json) -> Vec<&Json> {
+    alarm["metric_query"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|q| q["return_data"] == Json::Bool(true))
+        .collect()
+}
+
+#[test]
+fn cloudwatch_dead_man_alarms_treat_missing_data_as_breaching() {
+    let file = example();
+    let alarms = alarms(&file);
+    for rule in &file.deadman {
+        let alarm = alarms
+            .values()
+            .find(|a| a["tags"]["heartbeat_rule"] == rule.name.as_str())
+            .unwrap();
+        assert_eq!(alarm["treat_missing_data"], "breaching");
+        assert_eq!(alarm["comparison_operator"], "LessThanThreshold");
+        assert_eq!(alarm["threshold"], rule.min_beats);
+        assert_eq!(alarm["evaluation_periods"], rule.fire_after);
+        assert_eq!(alarm["datapoints_to_alarm"], rule.fire_after);
+        let queries = alarm["metric_query"].as_array().unwrap();
+        let beats = queries
+            .iter()
+            .find(|q| q["metric"]["metric_name"] == "heartbeat.beats")
+            .unwrap();
+        assert_eq!(beats["metric"]["stat"], "Sum");
+        assert_eq!(beats["metric"]["period"], rule.window.as_secs());
+        assert_eq!(
+            beats["metric"]["dimensions"]["service.name"],
+            rule.service.as_str()
+        );
+        let out = returned(alarm);
+        assert_eq!(out.len(), 1);
+        let e = out[0]["expression"].as_str().unwrap();
+        assert!(e.contains("== 2"), "{e}");
+    }
+}
+
+#[test]
+fn cloudwatch_anomaly_alarms_use_the_lower_band() {
+    let file = example();
+    let alarms = alarms(&file);
+    for rule in file.outcome.iter().filter(|r| r.anomaly.is_some()) {
+        let alarm = alarms
+            .values()
+            .find(|a| {
+                a["tags"]["heartbeat_rule"] == rule.name.as_str()
+                    && a["comparison_operator"] == "LessThanLowerThreshold"
+            })
+            .unwrap();
+        let band = alarm["threshold_metric_id"].as_str().unwrap();
+        let out = returned(alarm);
+        assert_eq!(out.len(), 2, "the metric and its band");
+        let band_query = out.iter().find(|q| q["id"] == band).unwrap();
+        assert!(
+            band_query["expression"]
+                .as_str()
+                .unwrap()
+                .starts_with("ANOMALY_DETECTION_BAND(")
+        );
+        assert!(alarm.get("threshold").is_none());
+    }
+}
+
+#[test]
+fn cloudwatch_ratio_alarms_divide_successes_by_all() {
+    let file = example();
+    let alarms = alarms(&file);
+    for rule in &file.outcome {
+        let Some(floor) = rule.min_success_ratio else {
+            continue;
+        };
+        let alarm = alarms
+            .values()
+            .find(|a| {
+                a["tags"]["heartbeat_rule"] == rule.name.as_str()
+                    && returned(a)[0]["expression"]
+                        .as_str()
+                        .is_some_and(|e| e.contains('/') && e.contains("failure"))
+            })
+            .unwrap();
+        assert_eq!(alarm["threshold"].as_f64(), Some(floor));
+        assert_eq!(alarm["treat_missing_data"], "notBreaching");
+        for query in alarm["metric_query"].as_array().unwrap() {
+            if query["metric"].is_object() {
+                let dims = &query["metric"]["dimensions"];
+                assert_eq!(dims["heartbeat.outcome"], rule.outcome.as_str());
+                for (key, value) in &rule.filters {
+                    assert_eq!(dims[key], value.as_str());
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn cloudwatch_lists_the_dimension_sets_the_exporter_must_declare() {
+    let out = output(&example(), Engine::CloudWatch);
+    assert!(out.contains("metric_declarations:"));
+    assert!(out.contains("[heartbeat.emitter, service.name]"));
+    assert!(out.contains(r#"["^heartbeat\\.outcomes$"]"#));
+}
+
+#[test]
+fn cloudwatch_refuses_a_period_it_cannot_evaluate() {
+    let text = r#"
+[[deadman]]
+name = "odd"
+service = "api"
+window = "1m30s"
+min_beats = 5
+"#;
+    let file: RuleFile = text.parse().unwrap();
+    let error = generate(&file, Engine::CloudWatch, "rules.toml").unwrap_err();
+    assert_eq!(
+        error.to_string(),
+        "cloudwatch: rule \"odd\": window 1m30s is not supported; use 10s, 30s or whole minutes"
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// The CLI
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn the_cli_prints_what_the_library_generates() {
+    for engine in Engine::ALL {
+        let out = Command::new(env!("CARGO_BIN_EXE_heartbeat-watch"))
+            .args(["rules", engine.name(), "--rules", EXAMPLE])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{engine}: {out:?}");
+        let expected = generate(&example(), engine, EXAMPLE).unwrap();
+        assert_eq!(String::from_utf8(out.stdout).unwrap(), expected, "{engine}");
+    }
+}
+
+#[test]
+fn the_cli_names_the_problem_in_a_bad_rule_file() {
+    let dir = std::env::temp_dir().join(format!("heartbeat-rules-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("bad.toml");
+    std::fs::write(
+        &path,
+        "[[deadman]]\nname = \"api\"\nservice = \"api\"\nwindow = \"1m\"\nmin_beats = 0\n",
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_heartbeat-watch"))
+        .args(["rules", "prometheus", "--rules"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(out.stdout.is_empty());
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert!(
+        stderr.contains(&format!("{}:5:13: ", path.display())),
+        "{stderr}"
+    );
+    assert!(stderr.contains("got 0"), "{stderr}");
+    std::fs::remove_dir_all(dir).unwrap();
+}
