@@ -5,6 +5,7 @@
 //! owns what goes on the wire: the names, and counts that stay monotonic across a stop and a
 //! restart under the same name, as the native emitter's do.
 
+use crate::outcomes::check_outcome_name;
 use heartbeat::Batch;
 use heartbeat::semconv::{ATTR_EMITTER, METRIC_BEATS, UNIT_BEATS};
 
@@ -26,8 +27,8 @@ pub(crate) struct Emitters {
 
 /// Why an emitter could not start.
 pub(crate) enum StartError {
-    /// The name breaks the outcome-name syntax (which emitter names share natively).
-    InvalidName(&'static str),
+    /// The name breaks the outcome-name syntax (which emitter names share natively): the message.
+    InvalidName(String),
     /// An emitter of that name is running.
     Duplicate,
 }
@@ -35,9 +36,7 @@ pub(crate) enum StartError {
 impl Emitters {
     /// Starts (or restarts, keeping its count) the emitter `name`; returns its index.
     pub(crate) fn start(&mut self, name: &str) -> Result<usize, StartError> {
-        if let Some(problem) = name_problem(name) {
-            return Err(StartError::InvalidName(problem));
-        }
+        check_outcome_name(name, "invalid heartbeat name ").map_err(StartError::InvalidName)?;
         match self.all.iter().position(|e| *e.name == *name) {
             Some(i) if self.all[i].live => Err(StartError::Duplicate),
             Some(i) => {
@@ -93,25 +92,6 @@ impl Emitters {
                 e.beats,
             );
         }
-    }
-}
-
-/// The outcome-name syntax (`docs/semantic-conventions.md`), which the native emitter applies
-/// to emitter names too.
-fn name_problem(name: &str) -> Option<&'static str> {
-    let bytes = name.as_bytes();
-    match bytes.first() {
-        None => Some("it is empty"),
-        Some(_) if name.len() > heartbeat::MAX_NAME_LEN => Some("it is longer than 255 bytes"),
-        Some(first) if !first.is_ascii_alphabetic() => Some("it must start with an ASCII letter"),
-        Some(_)
-            if bytes
-                .iter()
-                .any(|b| !(b.is_ascii_alphanumeric() || b"_.-/".contains(b))) =>
-        {
-            Some("it contains a character that is not allowed")
-        }
-        Some(_) => None,
     }
 }
 

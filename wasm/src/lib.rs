@@ -6,15 +6,18 @@
 //! owns everything that touches the page: timers, `fetch`/`sendBeacon`, `visibilitychange` and
 //! `pagehide`, retries and the error callback.
 //!
-//! The state lives here and reuses the sdk's runtime-free core unchanged, so the browser sends
-//! exactly what the native SDK sends (`docs/semantic-conventions.md`):
+//! The state lives here, and the browser sends exactly what the native SDK sends
+//! (`docs/semantic-conventions.md`):
 //!
-//! - [`heartbeat::Registry`] and [`heartbeat::Outcome`] count outcomes, with the same
-//!   validation, reasons, tenant drill-down and overflow series as on the server;
-//! - [`heartbeat::Collector`] in delta temporality turns them into batches and commits a
-//!   batch's counts only when [`Sdk::ack`] says the collector accepted it, so nothing is lost
-//!   while the browser is offline, and the buffer is bounded by the number of series;
-//! - [`heartbeat::encode_json`] writes the OTLP/JSON body.
+//! - outcomes are counted with the native `Registry`'s semantics (validation and its messages,
+//!   reserved reasons, tenant drill-down and the overflow series), on one thread without its
+//!   thread-local shards, locks and hash maps, which would more than double the module; unit
+//!   tests check both against each other, input for input;
+//! - the core's [`heartbeat::Collector`] (standalone, in delta temporality) turns the counts
+//!   into batches and commits a batch's counts only when [`Sdk::ack`] says the collector
+//!   accepted it, so nothing is lost while the browser is offline, and the buffer is bounded
+//!   by the number of series;
+//! - the core's [`heartbeat::encode_json`] writes the OTLP/JSON body.
 //!
 //! ```
 //! use heartbeat_wasm::Sdk;
@@ -41,7 +44,18 @@
     deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
 )]
 
+mod clock;
 mod emitters;
+mod outcomes;
 mod sdk;
 
-pub use crate::sdk::{DESCRIPTION_BEATS, DESCRIPTION_INPUTS_CORRECTED, Sdk, version};
+/// The allocator of the browser build: a small free list that coalesces neighbours, instead of
+/// std's dlmalloc (about 8 KB of code). The module is single-threaded; the lock is uncontended.
+#[cfg(target_arch = "wasm32")]
+#[global_allocator]
+static ALLOCATOR: lol_alloc::LockedAllocator<lol_alloc::FreeListAllocator> =
+    lol_alloc::LockedAllocator::new(lol_alloc::FreeListAllocator::new());
+
+pub use crate::emitters::DESCRIPTION_BEATS;
+pub use crate::outcomes::{DESCRIPTION_INPUTS_CORRECTED, DESCRIPTION_OUTCOMES};
+pub use crate::sdk::{Sdk, version};

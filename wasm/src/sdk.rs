@@ -5,17 +5,13 @@
 //! half needs no exception plumbing on the hot path, and an index is a plain number (no
 //! `BigInt`, no object to free).
 
+use crate::clock::PageClock;
 use crate::emitters::{Emitters, StartError};
-use heartbeat::semconv::{ATTR_REASON, METRIC_SDK_INPUTS_CORRECTED};
-use heartbeat::{AggregationTemporality, Batch, Collector, Outcome, Registry, encode_json};
+use crate::outcomes::{Outcomes, quote};
+use heartbeat::{AggregationTemporality, Batch, Collector, encode_json};
 use std::mem;
+use std::sync::Arc;
 use wasm_bindgen::prelude::wasm_bindgen;
-
-pub use crate::emitters::DESCRIPTION_BEATS;
-
-/// The description of `heartbeat.sdk.inputs.corrected`, as the native SDK registers it.
-pub const DESCRIPTION_INPUTS_CORRECTED: &str =
-    "Recorded events whose input was corrected (and still counted).";
 
 /// How many unacknowledged batches are remembered: one regular export, plus the final one a
 /// page sends on `pagehide` while the regular one is still in flight.
@@ -32,17 +28,17 @@ pub fn version() -> String {
 #[derive(Default)]
 struct Draft {
     name: String,
-    attributes: Vec<(String, String)>,
-    reasons: Vec<String>,
+    attributes: Vec<(Box<str>, Box<str>)>,
+    reasons: Vec<Box<str>>,
 }
 
 /// The counts, the heartbeats and the delta collector of one page.
 #[wasm_bindgen]
 pub struct Sdk {
-    registry: Registry,
-    resource: Vec<(String, String)>,
+    /// Always `Some` between calls (taken to add a resource attribute).
     collector: Option<Collector>,
-    outcomes: Vec<Outcome>,
+    fixed: bool,
+    outcomes: Outcomes,
     draft: Draft,
     emitters: Emitters,
     in_flight: Vec<(u32, Batch)>,
@@ -57,15 +53,13 @@ impl Sdk {
     /// overflow (`0`: the core's default, 1000).
     #[wasm_bindgen(constructor)]
     pub fn new(tenant_limit: u32) -> Sdk {
-        let mut builder = Registry::builder();
-        if tenant_limit > 0 {
-            builder = builder.with_tenant_limit(tenant_limit as usize);
-        }
         Sdk {
-            registry: builder.build(),
-            resource: Vec::new(),
-            collector: None,
-            outcomes: Vec::new(),
+            collector: Some(Collector::standalone(
+                Arc::new(PageClock),
+                AggregationTemporality::Delta,
+            )),
+            fixed: false,
+            outcomes: Outcomes::new(tenant_limit as usize),
             draft: Draft::default(),
             emitters: Emitters::default(),
             in_flight: Vec::new(),
@@ -76,15 +70,15 @@ impl Sdk {
     }
 
     /// Adds a resource attribute to every batch (before the first [`Sdk::collect`]; a later
-    /// one is refused). A key given twice keeps the last value.
+    /// one is refused). Give each key once: the JavaScript half merges the options first.
     pub fn resource(&mut self, key: &str, value: &str) -> bool {
-        if self.collector.is_some() {
+        if self.fixed {
             return self.refuse("resource attributes are fixed once the first batch is built");
         }
-        match self.resource.iter_mut().find(|(k, _)| k == key) {
-            Some(slot) => slot.1 = value.into(),
-            None => self.resource.push((key.into(), value.into())),
-        }
+        self.collector = self
+            .collector
+            .take()
+            .map(|c| c.with_resource_attribute(key, value));
         true
     }
 
@@ -109,65 +103,36 @@ impl Sdk {
     /// Declares the outcome (with its own tenant limit unless `tenant_limit` is `0`) and
     /// returns its index, or `-1` with the reason in [`Sdk::error`].
     pub fn declare(&mut self, tenant_limit: u32) -> i32 {
-        let draft = mem::take(&mut self.draft);
-        let mut builder = self
-            .registry
-            .outcome(draft.name)
-            .with_reasons(draft.reasons);
-        for (k, v) in draft.attributes {
-            builder = builder.with_attribute(k, v);
-        }
-        if tenant_limit > 0 {
-            builder = builder.with_tenant_limit(tenant_limit as usize);
-        }
-        match builder.build() {
-            Ok(outcome) => {
-                self.outcomes.push(outcome);
-                index(self.outcomes.len() - 1)
-            }
+        let d = mem::take(&mut self.draft);
+        match self
+            .outcomes
+            .declare(&d.name, d.attributes, &d.reasons, tenant_limit as usize)
+        {
+            Ok(i) => index(i),
             Err(e) => {
-                self.error = e.to_string();
+                self.error = e;
                 -1
             }
         }
     }
 
     /// Records one success of outcome `i` (an unknown index records nothing).
-    pub fn success(&self, i: u32) {
-        if let Some(o) = self.outcomes.get(i as usize) {
-            o.success();
-        }
+    pub fn success(&mut self, i: u32) {
+        self.outcomes.record(i as usize, None, None);
     }
 
     /// Records one failure of outcome `i`; an empty `reason` is `unspecified`, an undeclared
     /// one is counted as `other`.
-    pub fn failure(&self, i: u32, reason: &str) {
-        if let Some(o) = self.outcomes.get(i as usize) {
-            if reason.is_empty() {
-                o.failure();
-            } else {
-                o.failure_with(reason);
-            }
-        }
+    pub fn failure(&mut self, i: u32, reason: &str) {
+        self.outcomes.record(i as usize, None, Some(reason));
     }
 
-    /// Records one success of outcome `i` for a tenant (invalid ids and tenants past the limit
-    /// count in the `_overflow` series).
-    pub fn success_for(&self, i: u32, tenant: &str) {
-        if let Some(o) = self.outcomes.get(i as usize) {
-            o.success_for(tenant);
-        }
-    }
-
-    /// Records one failure of outcome `i` for a tenant; `reason` as for [`Sdk::failure`].
-    pub fn failure_for(&self, i: u32, tenant: &str, reason: &str) {
-        if let Some(o) = self.outcomes.get(i as usize) {
-            if reason.is_empty() {
-                o.failure_for(tenant);
-            } else {
-                o.failure_for_with(tenant, reason);
-            }
-        }
+    /// Records one event of outcome `i` for a tenant: a success, or a failure when `failed`
+    /// (`reason` as for [`Sdk::failure`]). Invalid ids and tenants past the limit count in the
+    /// `_overflow` series.
+    pub fn tenant(&mut self, i: u32, tenant: &str, failed: bool, reason: &str) {
+        let reason = if failed { Some(reason) } else { None };
+        self.outcomes.record(i as usize, Some(tenant), reason);
     }
 
     /// Starts the heartbeat `name` (restarting a stopped one keeps its count) and returns its
@@ -175,15 +140,15 @@ impl Sdk {
     pub fn emitter(&mut self, name: &str) -> i32 {
         match self.emitters.start(name) {
             Ok(i) => index(i),
-            Err(e) => {
-                let mut msg = String::from("invalid heartbeat name \"");
-                msg.push_str(name);
-                msg.push_str("\": ");
-                msg.push_str(match e {
-                    StartError::InvalidName(problem) => problem,
-                    StartError::Duplicate => "a heartbeat of that name is running; stop it first",
-                });
-                self.refuse(&msg);
+            Err(StartError::InvalidName(e)) => {
+                self.error = e;
+                -1
+            }
+            Err(StartError::Duplicate) => {
+                let mut e = String::from("a heartbeat named ");
+                quote(&mut e, name);
+                e.push_str(" is running; stop it first, or choose another name");
+                self.error = e;
                 -1
             }
         }
@@ -212,35 +177,12 @@ impl Sdk {
     /// Keep one in flight at a time (see [`heartbeat::Collector`]); the exception is the final
     /// batch on `pagehide`, after acknowledging the one still in flight.
     pub fn collect(&mut self, force: bool) -> Option<String> {
-        let Self {
-            registry,
-            resource,
-            collector,
-            emitters,
-            ..
-        } = self;
-        let collector = collector.get_or_insert_with(|| {
-            resource.iter().fold(
-                Collector::new(registry, AggregationTemporality::Delta),
-                |c, (k, v)| c.with_resource_attribute(k.as_str(), v.as_str()),
-            )
-        });
-        let health = registry.health();
+        let collector = self.collector.as_ref()?;
+        self.fixed = true;
+        let (outcomes, emitters) = (&self.outcomes, &self.emitters);
         let batch = collector.collect_with(|b| {
+            outcomes.push_to(b);
             emitters.push_to(b);
-            for (reason, value) in [
-                ("invalid_tenant", health.invalid_tenants),
-                ("overflowed_tenant", health.overflowed_tenants),
-                ("undeclared_reason", health.undeclared_reasons),
-            ] {
-                b.push_sum(
-                    METRIC_SDK_INPUTS_CORRECTED,
-                    "{event}",
-                    DESCRIPTION_INPUTS_CORRECTED,
-                    vec![(ATTR_REASON.into(), reason.into())],
-                    value,
-                );
-            }
         });
         let news = batch
             .metrics
@@ -283,11 +225,6 @@ impl Sdk {
         self.take(seq).is_some()
     }
 
-    /// How many batches are in flight (built, neither acknowledged nor forgotten).
-    pub fn in_flight(&self) -> u32 {
-        self.in_flight.len() as u32
-    }
-
     /// The message of the last refusal.
     pub fn error(&self) -> String {
         self.error.clone()
@@ -295,6 +232,11 @@ impl Sdk {
 }
 
 impl Sdk {
+    /// How many batches are in flight (built, neither acknowledged nor forgotten).
+    pub fn in_flight(&self) -> usize {
+        self.in_flight.len()
+    }
+
     fn take(&mut self, seq: u32) -> Option<Batch> {
         let i = self.in_flight.iter().position(|(s, _)| *s == seq)?;
         Some(self.in_flight.remove(i).1)

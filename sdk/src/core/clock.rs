@@ -1,8 +1,8 @@
 //! Time goes through one seam: a [`Clock`] that the SDK's timing logic takes.
 //!
-//! [`SystemClock`] reads the operating system (through `web-time` on `wasm32-unknown-unknown`,
-//! where `std::time::Instant::now()` panics). [`ManualClock`] (feature `testing`) is moved by
-//! hand so that hours of heartbeats run in microseconds in tests.
+//! [`SystemClock`] reads the operating system (through `performance.now()` and `Date.now()` on
+//! `wasm32-unknown-unknown`, where `std::time::Instant::now()` panics). [`ManualClock`]
+//! (feature `testing`) is moved by hand so that hours of heartbeats run in microseconds in tests.
 
 use std::fmt::Debug;
 use std::time::Duration;
@@ -18,7 +18,70 @@ pub trait Clock: Debug + Send + Sync + 'static {
 #[cfg(not(all(target_arch = "wasm32", target_os = "unknown")))]
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 #[cfg(all(target_arch = "wasm32", target_os = "unknown"))]
-use web_time::{Instant, SystemTime, UNIX_EPOCH};
+use web::{Instant, SystemTime, UNIX_EPOCH};
+
+/// The part of `std::time` the clock uses, for `wasm32-unknown-unknown` (where std's panics):
+/// `performance.now()` and `Date.now()` through two imports. (The `web-time` crate does the same
+/// through `js-sys`, which costs the browser build over a kilobyte of glue.)
+#[cfg(all(target_arch = "wasm32", target_os = "unknown"))]
+mod web {
+    use std::time::Duration;
+    use wasm_bindgen::prelude::wasm_bindgen;
+
+    #[wasm_bindgen]
+    extern "C" {
+        #[wasm_bindgen(js_namespace = performance, js_name = now)]
+        fn performance_now() -> f64;
+        #[wasm_bindgen(js_namespace = Date, js_name = now)]
+        fn date_now() -> f64;
+    }
+
+    /// Milliseconds as a duration; `as` saturates, so a negative or NaN reading is zero.
+    fn millis(ms: f64) -> Duration {
+        Duration::from_nanos((ms * 1e6) as u64)
+    }
+
+    #[derive(Clone, Copy)]
+    pub(super) struct Instant(f64);
+
+    /// Without the reading: formatting an `f64` would bring kilobytes of float printing into
+    /// every module that formats a `SystemClock`.
+    impl std::fmt::Debug for Instant {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("Instant")
+        }
+    }
+
+    impl Instant {
+        pub(super) fn now() -> Self {
+            Instant(performance_now())
+        }
+
+        pub(super) fn elapsed(&self) -> Duration {
+            millis(performance_now() - self.0)
+        }
+    }
+
+    pub(super) struct SystemTime(f64);
+
+    pub(super) const UNIX_EPOCH: SystemTime = SystemTime(0.0);
+
+    impl SystemTime {
+        pub(super) fn now() -> Self {
+            SystemTime(date_now())
+        }
+
+        /// `Err` when `earlier` is later, as std's.
+        pub(super) fn duration_since(&self, earlier: SystemTime) -> Result<Duration, Duration> {
+            let d = self.0 - earlier.0;
+            if d >= 0.0 {
+                Ok(millis(d))
+            } else {
+                Err(millis(-d))
+            }
+        }
+    }
+}
 
 /// The operating system's clock.
 #[derive(Debug, Clone, Copy)]

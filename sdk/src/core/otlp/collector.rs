@@ -1,11 +1,15 @@
 //! The collector: a registry's counts as a [`Batch`], cumulative or loss-free delta.
 
 use super::{AggregationTemporality, Batch, MetricKind, json::push_decimal, unix_nanos};
+use crate::core::clock::Clock;
 use crate::core::registry::Registry;
 use crate::semconv::{
     ATTR_OUTCOME, ATTR_REASON, ATTR_RESULT, ATTR_TENANT, METRIC_OUTCOMES, UNIT_OUTCOMES,
 };
+use std::fmt;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::time::Duration;
 
 /// The description of [`METRIC_OUTCOMES`].
 const DESCRIPTION_OUTCOMES: &str = "Customer jobs done (success) or not done (failure)";
@@ -67,7 +71,11 @@ pub(crate) struct Commit {
 /// - Batches of another collector are ignored.
 #[derive(Debug)]
 pub struct Collector {
-    registry: Registry,
+    /// Where the outcome series come from: a registry, or nothing for a standalone collector.
+    /// A trait object, so that a standalone collector (the browser build) links no registry code.
+    source: Option<Box<dyn Source>>,
+    clock: Arc<dyn Clock>,
+    start: Duration,
     temporality: AggregationTemporality,
     resource: Vec<(String, String)>,
     id: u64,
@@ -80,13 +88,30 @@ pub struct Collector {
 impl Collector {
     /// A collector of `registry` with the given temporality and no resource attributes.
     pub fn new(registry: &Registry, temporality: AggregationTemporality) -> Self {
+        let mut collector = Self::standalone(Arc::clone(registry.clock()), temporality);
+        collector.start = registry.start_time();
+        collector.acked_time = unix_nanos(collector.start);
+        collector.source = Some(Box::new(registry.clone()));
+        collector
+    }
+
+    /// A collector that reads no registry: every series comes from the `extra` of
+    /// [`Collector::collect_with`], as cumulative values since the collector was created
+    /// (`clock`'s now). Delta batches and acknowledgements work as with a registry.
+    ///
+    /// This is for emitters that keep their own counts, such as the browser build, which sends
+    /// exactly what the native SDK sends while carrying none of its multi-threaded machinery.
+    pub fn standalone(clock: Arc<dyn Clock>, temporality: AggregationTemporality) -> Self {
+        let start = clock.now_unix();
         Self {
-            registry: registry.clone(),
+            source: None,
+            clock,
+            start,
             temporality,
             resource: Vec::new(),
             id: NEXT_ID.fetch_add(1, Relaxed),
             acked: Vec::new(),
-            acked_time: unix_nanos(registry.start_time()),
+            acked_time: unix_nanos(start),
         }
     }
 
@@ -114,29 +139,12 @@ impl Collector {
     /// counter) with [`Batch::push_sum`]. `extra` pushes *cumulative* values since the registry
     /// started; a delta collector turns them into deltas like the outcome series.
     pub fn collect_with(&self, extra: impl FnOnce(&mut Batch)) -> Batch {
-        let start = self.registry.start_time();
-        let now = self.registry.clock().now_unix().max(start);
-        let mut batch = Batch::new(AggregationTemporality::Cumulative, start, now);
+        let now = self.clock.now_unix().max(self.start);
+        let mut batch = Batch::new(AggregationTemporality::Cumulative, self.start, now);
         batch.resource.clone_from(&self.resource);
-        self.registry.collect(|s| {
-            let mut attributes = Vec::with_capacity(4 + s.attributes().count());
-            attributes.push((ATTR_OUTCOME.into(), s.outcome().into()));
-            attributes.extend(s.attributes().map(|(k, v)| (k.into(), v.into())));
-            attributes.push((ATTR_RESULT.into(), s.result().as_str().into()));
-            if let Some(reason) = s.reason() {
-                attributes.push((ATTR_REASON.into(), reason.into()));
-            }
-            if let Some(tenant) = s.tenant() {
-                attributes.push((ATTR_TENANT.into(), tenant.into()));
-            }
-            batch.push_sum(
-                METRIC_OUTCOMES,
-                UNIT_OUTCOMES,
-                DESCRIPTION_OUTCOMES,
-                attributes,
-                s.value(),
-            );
-        });
+        if let Some(source) = &self.source {
+            source.push_to(&mut batch);
+        }
         extra(&mut batch);
         if self.temporality == AggregationTemporality::Delta {
             self.rewrite_as_delta(&mut batch);
@@ -217,6 +225,36 @@ impl Collector {
     }
 }
 
+/// What a [`Collector`] reads its outcome series from.
+trait Source: fmt::Debug + Send + Sync {
+    /// Pushes every series with its cumulative value.
+    fn push_to(&self, batch: &mut Batch);
+}
+
+impl Source for Registry {
+    fn push_to(&self, batch: &mut Batch) {
+        self.collect(|s| {
+            let mut attributes = Vec::with_capacity(4 + s.attributes().count());
+            attributes.push((ATTR_OUTCOME.into(), s.outcome().into()));
+            attributes.extend(s.attributes().map(|(k, v)| (k.into(), v.into())));
+            attributes.push((ATTR_RESULT.into(), s.result().as_str().into()));
+            if let Some(reason) = s.reason() {
+                attributes.push((ATTR_REASON.into(), reason.into()));
+            }
+            if let Some(tenant) = s.tenant() {
+                attributes.push((ATTR_TENANT.into(), tenant.into()));
+            }
+            batch.push_sum(
+                METRIC_OUTCOMES,
+                UNIT_OUTCOMES,
+                DESCRIPTION_OUTCOMES,
+                attributes,
+                s.value(),
+            );
+        });
+    }
+}
+
 /// An unambiguous key for a series: each of the metric name, attribute keys and values,
 /// prefixed by its length.
 fn series_key(metric: &str, attributes: &[(String, String)]) -> Box<str> {
@@ -230,4 +268,48 @@ fn series_key(metric: &str, attributes: &[(String, String)]) -> Box<str> {
         key.push_str(part);
     }
     key.into_boxed_str()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::clock::ManualClock;
+
+    fn beats(batch: &Batch) -> Vec<(u64, u64, u64)> {
+        batch
+            .metrics
+            .iter()
+            .flat_map(|m| &m.points)
+            .map(|p| (p.start_time_unix_nano, p.time_unix_nano, p.value))
+            .collect()
+    }
+
+    #[test]
+    fn a_standalone_collector_turns_pushed_cumulative_values_into_acknowledged_deltas() {
+        let clock = ManualClock::starting_at(Duration::from_secs(100));
+        let mut c = Collector::standalone(Arc::new(clock.clone()), AggregationTemporality::Delta);
+        let push = |total: u64| {
+            move |b: &mut Batch| {
+                b.push_sum("heartbeat.beats", "{beat}", "", vec![], total);
+            }
+        };
+        let s = |secs: u64| secs * 1_000_000_000;
+        clock.advance(Duration::from_secs(10));
+        let first = c.collect_with(push(3));
+        assert_eq!(beats(&first), [(s(100), s(110), 3)]);
+        assert!(c.ack(&first));
+        clock.advance(Duration::from_secs(10));
+        let lost = c.collect_with(push(5)); // never acknowledged: offline
+        assert_eq!(beats(&lost), [(s(110), s(120), 2)]);
+        clock.advance(Duration::from_secs(10));
+        let next = c.collect_with(push(6));
+        assert_eq!(beats(&next), [(s(110), s(130), 3)]);
+        assert!(c.ack(&next));
+        assert!(!c.ack(&lost), "an older batch commits nothing");
+        assert_eq!(
+            c.collect().point_count(),
+            0,
+            "no source: nothing but what is pushed"
+        );
+    }
 }

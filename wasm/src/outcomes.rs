@@ -1,0 +1,594 @@
+//! Outcome counting for one page, with the native SDK's semantics and none of its
+//! multi-threaded machinery (a page runs one thread: no thread-local shards, no locks, no hash
+//! maps, which together would more than double the module).
+//!
+//! What matches the native `Registry` exactly (checked by the `same_as_native` tests):
+//! the validation rules and their messages; the reserved reasons `unspecified`, `abandoned`,
+//! `panicked` and `other`, with undeclared reasons counted as `other`; the fixed attributes
+//! sorted by key; tenants admitted first come, first served up to the limit and never evicted,
+//! with invalid ids and latecomers counted in `_overflow`; the self-health counts; and the series
+//! reported: every untenanted series from the start, tenant rows' success always and their
+//! failures once non-zero, the overflow row once it counted anything.
+
+use heartbeat::semconv::{
+    ATTR_OUTCOME, ATTR_REASON, ATTR_RESULT, ATTR_TENANT, METRIC_OUTCOMES,
+    METRIC_SDK_INPUTS_CORRECTED, UNIT_OUTCOMES,
+};
+use heartbeat::{
+    Batch, DEFAULT_TENANT_LIMIT, MAX_NAME_LEN, MAX_REASON_LEN, MAX_REASONS, OVERFLOW_TENANT,
+    REASON_ABANDONED, REASON_OTHER, REASON_PANICKED, REASON_UNSPECIFIED,
+};
+
+/// The description of `heartbeat.outcomes`, as the native SDK sends it.
+pub const DESCRIPTION_OUTCOMES: &str = "Customer jobs done (success) or not done (failure)";
+/// The description of `heartbeat.sdk.inputs.corrected`, as the native SDK registers it.
+pub const DESCRIPTION_INPUTS_CORRECTED: &str =
+    "Recorded events whose input was corrected (and still counted).";
+
+const RESERVED: [&str; 4] = [
+    REASON_UNSPECIFIED,
+    REASON_ABANDONED,
+    REASON_PANICKED,
+    REASON_OTHER,
+];
+/// The slot of `other` among the reasons (the reserved ones come first).
+const OTHER: usize = 3;
+
+type Attributes = Vec<(Box<str>, Box<str>)>;
+
+/// One tenant's counts: slot 0 success, slot `1 + i` failure with reason `i`.
+struct Row {
+    tenant: Box<str>,
+    counts: Vec<u64>,
+}
+
+impl Row {
+    fn new(tenant: &str, slots: usize) -> Self {
+        Row {
+            tenant: tenant.into(),
+            counts: vec![0; slots],
+        }
+    }
+
+    fn add(&mut self, slot: usize) {
+        if let Some(c) = self.counts.get_mut(slot) {
+            *c = c.wrapping_add(1);
+        }
+    }
+}
+
+struct Outcome {
+    name: Box<str>,
+    attributes: Attributes,
+    reasons: Vec<Box<str>>,
+    /// The untenanted series.
+    row: Row,
+    /// Admitted tenants, sorted by id for lookup.
+    tenants: Vec<Row>,
+    overflow: Row,
+    tenant_limit: usize,
+}
+
+/// Inputs corrected rather than refused, as in the native `RegistryHealth`.
+#[derive(Default)]
+struct Health {
+    invalid_tenants: u64,
+    overflowed_tenants: u64,
+    undeclared_reasons: u64,
+}
+
+/// Every outcome declared on the page.
+pub(crate) struct Outcomes {
+    all: Vec<Outcome>,
+    tenant_limit: usize,
+    health: Health,
+}
+
+impl Outcomes {
+    /// No outcomes yet; `tenant_limit` is the default per outcome (`0`: 1000, as natively).
+    pub(crate) fn new(tenant_limit: usize) -> Self {
+        Outcomes {
+            all: Vec::new(),
+            tenant_limit: if tenant_limit == 0 {
+                DEFAULT_TENANT_LIMIT
+            } else {
+                tenant_limit
+            },
+            health: Health::default(),
+        }
+    }
+
+    /// Declares an outcome, or finds the same declaration (name, attributes and reasons);
+    /// the error text is the native `OutcomeError`'s.
+    pub(crate) fn declare(
+        &mut self,
+        name: &str,
+        mut attributes: Attributes,
+        declared: &[Box<str>],
+        tenant_limit: usize,
+    ) -> Result<usize, String> {
+        check_name(name, b".-/", "invalid outcome name ", NAME_ALLOWED)?;
+        for (k, v) in &attributes {
+            check_name(k, b".-", "invalid attribute key ", KEY_ALLOWED)?;
+            if k.starts_with("heartbeat.") {
+                let mut e = String::from("attribute key ");
+                quote(&mut e, k);
+                e.push_str(" is reserved: keys starting with \"heartbeat.\" are set by the SDK; choose another key such as \"surface\"");
+                return Err(e);
+            }
+            if let Some(problem) = value_problem(v) {
+                let mut e = String::from("invalid value ");
+                shown(&mut e, v);
+                e.push_str(" for attribute ");
+                quote(&mut e, k);
+                e.push_str(": ");
+                e.push_str(problem);
+                e.push_str("; allowed: 1 to 255 bytes of UTF-8 without control characters");
+                return Err(e);
+            }
+        }
+        // An insertion sort: a handful of attributes, and far less code than `slice::sort`.
+        for i in 1..attributes.len() {
+            let mut j = i;
+            while j > 0 && attributes[j - 1] > attributes[j] {
+                attributes.swap(j - 1, j);
+                j -= 1;
+            }
+        }
+        if let Some(w) = attributes.windows(2).find(|w| w[0].0 == w[1].0) {
+            let mut e = String::from("invalid attribute key ");
+            shown(&mut e, &w[0].0);
+            e.push_str(": it is given twice; allowed: ");
+            e.push_str(KEY_ALLOWED);
+            return Err(e);
+        }
+        let mut reasons: Vec<Box<str>> = RESERVED.iter().map(|r| (*r).into()).collect();
+        for r in declared {
+            if let Some(problem) = reason_problem(r) {
+                let mut e = String::from("invalid failure reason ");
+                shown(&mut e, r);
+                e.push_str(": ");
+                e.push_str(problem);
+                e.push_str("; allowed: 1 to 63 bytes of lowercase ASCII letters, digits and '_', starting with a letter");
+                return Err(e);
+            }
+            if !reasons.contains(r) {
+                reasons.push(r.clone());
+            }
+        }
+        let count = reasons.len() - RESERVED.len();
+        if count > MAX_REASONS {
+            let mut e = String::from("outcome ");
+            quote(&mut e, name);
+            e.push_str(" declares ");
+            push_decimal(&mut e, count as u64);
+            e.push_str(" failure reasons; at most 32 are allowed");
+            return Err(e);
+        }
+        if let Some(i) = self
+            .all
+            .iter()
+            .position(|o| *o.name == *name && o.attributes == attributes)
+        {
+            if self.all[i].reasons == reasons {
+                return Ok(i);
+            }
+            let mut e = String::from("outcome ");
+            quote(&mut e, name);
+            e.push_str(" with these attributes is already declared with failure reasons [");
+            for (n, r) in self.all[i].reasons[RESERVED.len()..].iter().enumerate() {
+                if n > 0 {
+                    e.push_str(", ");
+                }
+                quote(&mut e, r);
+            }
+            e.push_str("]; declare it once, or with the same reasons");
+            return Err(e);
+        }
+        let slots = 1 + reasons.len();
+        self.all.push(Outcome {
+            name: name.into(),
+            attributes,
+            reasons,
+            row: Row::new("", slots),
+            tenants: Vec::new(),
+            overflow: Row::new(OVERFLOW_TENANT, slots),
+            tenant_limit: if tenant_limit == 0 {
+                self.tenant_limit
+            } else {
+                tenant_limit
+            },
+        });
+        Ok(self.all.len() - 1)
+    }
+
+    /// Records one event of outcome `i`: success when `reason` is `None`, else a failure with
+    /// that reason (`""`: unspecified); for `tenant`'s row when given. Unknown `i`: nothing.
+    pub(crate) fn record(&mut self, i: usize, tenant: Option<&str>, reason: Option<&str>) {
+        let Some(o) = self.all.get_mut(i) else {
+            return;
+        };
+        let slot = match reason {
+            None => 0,
+            Some("") => 1,
+            Some(r) => {
+                1 + match o.reasons.iter().position(|have| **have == *r) {
+                    Some(slot) => slot,
+                    None => {
+                        self.health.undeclared_reasons += 1;
+                        OTHER
+                    }
+                }
+            }
+        };
+        let Some(tenant) = tenant else {
+            o.row.add(slot);
+            return;
+        };
+        match o.tenants.binary_search_by(|r| (*r.tenant).cmp(tenant)) {
+            Ok(t) => o.tenants[t].add(slot),
+            Err(_) if value_problem(tenant).is_some() || tenant == OVERFLOW_TENANT => {
+                self.health.invalid_tenants += 1;
+                o.overflow.add(slot);
+            }
+            Err(_) if o.tenants.len() >= o.tenant_limit => {
+                self.health.overflowed_tenants += 1;
+                o.overflow.add(slot);
+            }
+            Err(at) => {
+                let mut row = Row::new(tenant, o.row.counts.len());
+                row.add(slot);
+                o.tenants.insert(at, row);
+            }
+        }
+    }
+
+    /// Pushes every series with its cumulative count, as the native collector does.
+    pub(crate) fn push_to(&self, batch: &mut Batch) {
+        for o in &self.all {
+            push_row(batch, o, &o.row, false);
+            for row in &o.tenants {
+                push_row(batch, o, row, true);
+            }
+            if o.overflow.counts.iter().any(|c| *c > 0) {
+                push_row(batch, o, &o.overflow, true);
+            }
+        }
+        let h = &self.health;
+        for (reason, value) in [
+            ("invalid_tenant", h.invalid_tenants),
+            ("overflowed_tenant", h.overflowed_tenants),
+            ("undeclared_reason", h.undeclared_reasons),
+        ] {
+            batch.push_sum(
+                METRIC_SDK_INPUTS_CORRECTED,
+                "{event}",
+                DESCRIPTION_INPUTS_CORRECTED,
+                vec![(ATTR_REASON.into(), reason.into())],
+                value,
+            );
+        }
+    }
+}
+
+/// One row's series: success always; failures always untenanted, once non-zero for tenants.
+fn push_row(batch: &mut Batch, o: &Outcome, row: &Row, tenanted: bool) {
+    for (slot, value) in row.counts.iter().enumerate() {
+        if tenanted && slot > 0 && *value == 0 {
+            continue;
+        }
+        let mut attributes = Vec::with_capacity(4 + o.attributes.len());
+        attributes.push((ATTR_OUTCOME.into(), o.name.as_ref().into()));
+        attributes.extend(
+            o.attributes
+                .iter()
+                .map(|(k, v)| (k.as_ref().into(), v.as_ref().into())),
+        );
+        let result = if slot == 0 { "success" } else { "failure" };
+        attributes.push((ATTR_RESULT.into(), result.into()));
+        if let Some(reason) = slot.checked_sub(1).and_then(|r| o.reasons.get(r)) {
+            attributes.push((ATTR_REASON.into(), reason.as_ref().into()));
+        }
+        if tenanted {
+            attributes.push((ATTR_TENANT.into(), row.tenant.as_ref().into()));
+        }
+        batch.push_sum(
+            METRIC_OUTCOMES,
+            UNIT_OUTCOMES,
+            DESCRIPTION_OUTCOMES,
+            attributes,
+            *value,
+        );
+    }
+}
+
+const NAME_ALLOWED: &str =
+    "an ASCII letter, then up to 254 ASCII letters, digits, '_', '.', '-' or '/'";
+const KEY_ALLOWED: &str = "an ASCII letter, then up to 254 ASCII letters, digits, '_', '.' or '-'";
+
+/// The instrument-name syntax: `Err` is the native message, `prefix` + the shown value + why.
+pub(crate) fn check_name(s: &str, extra: &[u8], prefix: &str, allowed: &str) -> Result<(), String> {
+    let bytes = s.as_bytes();
+    let problem = match bytes.first() {
+        None => "it is empty",
+        Some(_) if s.len() > MAX_NAME_LEN => "it is longer than 255 bytes",
+        Some(first) if !first.is_ascii_alphabetic() => "it must start with an ASCII letter",
+        Some(_)
+            if bytes
+                .iter()
+                .any(|b| !(b.is_ascii_alphanumeric() || *b == b'_' || extra.contains(b))) =>
+        {
+            "it contains a character that is not allowed"
+        }
+        Some(_) => return Ok(()),
+    };
+    let mut e = String::from(prefix);
+    shown(&mut e, s);
+    e.push_str(": ");
+    e.push_str(problem);
+    e.push_str("; allowed: ");
+    e.push_str(allowed);
+    Err(e)
+}
+
+/// The outcome-name rule, for heartbeat names too (as the native emitter applies it).
+pub(crate) fn check_outcome_name(s: &str, prefix: &str) -> Result<(), String> {
+    check_name(s, b".-/", prefix, NAME_ALLOWED)
+}
+
+fn value_problem(value: &str) -> Option<&'static str> {
+    if value.is_empty() {
+        Some("it is empty")
+    } else if value.len() > MAX_NAME_LEN {
+        Some("it is longer than 255 bytes")
+    } else if value.chars().any(char::is_control) {
+        Some("it contains a control character")
+    } else {
+        None
+    }
+}
+
+fn reason_problem(value: &str) -> Option<&'static str> {
+    let bytes = value.as_bytes();
+    match bytes.first() {
+        None => Some("it is empty"),
+        Some(_) if value.len() > MAX_REASON_LEN => Some("it is longer than 63 bytes"),
+        Some(first) if !first.is_ascii_lowercase() => Some("it must start with a lowercase letter"),
+        Some(_)
+            if bytes
+                .iter()
+                .any(|b| !(b.is_ascii_lowercase() || b.is_ascii_digit() || *b == b'_')) =>
+        {
+            Some("it contains a character that is not allowed")
+        }
+        Some(_) => None,
+    }
+}
+
+/// A value in an error as the native `Shown` writes it: quoted, cut to 64 bytes with its length.
+fn shown(o: &mut String, s: &str) {
+    const SHOW: usize = 64;
+    if s.len() <= SHOW {
+        return quote(o, s);
+    }
+    let mut cut = SHOW;
+    while !s.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    quote(o, s.get(..cut).unwrap_or_default());
+    o.push_str("... (");
+    push_decimal(o, s.len() as u64);
+    o.push_str(" bytes)");
+}
+
+/// Quotes like Rust's `{:?}` for strings: `"` and `\` escaped, `\t \r \n \0` by name, other
+/// control characters as `\u{..}` (without the `fmt` machinery, which the module would carry).
+pub(crate) fn quote(o: &mut String, s: &str) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    o.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => o.push_str("\\\""),
+            '\\' => o.push_str("\\\\"),
+            '\t' => o.push_str("\\t"),
+            '\r' => o.push_str("\\r"),
+            '\n' => o.push_str("\\n"),
+            '\0' => o.push_str("\\0"),
+            c if c.is_control() => {
+                o.push_str("\\u{");
+                let v = c as u32;
+                let mut started = false;
+                for shift in (0..8).rev() {
+                    let d = (v >> (shift * 4)) & 0xf;
+                    if d != 0 || started || shift == 0 {
+                        started = true;
+                        o.push(char::from(HEX[d as usize]));
+                    }
+                }
+                o.push('}');
+            }
+            c => o.push(c),
+        }
+    }
+    o.push('"');
+}
+
+/// Appends `v` in decimal.
+pub(crate) fn push_decimal(o: &mut String, mut v: u64) {
+    let mut digits = [0u8; 20];
+    let mut i = digits.len();
+    loop {
+        i -= 1;
+        digits[i] = b'0' + (v % 10) as u8;
+        v /= 10;
+        if v == 0 {
+            break;
+        }
+    }
+    for &d in &digits[i..] {
+        o.push(char::from(d));
+    }
+}
+
+#[cfg(test)]
+mod same_as_native {
+    //! The browser's counting against the native `Registry` and `Collector`: the same inputs
+    //! give the same refusals (to the letter) and the same series with the same values.
+    use super::*;
+    use heartbeat::{AggregationTemporality, Collector, Registry};
+    use std::collections::BTreeMap;
+
+    type Decl<'a> = (&'a str, &'a [(&'a str, &'a str)], &'a [&'a str]);
+
+    fn native(
+        registry: &Registry,
+        (name, attrs, reasons): Decl<'_>,
+    ) -> Result<heartbeat::Outcome, String> {
+        let mut b = registry.outcome(name).with_reasons(reasons.iter().copied());
+        for (k, v) in attrs {
+            b = b.with_attribute(*k, *v);
+        }
+        b.build().map_err(|e| e.to_string())
+    }
+
+    fn browser(outcomes: &mut Outcomes, (name, attrs, reasons): Decl<'_>) -> Result<usize, String> {
+        let attrs = attrs
+            .iter()
+            .map(|(k, v)| ((*k).into(), (*v).into()))
+            .collect();
+        let reasons: Vec<Box<str>> = reasons.iter().map(|r| (*r).into()).collect();
+        outcomes.declare(name, attrs, &reasons, 0)
+    }
+
+    #[test]
+    fn declarations_are_refused_with_the_same_messages() {
+        let long = "x".repeat(300);
+        let too_many: Vec<String> = (0..33).map(|i| format!("r{i}")).collect();
+        let too_many: Vec<&str> = too_many.iter().map(String::as_str).collect();
+        let long_value = [("surface", long.as_str())];
+        let cases: Vec<Decl<'_>> = vec![
+            (
+                "message.send",
+                &[("surface", "web_messenger")],
+                &["timeout", "rejected"],
+            ),
+            ("ai/answer-produced_v2", &[], &[]),
+            ("", &[], &[]),
+            ("1bad", &[], &[]),
+            ("has space", &[], &[]),
+            (&long, &[], &[]),
+            ("ok", &[("heartbeat.tenant", "x")], &[]),
+            ("ok", &[("1key", "x")], &[]),
+            ("ok", &[("surface", "")], &[]),
+            ("ok", &[("surface", "a\nb\u{1b}\"q\"\\")], &[]),
+            ("ok", &long_value, &[]),
+            ("ok", &[("a", "1"), ("a", "2")], &[]),
+            ("ok", &[], &["Timeout"]),
+            ("ok", &[], &["time out"]),
+            ("ok", &[], &[""]),
+            ("ok", &[], &too_many),
+            (
+                "message.send",
+                &[("surface", "web_messenger")],
+                &["timeout"],
+            ),
+            (
+                "message.send",
+                &[("surface", "web_messenger")],
+                &["timeout", "rejected"],
+            ),
+        ];
+        let registry = Registry::new();
+        let mut outcomes = Outcomes::new(0);
+        for case in cases {
+            let n = native(&registry, case).map(|_| ());
+            let b = browser(&mut outcomes, case).map(|_| ());
+            assert_eq!(b, n, "{:?}", case.0);
+        }
+    }
+
+    fn points(batch: &Batch) -> BTreeMap<String, u64> {
+        batch
+            .metrics
+            .iter()
+            .filter(|m| m.name == METRIC_OUTCOMES)
+            .flat_map(|m| m.points.iter().map(move |p| (m, p)))
+            .map(|(m, p)| {
+                let key = format!("{} {} {} {:?}", m.name, m.unit, m.description, p.attributes);
+                (key, p.value)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn the_same_events_give_the_same_series_and_values() {
+        let registry = Registry::builder().with_tenant_limit(2).build();
+        let mut outcomes = Outcomes::new(2);
+        let decls: [Decl<'_>; 2] = [
+            (
+                "message.send",
+                &[("surface", "web_messenger"), ("app", "chat")],
+                &["timeout"],
+            ),
+            ("reply.deliver", &[], &[]),
+        ];
+        let native: Vec<_> = decls
+            .iter()
+            .map(|d| native(&registry, *d).unwrap())
+            .collect();
+        let browser: Vec<_> = decls
+            .iter()
+            .map(|d| browser(&mut outcomes, *d).unwrap())
+            .collect();
+        // (outcome, tenant, reason): None reason is a success, "" a failure without reason.
+        let events: &[(usize, Option<&str>, Option<&str>)] = &[
+            (0, None, None),
+            (0, None, None),
+            (0, None, Some("timeout")),
+            (0, None, Some("")),
+            (0, None, Some("weird")),
+            (0, Some("acme"), None),
+            (0, Some("acme"), Some("timeout")),
+            (0, Some("globex"), None),
+            (0, Some("initech"), None),     // past the limit of 2
+            (0, Some(""), Some("timeout")), // invalid
+            (0, Some("_overflow"), None),   // reserved
+            (1, Some("acme"), Some("nope")),
+            (1, None, None),
+        ];
+        for &(o, tenant, reason) in events {
+            let n = &native[o];
+            match (tenant, reason) {
+                (None, None) => n.success(),
+                (None, Some("")) => n.failure(),
+                (None, Some(r)) => n.failure_with(r),
+                (Some(t), None) => n.success_for(t),
+                (Some(t), Some("")) => n.failure_for(t),
+                (Some(t), Some(r)) => n.failure_for_with(t, r),
+            }
+            outcomes.record(browser[o], tenant, reason);
+        }
+        let n = Collector::new(&registry, AggregationTemporality::Cumulative).collect();
+        let mut b = Batch::new(
+            AggregationTemporality::Cumulative,
+            std::time::Duration::ZERO,
+            std::time::Duration::ZERO,
+        );
+        outcomes.push_to(&mut b);
+        assert!(points(&n).len() > 10);
+        assert_eq!(points(&b), points(&n));
+        let h = registry.health();
+        assert_eq!(
+            (
+                h.invalid_tenants,
+                h.overflowed_tenants,
+                h.undeclared_reasons
+            ),
+            (
+                outcomes.health.invalid_tenants,
+                outcomes.health.overflowed_tenants,
+                outcomes.health.undeclared_reasons
+            )
+        );
+    }
+}
