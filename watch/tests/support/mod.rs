@@ -1,0 +1,174 @@
+//! Shared helpers of the watch's integration tests: OTLP payloads built by hand, a watch on
+//! ephemeral ports with a manual clock, HTTP clients.
+#![allow(dead_code, unreachable_pub)]
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use heartbeat_watch::{Database, ManualClock, RuleFile, Watch};
+use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
+use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value};
+use opentelemetry_proto::tonic::metrics::v1::{
+    AggregationTemporality, Gauge, Metric, NumberDataPoint, ResourceMetrics, ScopeMetrics, Sum,
+    metric, number_data_point,
+};
+use opentelemetry_proto::tonic::resource::v1::Resource;
+use prost::Message;
+
+/// 2026-11-02T00:00:00Z: a whole hour, day and minute.
+pub const T0: i64 = 1_793_577_600_000;
+
+pub fn kv(k: &str, v: &str) -> KeyValue {
+    KeyValue {
+        key: k.to_owned(),
+        value: Some(AnyValue {
+            value: Some(any_value::Value::StringValue(v.to_owned())),
+        }),
+        ..Default::default()
+    }
+}
+
+/// One resource's metrics, built point by point.
+#[derive(Debug, Clone)]
+pub struct Payload {
+    rm: ResourceMetrics,
+}
+
+impl Payload {
+    pub fn new(service: &str, instance: &str, version: Option<&str>) -> Self {
+        let mut attributes = vec![
+            kv("service.name", service),
+            kv("service.instance.id", instance),
+        ];
+        if let Some(v) = version {
+            attributes.push(kv("service.version", v));
+        }
+        Self {
+            rm: ResourceMetrics {
+                resource: Some(Resource {
+                    attributes,
+                    ..Default::default()
+                }),
+                scope_metrics: vec![ScopeMetrics::default()],
+                schema_url: String::new(),
+            },
+        }
+    }
+
+    fn push(&mut self, metric: Metric) {
+        self.rm.scope_metrics[0].metrics.push(metric);
+    }
+
+    /// A cumulative monotonic sum point (`start_ms`, `time_ms` in ms).
+    pub fn sum(
+        mut self,
+        name: &str,
+        attrs: &[(&str, &str)],
+        start_ms: i64,
+        time_ms: i64,
+        value: i64,
+    ) -> Self {
+        self.push(Metric {
+            name: name.to_owned(),
+            data: Some(metric::Data::Sum(Sum {
+                data_points: vec![point(attrs, start_ms, time_ms, value)],
+                aggregation_temporality: AggregationTemporality::Cumulative as i32,
+                is_monotonic: true,
+            })),
+            ..Default::default()
+        });
+        self
+    }
+
+    /// A gauge point.
+    pub fn gauge(mut self, name: &str, attrs: &[(&str, &str)], time_ms: i64, value: i64) -> Self {
+        self.push(Metric {
+            name: name.to_owned(),
+            data: Some(metric::Data::Gauge(Gauge {
+                data_points: vec![point(attrs, 0, time_ms, value)],
+            })),
+            ..Default::default()
+        });
+        self
+    }
+
+    pub fn metric(mut self, metric: Metric) -> Self {
+        self.push(metric);
+        self
+    }
+
+    pub fn request(self) -> ExportMetricsServiceRequest {
+        ExportMetricsServiceRequest {
+            resource_metrics: vec![self.rm],
+        }
+    }
+
+    pub fn protobuf(self) -> Vec<u8> {
+        self.request().encode_to_vec()
+    }
+}
+
+pub fn point(attrs: &[(&str, &str)], start_ms: i64, time_ms: i64, value: i64) -> NumberDataPoint {
+    NumberDataPoint {
+        attributes: attrs.iter().map(|(k, v)| kv(k, v)).collect(),
+        start_time_unix_nano: u64::try_from(start_ms).unwrap() * 1_000_000,
+        time_unix_nano: u64::try_from(time_ms).unwrap() * 1_000_000,
+        value: Some(number_data_point::Value::AsInt(value)),
+        ..Default::default()
+    }
+}
+
+/// A watch on ephemeral ports with a manual clock at `T0`, judging only when told.
+pub async fn manual_watch(rules: &str) -> (Watch, ManualClock) {
+    manual_watch_with(rules, Database::InMemory).await
+}
+
+pub async fn manual_watch_with(rules: &str, database: Database) -> (Watch, ManualClock) {
+    let clock = ManualClock::at_ms(T0);
+    let rules: RuleFile = rules.parse().unwrap();
+    let watch = Watch::builder(rules)
+        .with_clock(Arc::new(clock.clone()))
+        .with_database(database)
+        .with_listen("127.0.0.1:0".parse().unwrap())
+        .with_grpc_listen(Some("127.0.0.1:0".parse().unwrap()))
+        .with_auto_tick(false)
+        .start()
+        .await
+        .unwrap();
+    (watch, clock)
+}
+
+pub fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .unwrap()
+}
+
+/// POSTs a protobuf body to the watch and returns the status; panics on a transport error.
+pub async fn post(watch: &Watch, body: Vec<u8>) -> reqwest::StatusCode {
+    client()
+        .post(format!("http://{}/v1/metrics", watch.http_addr()))
+        .header("content-type", "application/x-protobuf")
+        .body(body)
+        .send()
+        .await
+        .unwrap()
+        .status()
+}
+
+/// Runs `f` with a deadline, so that no test hangs.
+pub async fn bounded<F: std::future::Future>(f: F) -> F::Output {
+    tokio::time::timeout(Duration::from_secs(120), f)
+        .await
+        .expect("the test took longer than 120 s")
+}
+
+/// A temporary file path, unique per test.
+pub fn temp_path(name: &str) -> std::path::PathBuf {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    std::env::temp_dir().join(format!("hbw-{name}-{}-{nanos}.db", std::process::id()))
+}
