@@ -1,0 +1,215 @@
+// End to end, as a user would run it: a page on one local origin imports the built package from
+// a plain <script type="module">, records outcomes and beats, and a collector on another local
+// origin (CORS) must receive exactly those counts; then through a hidden page and a navigation
+// away, an offline spell, a cut network and a 503 with Retry-After, nothing may be lost or
+// counted twice. It also measures which unload transport delivers (docs/browser.md) and writes
+// test-results/unload-transport.json. Run after wasm/build.sh:
+//   node --test wasm/npm/test/e2e.test.mjs
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { launch, servers, until, PACKAGE_ROOT } from './browser.mjs';
+
+let browser;
+let env;
+const measured = {};
+
+before(async () => {
+  env = await servers();
+  browser = await launch();
+});
+
+after(async () => {
+  await browser?.close();
+  await env?.close();
+  mkdirSync(`${PACKAGE_ROOT}/test-results`, { recursive: true });
+  writeFileSync(`${PACKAGE_ROOT}/test-results/unload-transport.json`, JSON.stringify({ chromium: browser?.version(), ...measured }, null, 2) + '\n');
+  console.log('unload transport measurement:', JSON.stringify(measured));
+});
+
+const outcome = (name, result, extra = {}) => ({ 'heartbeat.outcome': name, 'heartbeat.result': result, ...extra });
+
+/** A fresh page of the e2e site, with a Heartbeat client started by `options` (endpoint added). */
+async function open(options, context) {
+  const ctx = context || (await browser.newContext());
+  const page = await ctx.newPage();
+  await page.goto(`${env.site.url}/test/e2e.html`);
+  await page.waitForFunction(() => window.ready === true);
+  await page.evaluate(async (o) => {
+    window.hb = await window.heartbeat.init({ ...o, onError: (e) => window.errors.push(e.code) });
+  }, { endpoint: env.rx.url, ...options });
+  return { page, ctx };
+}
+
+/** Hides the page the way a tab switch does (headless Chromium's tabs never become hidden). */
+async function hide(page) {
+  await page.evaluate(() => {
+    Object.defineProperty(document, 'visibilityState', { configurable: true, get: () => 'hidden' });
+    Object.defineProperty(document, 'hidden', { configurable: true, get: () => true });
+    document.dispatchEvent(new Event('visibilitychange'));
+  });
+}
+
+test('the collector receives exactly the outcomes and beats the page recorded', async () => {
+  const { page, ctx } = await open({ serviceName: 'e2e-counts', exportIntervalMs: 200 });
+  const beats = await page.evaluate(async () => {
+    const send = hb.outcome('message.send', { attributes: { surface: 'web_messenger' }, reasons: ['timeout'] });
+    for (let i = 0; i < 25; i++) send.success();
+    for (let i = 0; i < 3; i++) send.failure('timeout');
+    send.failure();
+    const acme = send.tenant('acme');
+    for (let i = 0; i < 4; i++) acme.success();
+    const beat = hb.heartbeat('web-messenger', { cadenceMs: 100 });
+    await new Promise((resolve) => {
+      const t = setInterval(() => beat.count >= 3 && (clearInterval(t), resolve()), 20);
+    });
+    beat.stop();
+    return beat.count;
+  });
+  const rx = env.rx;
+  const surface = { surface: 'web_messenger' };
+  const want = () =>
+    rx.value('heartbeat.outcomes', outcome('message.send', 'success', surface)) === 25 &&
+    rx.total('heartbeat.beats', { 'heartbeat.emitter': 'web-messenger' }) === beats;
+  assert.ok(await until(want), 'the counts arrive');
+  assert.equal(await page.evaluate(() => hb.flush()), true);
+  assert.equal(rx.value('heartbeat.outcomes', outcome('message.send', 'success', surface)), 25);
+  assert.equal(rx.value('heartbeat.outcomes', outcome('message.send', 'failure', { ...surface, 'heartbeat.reason': 'timeout' })), 3);
+  assert.equal(rx.value('heartbeat.outcomes', outcome('message.send', 'failure', { ...surface, 'heartbeat.reason': 'unspecified' })), 1);
+  assert.equal(rx.value('heartbeat.outcomes', outcome('message.send', 'success', { ...surface, 'heartbeat.tenant': 'acme' })), 4);
+  assert.equal(rx.total('heartbeat.beats', { 'heartbeat.emitter': 'web-messenger' }), beats);
+  const sent = rx.requests.filter((r) => r.resource['service.name'] === 'e2e-counts');
+  assert.ok(sent.length > 0 && sent.every((r) => r.temporalities.every((t) => t === 1)), 'delta');
+  assert.ok(sent.every((r) => r.contentType === 'application/json' && r.resource['telemetry.sdk.language'] === 'webjs'));
+  assert.ok(rx.preflights > 0, 'a cross-origin JSON POST is preflighted');
+  assert.deepEqual(await page.evaluate(() => window.errors), []);
+  await ctx.close();
+});
+
+test('a hidden page flushes, and the final counts arrive after navigating away', async () => {
+  const { page, ctx } = await open({ serviceName: 'e2e-unload', exportIntervalMs: 86400000 });
+  const rx = env.rx;
+  const series = outcome('unload.send', 'success');
+  await page.evaluate(() => {
+    window.send = hb.outcome('unload.send');
+    for (let i = 0; i < 5; i++) send.success();
+  });
+  await hide(page);
+  assert.ok(await until(() => rx.value('heartbeat.outcomes', series) === 5), 'the hidden flush delivers');
+  await page.evaluate(() => {
+    for (let i = 0; i < 3; i++) send.success(); // recorded while hidden
+  });
+  await page.goto(`${env.site.url}/test/e2e.html`); // pagehide: the final flush
+  assert.ok(await until(() => rx.value('heartbeat.outcomes', series) === 8), 'the final flush delivers');
+  assert.equal(rx.value('heartbeat.outcomes', series), 8);
+  await ctx.close();
+});
+
+// Which transport survives the page going away: each one, on a navigation and on a tab close,
+// with a cookie set for the collector's host to see which sends credentials.
+for (const transport of ['fetch', 'beacon']) {
+  for (const leave of ['navigate', 'close']) {
+    test(`unload transport ${transport}: delivery on ${leave} is measured`, async () => {
+      const ctx = await browser.newContext();
+      await ctx.addCookies([{ name: 'host_session', value: 'x', domain: '127.0.0.1', path: '/' }]);
+      const name = `unload.${transport}.${leave}`;
+      const { page } = await open({ serviceName: 'e2e-transport', exportIntervalMs: 86400000, transport }, ctx);
+      await page.evaluate((n) => {
+        const o = hb.outcome(n);
+        for (let i = 0; i < 7; i++) o.success();
+      }, name);
+      const before = env.rx.requests.length;
+      if (leave === 'navigate') await page.goto('about:blank');
+      else await page.close({ runBeforeUnload: false });
+      const delivered = await until(() => env.rx.value('heartbeat.outcomes', outcome(name, 'success')) === 7, 10000);
+      const requests = env.rx.requests.slice(before).filter((r) => r.resource && r.resource['service.name'] === 'e2e-transport');
+      measured[`${transport}/${leave}`] = {
+        delivered,
+        value: env.rx.value('heartbeat.outcomes', outcome(name, 'success')),
+        cookieSent: requests.some((r) => r.cookie),
+      };
+      await ctx.close();
+      if (transport === 'fetch') {
+        // The default must deliver, without credentials.
+        assert.equal(delivered, true, 'fetch keepalive delivers the final batch');
+        assert.equal(measured[`${transport}/${leave}`].cookieSent, false);
+      }
+    });
+  }
+}
+
+test('offline: nothing is sent, nothing is lost, and the counts arrive once back online', async () => {
+  const { page, ctx } = await open({ serviceName: 'e2e-offline', exportIntervalMs: 200 });
+  const rx = env.rx;
+  const series = outcome('offline.send', 'success');
+  await page.evaluate(() => {
+    window.send = hb.outcome('offline.send');
+    send.success();
+  });
+  assert.ok(await until(() => rx.value('heartbeat.outcomes', series) === 1));
+  await ctx.setOffline(true);
+  await page.evaluate(async () => {
+    for (let i = 0; i < 6; i++) send.success();
+    await new Promise((r) => setTimeout(r, 1000)); // five export intervals while offline
+    for (let i = 0; i < 2; i++) send.success();
+  });
+  assert.equal(rx.value('heartbeat.outcomes', series), 1, 'nothing arrives while offline');
+  await ctx.setOffline(false);
+  assert.ok(await until(() => rx.value('heartbeat.outcomes', series) === 9), 'everything arrives on reconnect');
+  assert.equal(await page.evaluate(() => hb.flush()), true);
+  assert.equal(rx.value('heartbeat.outcomes', series), 9, 'and only once');
+  await ctx.close();
+});
+
+test('a cut network and a 503 with Retry-After lose nothing and count nothing twice', async () => {
+  const { page, ctx } = await open({ serviceName: 'e2e-faults', exportIntervalMs: 200 });
+  const rx = env.rx;
+  const series = outcome('faults.send', 'success');
+  await page.route(`${rx.url}/**`, (route) => route.abort('connectionfailed'));
+  await page.evaluate(() => {
+    window.send = hb.outcome('faults.send');
+    for (let i = 0; i < 5; i++) send.success();
+  });
+  assert.ok(await until(() => page.evaluate(() => window.errors.includes('export_failed'))), 'the cut is noticed');
+  assert.equal(rx.value('heartbeat.outcomes', series), 0);
+  await page.unroute(`${rx.url}/**`);
+  assert.ok(await until(() => rx.value('heartbeat.outcomes', series) === 5), 'the counts arrive after the cut');
+  rx.fail(2, 503, '1');
+  await page.evaluate(() => {
+    for (let i = 0; i < 4; i++) send.success();
+  });
+  assert.ok(await until(() => rx.pendingFaults() === 0 && rx.value('heartbeat.outcomes', series) === 9), 'and after the 503s');
+  assert.equal(await page.evaluate(() => hb.flush()), true);
+  assert.equal(rx.value('heartbeat.outcomes', series), 9);
+  await ctx.close();
+});
+
+test('bad input reaches the page as errors through the promise and the callback, never as throws', async () => {
+  const ctx = await browser.newContext();
+  const page = await ctx.newPage();
+  const thrown = [];
+  page.on('pageerror', (e) => thrown.push(e.message));
+  await page.goto(`${env.site.url}/test/e2e.html`);
+  await page.waitForFunction(() => window.ready === true);
+  const result = await page.evaluate(async (endpoint) => {
+    const seen = [];
+    const rejected = [];
+    for (const options of [undefined, {}, { endpoint: 'not a url', serviceName: 'x' }, { endpoint, serviceName: 42 }]) {
+      await window.heartbeat.init(options).catch((e) => rejected.push(e.code));
+    }
+    const hb = await window.heartbeat.init({ endpoint, serviceName: 'e2e-bad', exportIntervalMs: 86400000, onError: (e) => seen.push(e.code) });
+    hb.outcome(42).success();
+    hb.outcome('ok', { reasons: 'timeout' }).success();
+    hb.outcome('1bad').failure();
+    hb.outcome('ok').failure(7);
+    hb.heartbeat('web', { cadenceMs: 'often' });
+    await hb.flush();
+    return { rejected, seen };
+  }, env.rx.url);
+  assert.deepEqual(result.rejected, ['invalid_options', 'invalid_options', 'invalid_options', 'invalid_options']);
+  assert.deepEqual(result.seen, ['invalid_outcome', 'invalid_outcome', 'invalid_outcome', 'invalid_argument', 'invalid_heartbeat']);
+  assert.equal(env.rx.total('heartbeat.outcomes', { 'heartbeat.outcome': '1bad' }), 0);
+  assert.equal(env.rx.value('heartbeat.outcomes', outcome('ok', 'failure', { 'heartbeat.reason': 'other' })), 1);
+  assert.deepEqual(thrown, []);
+  await ctx.close();
+});
