@@ -184,14 +184,19 @@ impl DeadmanState {
     }
 
     fn judge_window(&mut self, w: BeatWindow, store: &Store, now_ms: i64, report: &mut TickReport) {
-        self.judged = true;
-        self.last_beats = w.beats;
         let jumpy = w.points > 0 && (w.max_jump >= 2.0 || w.beats > f64::from(w.points));
+        self.judge_beats(w, store, now_ms, report);
+        // Updated after the diagnosis, which looks at the windows before this one.
         self.jumpy_windows = if jumpy {
             (self.jumpy_windows + 1).min(KEEP_WINDOWS as u32)
         } else {
             self.jumpy_windows.saturating_sub(1)
         };
+    }
+
+    fn judge_beats(&mut self, w: BeatWindow, store: &Store, now_ms: i64, report: &mut TickReport) {
+        self.judged = true;
+        self.last_beats = w.beats;
         if self.stopped() {
             self.streak_bad = 0;
             self.bad.clear();
