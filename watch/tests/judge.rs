@@ -2,6 +2,8 @@
 //! outcome rules, drill-down, deploys, the SLA ledger, persistence across a restart, the
 //! seasonal anomaly. Seconds of windows run in microseconds.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 mod support;
 
 use std::time::Duration;

@@ -1,6 +1,8 @@
 //! The OTLP receiver against real clients on 127.0.0.1: the SDK over HTTP/protobuf, HTTP/JSON
 //! and gRPC, hand-built bodies, and every kind of bad input.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 mod support;
 
 use std::io::{Read, Write};
