@@ -433,12 +433,14 @@ pub enum RuleFileError {
         source: std::io::Error,
     },
     /// Not valid TOML, an unknown key, a missing key, a wrong type or a bad value.
-    #[error("{location}: {message}")]
+    #[error("{location}: {message}{}", quoted_line(.line))]
     Invalid {
         /// Where.
         location: Location,
         /// What is wrong, naming the key or the value (from the TOML parser or a check).
         message: String,
+        /// The text of that line, trimmed (for example `min_beats = 0`), shown with the message.
+        line: String,
     },
     /// Two rules, SLAs or sinks of the same kind share a name.
     #[error("{location}: duplicate {kind} name {name:?} (first defined at line {first_line})")]
@@ -485,6 +487,14 @@ pub enum RuleFileError {
         /// `watch.tick`.
         tick: Duration,
     },
+}
+
+fn quoted_line(line: &str) -> String {
+    if line.is_empty() {
+        String::new()
+    } else {
+        format!(" (in `{line}`)")
+    }
 }
 
 fn known_list(known: &[String]) -> String {
@@ -560,9 +570,22 @@ struct RawRuleFile {
 
 fn parse(text: &str, path: Option<&Path>) -> Result<RuleFile, RuleFileError> {
     let locate = |offset: usize| location(text, offset, path);
-    let raw: RawRuleFile = toml::from_str(text).map_err(|error| RuleFileError::Invalid {
-        location: locate(error.span().map_or(0, |span| span.start)),
-        message: error.message().trim_end().to_owned(),
+    let raw: RawRuleFile = toml::from_str(text).map_err(|error| {
+        let location = locate(error.span().map_or(0, |span| span.start));
+        let line = text
+            .lines()
+            .nth(location.line.saturating_sub(1))
+            .map(str::trim)
+            .unwrap_or_default();
+        let line = match line.char_indices().nth(120) {
+            Some((cut, _)) => format!("{}...", line.get(..cut).unwrap_or(line)),
+            None => line.to_owned(),
+        };
+        RuleFileError::Invalid {
+            location,
+            message: error.message().trim_end().to_owned(),
+            line,
+        }
     })?;
 
     // Rule names: dead-man and outcome rules share the `heartbeat_rule` label of their alerts.
@@ -1362,11 +1385,12 @@ command = ["/usr/local/bin/notify", "--fast"]
     }
 
     #[test]
-    fn zero_min_beats_is_refused() {
+    fn zero_min_beats_is_refused_naming_key_value_and_line() {
         let error = parse_err(&DEADMAN.replace("min_beats = 5", "min_beats = 0"));
-        assert!(error.starts_with("line 7, "), "{error}");
-        assert!(error.contains("must be a whole number from 1"), "{error}");
-        assert!(error.contains("got 0"), "{error}");
+        assert_eq!(
+            error,
+            "line 7, column 13: must be a whole number from 1 to 4294967295, got 0 (in `min_beats = 0`)"
+        );
     }
 
     #[test]

@@ -223,6 +223,7 @@ fn every_outcome_condition_has_its_alert() {
                     "{e}"
                 );
                 assert!(e.contains("sqrt("), "{e}");
+                assert!(e.contains("< 0.85 * heartbeat:"), "{e}");
             }
             None => assert!(anomaly.is_empty()),
         }

@@ -43,6 +43,7 @@ pub(super) fn generate(rules: &RuleFile, source: &str) -> Result<String, Generat
          #   exporters:\n\
          #     awsemf:\n\
          #       namespace: {namespace}\n\
+         #       resource_to_telemetry_conversion: {{ enabled: true }}\n\
          #       metric_declarations:\n",
         namespace = settings.namespace
     );

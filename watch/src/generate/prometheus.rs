@@ -34,6 +34,10 @@ const BEATS: &str = "heartbeat_beats_total";
 const STATUS: &str = "heartbeat_emitter_status";
 const OUTCOMES: &str = "heartbeat_outcomes_total";
 
+/// Smallest relative drop an anomaly alert fires on, whatever the spread: the same 15 % as the
+/// watch's own judge (`judge/anomaly.rs`).
+const MIN_RELATIVE_DROP: f64 = 0.15;
+
 /// Recorded successes of an outcome rule in its window.
 const REC_INCREASE: &str = "heartbeat:outcome_successes:increase";
 /// Recorded mean of the successes in the same window one, two, ... seasons ago.
@@ -381,10 +385,13 @@ fn anomaly_rules(
     let current = selector(REC_INCREASE, &rule_matcher);
     let mean = selector(REC_MEAN, &rule_matcher);
     let stddev = selector(REC_STDDEV, &rule_matcher);
-    // Spread = max(seasonal standard deviation, Poisson noise sqrt(mean)).
+    // As the watch's judge: spread = max(seasonal spread, Poisson noise sqrt(mean), 1), and the
+    // drop must also be at least MIN_RELATIVE_DROP of the mean.
+    let floor = format!("clamp_min(sqrt({mean}), 1)");
     let expr = format!(
-        "{current}\n< {mean}\n  - {} * ({stddev} > sqrt({mean}) or sqrt({mean}))",
-        number(anomaly.sensitivity)
+        "(\n  {current}\n  < {mean}\n    - {} * ({stddev} > {floor} or {floor})\n)\nand\n  {current} < {} * {mean}",
+        number(anomaly.sensitivity),
+        number(1.0 - MIN_RELATIVE_DROP),
     );
     Rule::alert(ANOMALY_ALERT, expr)
         .pending(windows(rule.window, rule.fire_after))
@@ -402,9 +409,10 @@ fn anomaly_rules(
         .annotation(
             "description",
             &format!(
-                "Successes in the last {window} are more than {} spreads below the mean of the same \
-                 window {} season(s) of {} back. Heartbeat rule {}.",
+                "Successes in the last {window} are more than {} spreads and {}% below the mean of \
+                 the same window {} season(s) of {} back. Heartbeat rule {}.",
                 number(anomaly.sensitivity),
+                number((MIN_RELATIVE_DROP * 100.0).round()),
                 seasons,
                 DisplayDuration(anomaly.season),
                 rule.name
