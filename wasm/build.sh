@@ -20,16 +20,17 @@ rm -rf "$BUILD" "$DIST"
 mkdir -p "$BUILD" "$DIST"
 wasm-bindgen --target web --out-dir "$BUILD" --out-name heartbeat_wasm --no-typescript "$WASM"
 # The features rustc enables by default for wasm32-unknown-unknown; wasm-opt must keep them.
-"$NPM/node_modules/.bin/wasm-opt" -Oz --strip-debug --strip-producers \
+"$NPM/node_modules/.bin/wasm-opt" -Oz --converge --strip-debug --strip-producers \
   --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext \
   --enable-mutable-globals --enable-reference-types --enable-multivalue \
   -o "$DIST/heartbeat_wasm_bg.wasm" "$BUILD/heartbeat_wasm_bg.wasm"
 # One ES module: the wrapper with the glue, minified; members ending in `_` are internal and
 # shortened. The glue finds the .wasm beside it through `new URL(..., import.meta.url)`, which
 # bundlers (webpack 5, Vite, esbuild with a loader) understand.
+VERSION="$(cargo pkgid -p heartbeat-wasm | sed 's/.*[#@]//')"
 cp "$NPM/src/index.js" "$BUILD/index.js"
 "$NPM/node_modules/.bin/esbuild" "$BUILD/index.js" --bundle --format=esm --minify \
   --mangle-props='_$' --target=es2020 --legal-comments=none --log-level=warning \
-  --outfile="$DIST/index.js"
+  --define:__HEARTBEAT_VERSION__="\"$VERSION\"" --outfile="$DIST/index.js"
 cp "$NPM/src/index.d.ts" "$DIST/"
 ls -l "$DIST"

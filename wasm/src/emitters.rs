@@ -14,7 +14,7 @@ pub const DESCRIPTION_BEATS: &str =
     "Dead-man beats sent, cumulative per emitter: a rate watchdog pages when it stops rising.";
 
 struct Emitter {
-    name: Box<str>,
+    name: String,
     beats: u64,
     live: bool,
 }
@@ -88,7 +88,7 @@ impl Emitters {
                 METRIC_BEATS,
                 UNIT_BEATS,
                 DESCRIPTION_BEATS,
-                vec![(ATTR_EMITTER.into(), e.name.as_ref().into())],
+                vec![(ATTR_EMITTER.into(), e.name.clone())],
                 e.beats,
             );
         }

@@ -25,7 +25,7 @@
 //! let mut sdk = Sdk::new(0);
 //! sdk.resource("service.name", "web-messenger");
 //! sdk.outcome("message.send");
-//! sdk.reason("timeout");
+//! sdk.part("", "timeout"); // a failure reason
 //! let send = sdk.declare(0);
 //! assert!(send >= 0, "{}", sdk.error());
 //! sdk.success(send as u32);
@@ -58,4 +58,4 @@ static ALLOCATOR: lol_alloc::LockedAllocator<lol_alloc::FreeListAllocator> =
 
 pub use crate::emitters::DESCRIPTION_BEATS;
 pub use crate::outcomes::{DESCRIPTION_INPUTS_CORRECTED, DESCRIPTION_OUTCOMES};
-pub use crate::sdk::{Sdk, version};
+pub use crate::sdk::{Sdk, VERSION};

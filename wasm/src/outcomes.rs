@@ -34,11 +34,11 @@ const RESERVED: [&str; 4] = [
 /// The slot of `other` among the reasons (the reserved ones come first).
 const OTHER: usize = 3;
 
-type Attributes = Vec<(Box<str>, Box<str>)>;
+type Attributes = Vec<(String, String)>;
 
 /// One tenant's counts: slot 0 success, slot `1 + i` failure with reason `i`.
 struct Row {
-    tenant: Box<str>,
+    tenant: String,
     counts: Vec<u64>,
 }
 
@@ -58,9 +58,9 @@ impl Row {
 }
 
 struct Outcome {
-    name: Box<str>,
+    name: String,
     attributes: Attributes,
-    reasons: Vec<Box<str>>,
+    reasons: Vec<String>,
     /// The untenanted series.
     row: Row,
     /// Admitted tenants, sorted by id for lookup.
@@ -104,7 +104,7 @@ impl Outcomes {
         &mut self,
         name: &str,
         mut attributes: Attributes,
-        declared: &[Box<str>],
+        declared: &[String],
         tenant_limit: usize,
     ) -> Result<usize, String> {
         check_name(name, b".-/", "invalid outcome name ", NAME_ALLOWED)?;
@@ -142,7 +142,7 @@ impl Outcomes {
             e.push_str(KEY_ALLOWED);
             return Err(e);
         }
-        let mut reasons: Vec<Box<str>> = RESERVED.iter().map(|r| (*r).into()).collect();
+        let mut reasons: Vec<String> = RESERVED.iter().map(|r| (*r).into()).collect();
         for r in declared {
             if let Some(problem) = reason_problem(r) {
                 let mut e = String::from("invalid failure reason ");
@@ -278,19 +278,15 @@ fn push_row(batch: &mut Batch, o: &Outcome, row: &Row, tenanted: bool) {
             continue;
         }
         let mut attributes = Vec::with_capacity(4 + o.attributes.len());
-        attributes.push((ATTR_OUTCOME.into(), o.name.as_ref().into()));
-        attributes.extend(
-            o.attributes
-                .iter()
-                .map(|(k, v)| (k.as_ref().into(), v.as_ref().into())),
-        );
+        attributes.push((ATTR_OUTCOME.into(), o.name.clone()));
+        attributes.extend(o.attributes.iter().cloned());
         let result = if slot == 0 { "success" } else { "failure" };
         attributes.push((ATTR_RESULT.into(), result.into()));
         if let Some(reason) = slot.checked_sub(1).and_then(|r| o.reasons.get(r)) {
-            attributes.push((ATTR_REASON.into(), reason.as_ref().into()));
+            attributes.push((ATTR_REASON.into(), reason.clone()));
         }
         if tenanted {
-            attributes.push((ATTR_TENANT.into(), row.tenant.as_ref().into()));
+            attributes.push((ATTR_TENANT.into(), row.tenant.clone()));
         }
         batch.push_sum(
             METRIC_OUTCOMES,
@@ -456,7 +452,7 @@ mod same_as_native {
             .iter()
             .map(|(k, v)| ((*k).into(), (*v).into()))
             .collect();
-        let reasons: Vec<Box<str>> = reasons.iter().map(|r| (*r).into()).collect();
+        let reasons: Vec<String> = reasons.iter().map(|r| (*r).into()).collect();
         outcomes.declare(name, attrs, &reasons, 0)
     }
 

@@ -17,19 +17,16 @@ use wasm_bindgen::prelude::wasm_bindgen;
 /// page sends on `pagehide` while the regular one is still in flight.
 const MAX_IN_FLIGHT: usize = 4;
 
-/// The version of this package (the workspace version), for `telemetry.sdk.version`.
-#[wasm_bindgen]
-pub fn version() -> String {
-    env!("CARGO_PKG_VERSION").into()
-}
+/// The version of this package (the workspace version), for `telemetry.sdk.version`; the
+/// build writes it into the JavaScript half (`package.json` has the same version).
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 
-/// An outcome being declared: [`Sdk::outcome`], then [`Sdk::attribute`] and [`Sdk::reason`],
-/// then [`Sdk::declare`].
+/// An outcome being declared: [`Sdk::outcome`], then [`Sdk::part`], then [`Sdk::declare`].
 #[derive(Default)]
 struct Draft {
     name: String,
-    attributes: Vec<(Box<str>, Box<str>)>,
-    reasons: Vec<Box<str>>,
+    attributes: Vec<(String, String)>,
+    reasons: Vec<String>,
 }
 
 /// The counts, the heartbeats and the delta collector of one page.
@@ -90,14 +87,14 @@ impl Sdk {
         };
     }
 
-    /// Adds a fixed attribute to the outcome being declared.
-    pub fn attribute(&mut self, key: &str, value: &str) {
-        self.draft.attributes.push((key.into(), value.into()));
-    }
-
-    /// Adds a failure reason to the outcome being declared.
-    pub fn reason(&mut self, reason: &str) {
-        self.draft.reasons.push(reason.into());
+    /// Adds to the outcome being declared a fixed attribute `key = value`, or, when `key` is
+    /// empty, the failure reason `value`.
+    pub fn part(&mut self, key: &str, value: &str) {
+        if key.is_empty() {
+            self.draft.reasons.push(value.into());
+        } else {
+            self.draft.attributes.push((key.into(), value.into()));
+        }
     }
 
     /// Declares the outcome (with its own tenant limit unless `tenant_limit` is `0`) and
@@ -154,14 +151,14 @@ impl Sdk {
         }
     }
 
-    /// Counts one beat of heartbeat `i`; `false` if it is stopped.
-    pub fn beat(&mut self, i: u32) -> bool {
-        self.emitters.beat(i as usize)
-    }
-
-    /// Stops heartbeat `i`; its count is still reported. `false` if it was not running.
-    pub fn stop(&mut self, i: u32) -> bool {
-        self.emitters.stop(i as usize)
+    /// Counts one beat of heartbeat `i`, or stops it when `stop` (its count is still reported).
+    /// `false` if it was not running.
+    pub fn beat(&mut self, i: u32, stop: bool) -> bool {
+        if stop {
+            self.emitters.stop(i as usize)
+        } else {
+            self.emitters.beat(i as usize)
+        }
     }
 
     /// The beats of heartbeat `i` so far, as a JavaScript number (exact up to 2^53).
@@ -205,24 +202,22 @@ impl Sdk {
         self.next_seq
     }
 
-    /// The collector accepted batch `seq`: commit its counts, so they are not sent again.
-    /// `false` if it is unknown (acknowledged or forgotten before).
-    pub fn ack(&mut self, seq: u32) -> bool {
-        match self.take(seq) {
-            Some(batch) => {
-                if let Some(c) = &mut self.collector {
-                    c.ack(&batch);
-                }
-                self.acked_any = true;
-                true
+    /// Settles batch `seq`: `delivered` (the collector accepted it) commits its counts, so they
+    /// are not sent again; otherwise it is dropped and the next batch carries its counts again.
+    /// `false` if `seq` is unknown (settled before).
+    pub fn settle(&mut self, seq: u32, delivered: bool) -> bool {
+        let i = self.in_flight.iter().position(|(s, _)| *s == seq);
+        let Some(i) = i else {
+            return false;
+        };
+        let (_, batch) = self.in_flight.remove(i);
+        if delivered {
+            if let Some(c) = &mut self.collector {
+                c.ack(&batch);
             }
-            None => false,
+            self.acked_any = true;
         }
-    }
-
-    /// Batch `seq` was not delivered: drop it; the next batch carries its counts again.
-    pub fn forget(&mut self, seq: u32) -> bool {
-        self.take(seq).is_some()
+        true
     }
 
     /// The message of the last refusal.
@@ -237,9 +232,14 @@ impl Sdk {
         self.in_flight.len()
     }
 
-    fn take(&mut self, seq: u32) -> Option<Batch> {
-        let i = self.in_flight.iter().position(|(s, _)| *s == seq)?;
-        Some(self.in_flight.remove(i).1)
+    /// [`Sdk::settle`] as delivered.
+    pub fn ack(&mut self, seq: u32) -> bool {
+        self.settle(seq, true)
+    }
+
+    /// [`Sdk::settle`] as not delivered.
+    pub fn forget(&mut self, seq: u32) -> bool {
+        self.settle(seq, false)
     }
 
     fn refuse(&mut self, msg: &str) -> bool {

@@ -37,9 +37,9 @@ fn total(body: &str, metric: &str, attrs: &[(&str, &str)]) -> u64 {
 
 fn declared(sdk: &mut Sdk, name: &str, reasons: &[&str]) -> u32 {
     sdk.outcome(name);
-    sdk.attribute("surface", "web_messenger");
+    sdk.part("surface", "web_messenger");
     for r in reasons {
-        sdk.reason(r);
+        sdk.part("", r);
     }
     let i = sdk.declare(0);
     assert!(i >= 0, "{}", sdk.error());
@@ -179,11 +179,11 @@ fn bad_declarations_are_refused_with_the_core_message() {
         sdk.error()
     );
     sdk.outcome("ok");
-    sdk.reason("Timeout");
+    sdk.part("", "Timeout");
     assert_eq!(sdk.declare(0), -1);
     assert!(sdk.error().contains("invalid failure reason"));
     sdk.outcome("ok");
-    sdk.attribute("heartbeat.tenant", "x");
+    sdk.part("heartbeat.tenant", "x");
     assert_eq!(sdk.declare(0), -1);
     assert!(sdk.error().contains("is reserved"));
 }
@@ -195,7 +195,7 @@ fn recording_on_an_unknown_index_records_nothing() {
     sdk.failure(7, "x");
     sdk.tenant(7, "acme", false, "");
     assert_eq!(sdk.beats(7), 0.0);
-    assert!(!sdk.beat(7));
+    assert!(!sdk.beat(7, false));
     let body = sdk.collect(false).unwrap();
     assert!(!body.contains(OUTCOMES));
 }
@@ -209,11 +209,11 @@ fn beats_are_counted_per_emitter_and_survive_a_restart() {
     assert!(sdk.error().contains("is running"));
     assert_eq!(sdk.emitter("has space"), -1);
     let web = web as u32;
-    assert!(sdk.beat(web) && sdk.beat(web));
-    assert!(sdk.stop(web));
-    assert!(!sdk.beat(web));
+    assert!(sdk.beat(web, false) && sdk.beat(web, false));
+    assert!(sdk.beat(web, true));
+    assert!(!sdk.beat(web, false));
     assert_eq!(sdk.emitter("web-messenger"), web as i32);
-    assert!(sdk.beat(web));
+    assert!(sdk.beat(web, false));
     assert_eq!(sdk.beats(web), 3.0);
     let body = sdk.collect(false).unwrap();
     let emitter = [("heartbeat.emitter", "web-messenger")];
@@ -235,5 +235,5 @@ fn resource_attributes_are_fixed_once_the_first_batch_is_built() {
 
 #[wasm_bindgen_test]
 fn the_version_is_the_workspace_version() {
-    assert_eq!(heartbeat_wasm::version(), env!("CARGO_PKG_VERSION"));
+    assert_eq!(heartbeat_wasm::VERSION, env!("CARGO_PKG_VERSION"));
 }

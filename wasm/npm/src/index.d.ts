@@ -46,12 +46,6 @@ export interface InitOptions {
   exportIntervalMs?: number;
   /** Default distinct tenants per outcome before the `_overflow` series (default 1000). */
   tenantLimit?: number;
-  /**
-   * How the final batch leaves a hidden or unloading page: `"fetch"` (default: `fetch` with
-   * `keepalive`, `credentials: "omit"`, acknowledged) or `"beacon"` (`navigator.sendBeacon`:
-   * fire and forget, sends cookies, no custom headers; falls back to fetch when headers are set).
-   */
-  transport?: 'fetch' | 'beacon';
   /** Called with every error, instead of anything being thrown. */
   onError?: (error: HeartbeatError) => void;
   /** Logs errors (console.warn) and exports (console.debug). */
@@ -124,4 +118,4 @@ export class Heartbeat {
 export function init(options: InitOptions): Promise<Heartbeat>;
 
 /** Milliseconds to wait for a `Retry-After` header value (seconds or an HTTP date). */
-export function retryAfterMs(value: string | null, now?: number): number | undefined;
+export function retryAfterMs(value: string | null | undefined, now?: number): number | undefined;

@@ -7,7 +7,10 @@
 //
 // Size matters (docs/benchmarks.md): members that end with `_` are internal, and the build
 // (wasm/build.sh) shortens them when it minifies.
-import initWasm, { Sdk, version } from './heartbeat_wasm.js';
+import initWasm, { Sdk } from './heartbeat_wasm.js';
+
+// The package version (the workspace's), written in by the build (wasm/build.sh).
+const VERSION = typeof __HEARTBEAT_VERSION__ === 'string' ? __HEARTBEAT_VERSION__ : 'dev';
 
 const MIN_INTERVAL_MS = 100;
 const MAX_MS = 86400000;
@@ -80,8 +83,6 @@ function parse(o) {
   check(typeof o.serviceName === 'string' && o.serviceName !== '', C, 'options.serviceName', 'a non-empty string', o.serviceName);
   check(o.serviceVersion === undefined || typeof o.serviceVersion === 'string', C, 'options.serviceVersion', 'a string', o.serviceVersion);
   check(o.onError === undefined || typeof o.onError === 'function', C, 'options.onError', 'a function', o.onError);
-  const transport = o.transport ?? 'fetch';
-  check(transport === 'fetch' || transport === 'beacon', C, 'options.transport', '"fetch" or "beacon"', transport);
   return {
     url: url.href,
     name: o.serviceName,
@@ -90,7 +91,6 @@ function parse(o) {
     attributes: strings(o.attributes, 'options.attributes', C),
     interval: integer(o.exportIntervalMs, 'options.exportIntervalMs', MIN_INTERVAL_MS, MAX_MS, 10000, C),
     tenantLimit: integer(o.tenantLimit, 'options.tenantLimit', 1, 1e6, 0, C),
-    beacon: transport === 'beacon',
     onError: o.onError,
     debug: o.debug === true,
     wasm: o.wasm,
@@ -106,9 +106,9 @@ export function retryAfterMs(value, at = Date.now()) {
 
 /** Calls the user's callback and logs in debug mode; neither may throw into the page. */
 function tell(c, err) {
-  if (c && c.debug) console.warn('[heartbeat]', err);
+  if (c?.debug === true) console.warn('[heartbeat]', err);
   try {
-    c?.onError?.(err);
+    if (typeof c?.onError === 'function') c.onError(err);
   } catch {
     // The callback's own errors stay out of the host page too.
   }
@@ -132,7 +132,7 @@ export async function init(options) {
     return new Heartbeat(c);
   } catch (e) {
     const err = e instanceof HeartbeatError ? e : new HeartbeatError('internal', text(e), e);
-    tell(isObject(options) ? { debug: options.debug === true, onError: typeof options.onError === 'function' ? options.onError : undefined } : undefined, err);
+    tell(options, err);
     throw err;
   }
 }
@@ -158,7 +158,7 @@ export class Heartbeat {
       ['service.instance.id', id],
       ['telemetry.sdk.name', 'heartbeat'],
       ['telemetry.sdk.language', 'webjs'],
-      ['telemetry.sdk.version', version()],
+      ['telemetry.sdk.version', VERSION],
     ];
     if (c.version !== undefined) resource.push(['service.version', c.version]);
     // One value per key: the named options win over the same key in options.attributes.
@@ -202,10 +202,6 @@ export class Heartbeat {
     tell(this.c, e);
   }
 
-  log_(...args) {
-    if (this.c.debug) console.debug('[heartbeat]', ...args);
-  }
-
   /**
    * Declares an outcome: name, fixed attributes and failure reasons. On bad input, reports a
    * HeartbeatError and returns a handle that records nothing.
@@ -227,8 +223,8 @@ export class Heartbeat {
       let i = this.declared_.get(key);
       if (i === undefined) {
         s.outcome(name);
-        for (const [k, v] of attributes) s.attribute(k, v);
-        for (const r of reasons) s.reason(r);
+        for (const [k, v] of attributes) s.part(k, v);
+        for (const r of reasons) s.part('', r);
         i = s.declare(limit);
         if (i < 0) throw new HeartbeatError(C, s.error());
         this.declared_.set(key, i);
@@ -271,9 +267,10 @@ export class Heartbeat {
   }
 
   /**
-   * The page is hidden (`final`: or being left): send what is unsent now, with a transport
-   * that outlives the page. On pagehide, a batch still in flight is taken as delivered, so
-   * that the final batch does not carry its counts a second time.
+   * The page is hidden (`final`: or being left): send what is unsent now with a keepalive
+   * fetch, which outlives the page and, unlike sendBeacon, sends no cookies, takes headers and
+   * is acknowledged (docs/browser.md). On pagehide, a batch still in flight is taken as
+   * delivered, so that the final batch does not carry its counts a second time.
    */
   hide_(final) {
     const s = this.s;
@@ -284,25 +281,10 @@ export class Heartbeat {
         this.again_ = true;
         return;
       }
-      s.ack(this.seq_);
+      s.settle(this.seq_, true);
       this.seq_ = undefined;
     }
     if (!online()) return;
-    if (this.c.beacon && !this.c.headers.length && navigator.sendBeacon) {
-      // Fire and forget: a queued beacon counts as delivered (it cannot be acknowledged).
-      const body = s.collect(false);
-      if (body === undefined) return;
-      const seq = s.seq();
-      let queued = false;
-      try {
-        queued = navigator.sendBeacon(this.c.url, new Blob([body], { type: 'application/json' }));
-      } catch (e) {
-        this.log_('sendBeacon threw', e);
-      }
-      queued ? s.ack(seq) : s.forget(seq);
-      this.log_('beacon', queued, body.length);
-      if (queued) return;
-    }
     this.send(false, true);
   }
 
@@ -345,15 +327,14 @@ export class Heartbeat {
     if (s === null) return false;
     const ok = res?.ok;
     if (ok) {
-      s.ack(seq);
+      s.settle(seq, true);
       this.failures_ = this.retryAt = 0;
-      this.log_('export accepted', res.status);
     } else if (res && !retryable(res.status)) {
       // OTLP: other answers must not be retried; commit the batch so it is not resent forever.
-      s.ack(seq);
+      s.settle(seq, true);
       tell(this.c, new HeartbeatError('export_rejected', `the collector refused a batch with HTTP ${res.status}; its counts are dropped (not retryable)`));
     } else {
-      s.forget(seq);
+      s.settle(seq, false);
       const backoff = Math.min(BACKOFF_MAX_MS, 1000 * 2 ** this.failures_++) * (0.5 + Math.random() / 2);
       const wait = retryAfterMs(res?.headers.get('Retry-After')) ?? backoff;
       this.retryAt = Date.now() + wait;
@@ -510,7 +491,7 @@ export class Beat {
     if (!this.running_ || s === null) return;
     // A late timer (a busy or throttled page) fires once and skips the ticks it missed.
     this.n_ = Math.max(this.n_, Math.floor((now() - this.origin_) / this.cadence_)) + 1;
-    if (visible() && this.usable__()) s.beat(this.i_);
+    if (visible() && this.usable__()) s.beat(this.i_, false);
     this.arm_();
   }
 
@@ -530,6 +511,6 @@ export class Beat {
     this.pause_();
     this.h_.beats_.delete(this);
     const s = this.h_.s;
-    if (s !== null) this.h_.guard_(() => s.stop(this.i_));
+    if (s !== null) this.h_.guard_(() => s.beat(this.i_, true));
   }
 }

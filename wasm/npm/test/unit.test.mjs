@@ -95,7 +95,6 @@ test('init rejects a missing service name and malformed maps and numbers', async
   await rejects({ endpoint: ENDPOINT, serviceName: 's', headers: { a: 1 }, wasm }, 'invalid_options', /options\.headers\["a"\] must be a string with a non-empty key, got number/);
   await rejects({ endpoint: ENDPOINT, serviceName: 's', attributes: [], wasm }, 'invalid_options', /options\.attributes must be an object of strings, got an array/);
   await rejects({ endpoint: ENDPOINT, serviceName: 's', exportIntervalMs: 5, wasm }, 'invalid_options', /exportIntervalMs must be an integer from 100/);
-  await rejects({ endpoint: ENDPOINT, serviceName: 's', transport: 'xhr', wasm }, 'invalid_options', /transport must be "fetch" or "beacon"/);
 });
 
 test('init reports a module that cannot load through the promise', async () => {
@@ -151,6 +150,8 @@ test('requests are JSON POSTs without credentials, with the configured headers',
   const resource = Object.fromEntries(JSON.parse(req.body).resourceMetrics[0].resource.attributes.map((a) => [a.key, a.value.stringValue]));
   assert.equal(resource['service.name'], 'web-test');
   assert.equal(resource['telemetry.sdk.language'], 'webjs');
+  const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8'));
+  assert.equal(resource['telemetry.sdk.version'], pkg.version, 'the build writes the version in');
   assert.match(resource['service.instance.id'], /^[0-9a-f]{32}$/);
   await hb.shutdown();
 });
