@@ -20,7 +20,7 @@ rm -rf "$BUILD" "$DIST"
 mkdir -p "$BUILD" "$DIST"
 wasm-bindgen --target web --out-dir "$BUILD" --out-name heartbeat_wasm --no-typescript "$WASM"
 # The features rustc enables by default for wasm32-unknown-unknown; wasm-opt must keep them.
-"$NPM/node_modules/.bin/wasm-opt" -Oz --converge --strip-debug --strip-producers \
+"$NPM/node_modules/.bin/wasm-opt" -O4 -Oz --converge --strip-debug --strip-producers \
   --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext \
   --enable-mutable-globals --enable-reference-types --enable-multivalue \
   -o "$DIST/heartbeat_wasm_bg.wasm" "$BUILD/heartbeat_wasm_bg.wasm"

@@ -50,11 +50,14 @@ mod outcomes;
 mod sdk;
 
 /// The allocator of the browser build: a small free list that coalesces neighbours, instead of
-/// std's dlmalloc (about 8 KB of code). The module is single-threaded; the lock is uncontended.
-#[cfg(target_arch = "wasm32")]
+/// std's dlmalloc (about 8 KB of code).
+#[cfg(all(target_arch = "wasm32", not(target_feature = "atomics")))]
 #[global_allocator]
-static ALLOCATOR: lol_alloc::LockedAllocator<lol_alloc::FreeListAllocator> =
-    lol_alloc::LockedAllocator::new(lol_alloc::FreeListAllocator::new());
+#[allow(unsafe_code)]
+// SAFETY: `wasm32-unknown-unknown` without the `atomics` feature has one thread, so the
+// allocator is never entered concurrently (a lock would only cost bytes).
+static ALLOCATOR: lol_alloc::AssumeSingleThreaded<lol_alloc::FreeListAllocator> =
+    unsafe { lol_alloc::AssumeSingleThreaded::new(lol_alloc::FreeListAllocator::new()) };
 
 pub use crate::emitters::DESCRIPTION_BEATS;
 pub use crate::outcomes::{DESCRIPTION_INPUTS_CORRECTED, DESCRIPTION_OUTCOMES};

@@ -161,11 +161,6 @@ impl Sdk {
         }
     }
 
-    /// The beats of heartbeat `i` so far, as a JavaScript number (exact up to 2^53).
-    pub fn beats(&self, i: u32) -> f64 {
-        self.emitters.beats(i as usize) as f64
-    }
-
     /// Builds the next batch and returns its OTLP/JSON body, or `None` when there is nothing
     /// to send: every delta is zero and an earlier batch was acknowledged (the first batch is
     /// always sent, to declare every series at zero). `force` sends even an all-zero batch.
@@ -227,6 +222,11 @@ impl Sdk {
 }
 
 impl Sdk {
+    /// The beats of heartbeat `i` so far (the JavaScript half counts its own handle's beats).
+    pub fn beats(&self, i: u32) -> u64 {
+        self.emitters.beats(i as usize)
+    }
+
     /// How many batches are in flight (built, neither acknowledged nor forgotten).
     pub fn in_flight(&self) -> usize {
         self.in_flight.len()

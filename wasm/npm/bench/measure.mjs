@@ -46,14 +46,14 @@ const size = {
 let speed;
 if (!process.argv.includes('--size-only')) speed = await measureSpeed();
 
-const kb = (n) => (n / 1024).toFixed(1);
+const kb = (n) => `${(n / 1024).toFixed(1)}`;
 const lines = [
   '| download | raw | gzip | brotli |',
   '|---|---:|---:|---:|',
-  `| \`heartbeat_wasm_bg.wasm\` | ${kb(wasm.raw)} KB | ${kb(wasm.gzip)} KB | ${kb(wasm.brotli)} KB |`,
-  `| \`index.js\` (wrapper + wasm-bindgen glue, minified) | ${kb(js.raw)} KB | ${kb(js.gzip)} KB | ${kb(js.brotli)} KB |`,
-  `| **@heartbeat/web total** | ${kb(size.total.raw)} KB | **${kb(size.total.gzip)} KB** | ${kb(size.total.brotli)} KB |`,
-  `| OpenTelemetry JS metrics + OTLP/HTTP exporter (esbuild, minified) | ${kb(size.otel.raw)} KB | ${kb(size.otel.gzip)} KB | ${kb(size.otel.brotli)} KB |`,
+  `| \`heartbeat_wasm_bg.wasm\` | ${kb(wasm.raw)} KiB | ${kb(wasm.gzip)} KiB | ${kb(wasm.brotli)} KiB |`,
+  `| \`index.js\` (wrapper + wasm-bindgen glue, minified) | ${kb(js.raw)} KiB | ${kb(js.gzip)} KiB | ${kb(js.brotli)} KiB |`,
+  `| **@heartbeat/web total** | ${kb(size.total.raw)} KiB | **${kb(size.total.gzip)} KiB** (${size.total.gzip} bytes) | ${kb(size.total.brotli)} KiB |`,
+  `| OpenTelemetry JS metrics + OTLP/HTTP exporter (esbuild, minified) | ${kb(size.otel.raw)} KiB | ${kb(size.otel.gzip)} KiB | ${kb(size.otel.brotli)} KiB |`,
 ];
 if (speed) {
   lines.push('', `Speed in headless Chromium ${speed.chromium}, ${speed.calls} calls per round, median of ${speed.rounds} rounds:`, '');

@@ -91,7 +91,7 @@ export class TenantOutcome {
 
 /** A running heartbeat (`heartbeat.beats`). */
 export class Beat {
-  /** Beats counted so far. */
+  /** Beats this handle counted (a restarted name keeps counting on the wire). */
   readonly count: number;
   /** Stops beating; the count so far is still reported. */
   stop(): void;

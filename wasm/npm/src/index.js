@@ -459,12 +459,12 @@ export class Beat {
     this.timer_ = undefined;
     this.paused_ = false;
     this.running_ = i >= 0;
+    this.count_ = 0;
   }
 
-  /** Beats counted so far. */
+  /** Beats this handle counted. */
   get count() {
-    const s = this.h_.s;
-    return s === null || this.i_ < 0 ? 0 : s.beats(this.i_);
+    return this.count_;
   }
 
   /** Schedules the next tick on the cadence grid, while running and visible. */
@@ -491,7 +491,7 @@ export class Beat {
     if (!this.running_ || s === null) return;
     // A late timer (a busy or throttled page) fires once and skips the ticks it missed.
     this.n_ = Math.max(this.n_, Math.floor((now() - this.origin_) / this.cadence_)) + 1;
-    if (visible() && this.usable__()) s.beat(this.i_, false);
+    if (visible() && this.usable__() && s.beat(this.i_, false)) this.count_++;
     this.arm_();
   }
 
