@@ -116,6 +116,9 @@ step "JavaScript unit tests (node)" \
 step "end-to-end (Playwright, headless Chromium, local collector with CORS)" \
   timeout 600 node --test --test-timeout=120000 "$NPM_DIR/test/e2e.test.mjs"
 
+step "example: examples/web-messenger (headless, strict CSP)" \
+  timeout 120 node "$ROOT/examples/web-messenger/serve.mjs" --check
+
 step "size and speed (wasm/npm/test-results/measure.md)" \
   timeout 600 node "$NPM_DIR/bench/measure.mjs"
 
