@@ -313,8 +313,8 @@ export class Heartbeat {
       signal: abort.signal,
     })
       .then(
-        (res) => this.settle_(seq, res),
-        (e) => this.settle_(seq, undefined, e),
+        (res) => this.guard_(() => this.settle_(seq, res)),
+        (e) => this.guard_(() => this.settle_(seq, undefined, e)),
       )
       .finally(() => clearTimeout(t));
     return (this.sending_ = p);
@@ -352,7 +352,7 @@ export class Heartbeat {
   async flush() {
     try {
       await this.sending_;
-      return await this.send(false, true);
+      return (await this.send(false, true)) === true;
     } catch (e) {
       this.fail_(e);
       return false;
