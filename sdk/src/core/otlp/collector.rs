@@ -137,7 +137,8 @@ impl Collector {
 
     /// Like [`Collector::collect`], letting `extra` add series of other sums (such as a beat
     /// counter) with [`Batch::push_sum`]. `extra` pushes *cumulative* values since the registry
-    /// started; a delta collector turns them into deltas like the outcome series.
+    /// started (for a [standalone](Collector::standalone) collector: since it was created); a
+    /// delta collector turns them into deltas like the outcome series.
     pub fn collect_with(&self, extra: impl FnOnce(&mut Batch)) -> Batch {
         let now = self.clock.now_unix().max(self.start);
         let mut batch = Batch::new(AggregationTemporality::Cumulative, self.start, now);
