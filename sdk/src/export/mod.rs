@@ -92,10 +92,20 @@ pub struct ExportHealth {
     pub last_success: Option<Duration>,
 }
 
+/// A reply channel and the instant by which the export must be done.
+type Reply = (
+    oneshot::Sender<Result<(), ExportError>>,
+    tokio::time::Instant,
+);
+
 enum Command {
-    Flush(oneshot::Sender<Result<(), ExportError>>),
-    Shutdown(oneshot::Sender<Result<(), ExportError>>),
+    Flush(Reply),
+    Shutdown(Reply),
 }
+
+/// How long a caller waits past the export deadline for the driver's own answer, so that the
+/// driver (which enforces the deadline) reports the outcome rather than the caller guessing.
+const REPLY_GRACE: Duration = Duration::from_millis(100);
 
 enum Mode {
     /// Outcomes are no-ops and nothing is exported.
@@ -106,6 +116,8 @@ enum Mode {
         provider: SdkMeterProvider,
         /// Asks the driver for an export now (a dead-man beat); coalesces.
         export_now: Arc<Notify>,
+        /// Set once the driver runs: tells "not spawned" from "busy past the deadline".
+        driver_started: Arc<std::sync::atomic::AtomicBool>,
     },
     /// The application's provider exports; this crate only registered an instrument on it.
     Attached { provider: SdkMeterProvider },
@@ -248,7 +260,8 @@ impl Heartbeat {
     /// [`ExportError`]: the export failed or timed out (the counts stay for the next export),
     /// the driver is not running, or the pipeline was shut down.
     pub async fn flush(&self) -> Result<(), ExportError> {
-        self.command(Command::Flush).await
+        let until = tokio::time::Instant::now() + self.shared.export_timeout;
+        self.command(Command::Flush, until).await
     }
 
     /// Exports a last time and stops the driver, returning by the export timeout.
@@ -256,9 +269,10 @@ impl Heartbeat {
     /// # Errors
     /// As for [`Heartbeat::flush`].
     pub async fn shutdown(&self) -> Result<(), ExportError> {
+        let until = tokio::time::Instant::now() + self.shared.export_timeout;
         // Dead-man emitters stop on purpose first, so the final export says "stopped".
-        self.shared.deadman.stop_all().await;
-        let result = self.command(Command::Shutdown).await;
+        let _ = tokio::time::timeout_at(until, self.shared.deadman.stop_all()).await;
+        let result = self.command(Command::Shutdown, until).await;
         if let Some(provider) = self.meter_provider() {
             let _ = provider.shutdown();
         }
@@ -267,7 +281,8 @@ impl Heartbeat {
 
     async fn command(
         &self,
-        make: fn(oneshot::Sender<Result<(), ExportError>>) -> Command,
+        make: fn(Reply) -> Command,
+        until: tokio::time::Instant,
     ) -> Result<(), ExportError> {
         let deadline = self.shared.export_timeout;
         match &self.shared.mode {
@@ -275,22 +290,28 @@ impl Heartbeat {
             Mode::Attached { provider } => {
                 let provider = provider.clone();
                 let flush = tokio::task::spawn_blocking(move || provider.force_flush());
-                match tokio::time::timeout(deadline, flush).await {
+                match tokio::time::timeout_at(until, flush).await {
                     Ok(Ok(Ok(()))) => Ok(()),
                     Ok(Ok(Err(e))) => Err(ExportError::Failed(e.to_string())),
                     Ok(Err(join)) => Err(ExportError::Failed(join.to_string())),
                     Err(_) => Err(ExportError::Timeout(deadline)),
                 }
             }
-            Mode::Owned { commands, .. } => {
+            Mode::Owned {
+                commands,
+                driver_started,
+                ..
+            } => {
                 let (tx, rx) = oneshot::channel();
-                if commands.send(make(tx)).is_err() {
+                if commands.send(make((tx, until))).is_err() {
                     return Err(ExportError::AlreadyShutdown);
                 }
-                match tokio::time::timeout(deadline, rx).await {
+                match tokio::time::timeout_at(until + REPLY_GRACE, rx).await {
                     Ok(Ok(result)) => result,
                     Ok(Err(_)) => Err(ExportError::AlreadyShutdown),
-                    Err(_) => Err(ExportError::DriverNotRunning),
+                    Err(_) if !driver_started.load(Relaxed) => Err(ExportError::DriverNotRunning),
+                    // Busy with an earlier export that is itself bounded by the deadline.
+                    Err(_) => Err(ExportError::Timeout(deadline)),
                 }
             }
         }
@@ -487,6 +508,7 @@ impl HeartbeatBuilder {
             }),
         );
         let export_now = Arc::new(Notify::new());
+        let driver_started = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let driver = Driver {
             future: Box::pin(drive(Loop {
                 reader,
@@ -498,6 +520,7 @@ impl HeartbeatBuilder {
                 deadline: config.export_timeout,
                 health: Arc::clone(&health),
                 clock: Arc::clone(registry.clock()),
+                started: Arc::clone(&driver_started),
             })),
         };
         let hb = Heartbeat {
@@ -507,6 +530,7 @@ impl HeartbeatBuilder {
                     commands,
                     provider,
                     export_now,
+                    driver_started,
                 },
                 health,
                 export_timeout: config.export_timeout,
@@ -541,15 +565,17 @@ struct Loop {
     deadline: Duration,
     health: Arc<Health>,
     clock: Arc<dyn crate::Clock>,
+    started: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl Loop {
-    async fn export_once(&self) -> Result<(), ExportError> {
+    /// One collection and export, finished or abandoned by `until`.
+    async fn export_once(&self, until: tokio::time::Instant) -> Result<(), ExportError> {
         let mut rm = ResourceMetrics::default();
         if let Err(e) = self.reader.collect(&mut rm) {
             return Err(ExportError::Failed(e.to_string()));
         }
-        let result = match tokio::time::timeout(self.deadline, self.exporter.export(&rm)).await {
+        let result = match tokio::time::timeout_at(until, self.exporter.export(&rm)).await {
             Ok(Ok(())) => Ok(()),
             Ok(Err(e)) => Err(ExportError::Failed(e.to_string())),
             Err(_) => Err(ExportError::Timeout(self.deadline)),
@@ -573,31 +599,33 @@ impl Loop {
 }
 
 async fn drive(mut lp: Loop) {
+    lp.started.store(true, Relaxed);
+    let periodic = |lp: &Loop| tokio::time::Instant::now() + lp.deadline;
     let start = tokio::time::Instant::now() + lp.interval;
     let mut ticker = tokio::time::interval_at(start, lp.interval);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
             _ = ticker.tick() => {
-                let _ = lp.export_once().await;
+                let _ = lp.export_once(periodic(&lp)).await;
             }
             () = lp.export_now.notified() => {
-                let _ = lp.export_once().await;
+                let _ = lp.export_once(periodic(&lp)).await;
             }
             command = lp.commands.recv() => match command {
-                Some(Command::Flush(reply)) => {
-                    let result = lp.export_once().await;
+                Some(Command::Flush((reply, until))) => {
+                    let result = lp.export_once(until).await;
                     let _ = reply.send(result);
                 }
-                Some(Command::Shutdown(reply)) => {
-                    let result = lp.export_once().await;
+                Some(Command::Shutdown((reply, until))) => {
+                    let result = lp.export_once(until).await;
                     let _ = lp.exporter.shutdown_with_timeout(lp.deadline);
                     let _ = reply.send(result);
                     return;
                 }
                 None => {
                     // Every handle is gone: send what is left, then stop.
-                    let _ = lp.export_once().await;
+                    let _ = lp.export_once(periodic(&lp)).await;
                     let _ = lp.exporter.shutdown_with_timeout(lp.deadline);
                     return;
                 }
