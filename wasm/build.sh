@@ -30,7 +30,7 @@ wasm-bindgen --target web --out-dir "$BUILD" --out-name heartbeat_wasm --no-type
 VERSION="$(cargo pkgid -p heartbeat-wasm | sed 's/.*[#@]//')"
 cp "$NPM/src/index.js" "$BUILD/index.js"
 "$NPM/node_modules/.bin/esbuild" "$BUILD/index.js" --bundle --format=esm --minify \
-  --mangle-props='_$' --target=es2020 --legal-comments=none --log-level=warning \
+  --mangle-props='_$' --pure:console.warn --target=es2020 --legal-comments=none --log-level=warning \
   --define:__HEARTBEAT_VERSION__="\"$VERSION\"" --outfile="$DIST/index.js"
 cp "$NPM/src/index.d.ts" "$DIST/"
 ls -l "$DIST"

@@ -106,7 +106,7 @@ export function retryAfterMs(value, at = Date.now()) {
 
 /** Calls the user's callback and logs in debug mode; neither may throw into the page. */
 function tell(c, err) {
-  if (c?.debug === true) console.warn('[heartbeat]', err);
+  if (c?.debug === true) console.error('[heartbeat]', err);
   try {
     if (typeof c?.onError === 'function') c.onError(err);
   } catch {
