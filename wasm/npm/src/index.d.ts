@@ -48,7 +48,7 @@ export interface InitOptions {
   tenantLimit?: number;
   /** Called with every error, instead of anything being thrown. */
   onError?: (error: HeartbeatError) => void;
-  /** Logs errors (console.warn) and exports (console.debug). */
+  /** Logs every error with console.error. */
   debug?: boolean;
   /**
    * Where to load the `.wasm` from (default: next to this module, via `import.meta.url`): a URL,
