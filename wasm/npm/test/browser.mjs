@@ -20,7 +20,8 @@ export const CHROMIUM_ARGS = [
 ];
 
 export async function launch() {
-  return chromium.launch({ executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS, timeout: 60000 });
+  // Playwright turns the back/forward cache off by default; the e2e test needs it.
+  return chromium.launch({ executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS, ignoreDefaultArgs: ['--disable-back-forward-cache'], timeout: 60000 });
 }
 
 /** Starts the collector and the page server; `close()` stops both. */

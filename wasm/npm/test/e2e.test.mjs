@@ -154,6 +154,36 @@ for (const transport of ['fetch', 'beacon']) {
   }
 }
 
+test('through the back/forward cache: counts before and after arrive exactly once, beats resume', async () => {
+  const { page, ctx } = await open({ serviceName: 'e2e-bfcache', exportIntervalMs: 86400000 });
+  const rx = env.rx;
+  const series = outcome('bfcache.send', 'success');
+  await page.evaluate(() => {
+    window.send = hb.outcome('bfcache.send');
+    window.beat = hb.heartbeat('bfcache', { cadenceMs: 100 });
+    window.marker = 'still here';
+    for (let i = 0; i < 3; i++) send.success();
+  });
+  await page.goto(`${env.site.url}/test/e2e.html?next`); // pagehide: the final flush
+  assert.ok(await until(() => rx.value('heartbeat.outcomes', series) === 3));
+  // A page restored from the cache fires no load event: wait for the navigation to commit.
+  await page.goBack({ waitUntil: 'commit' });
+  await page.waitForFunction(() => document.readyState === 'complete');
+  const restored = await page.evaluate(() => window.marker === 'still here');
+  measured.bfcache = { restoredFromCache: restored };
+  assert.equal(restored, true, 'the page with Heartbeat running is eligible for the back/forward cache');
+  // The same client, back from the cache: it records, beats again and delivers, once.
+  const before = await page.evaluate(() => beat.count);
+  await page.waitForFunction((n) => beat.count > n, before);
+  await page.evaluate(async () => {
+    for (let i = 0; i < 2; i++) send.success();
+    await hb.flush();
+  });
+  assert.equal(rx.value('heartbeat.outcomes', series), 5);
+  assert.deepEqual(await page.evaluate(() => window.errors), []);
+  await ctx.close();
+});
+
 test('offline: nothing is sent, nothing is lost, and the counts arrive once back online', async () => {
   const { page, ctx } = await open({ serviceName: 'e2e-offline', exportIntervalMs: 200 });
   const rx = env.rx;

@@ -165,7 +165,7 @@ export async function startStatic(root, routes = {}) {
     if (!file.startsWith(path.normalize(root))) return res.writeHead(403).end();
     try {
       const body = await readFile(file);
-      res.writeHead(200, { 'Content-Type': types[path.extname(file)] || 'application/octet-stream', 'Cache-Control': 'no-store' }).end(body);
+      res.writeHead(200, { 'Content-Type': types[path.extname(file)] || 'application/octet-stream', 'Cache-Control': 'no-cache' }).end(body);
     } catch {
       res.writeHead(404).end();
     }
