@@ -7,7 +7,7 @@
 //   node --test wasm/npm/test/e2e.test.mjs
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { launch, servers, until, PACKAGE_ROOT } from './browser.mjs';
 
 let browser;
@@ -227,6 +227,28 @@ test('a cut network and a 503 with Retry-After lose nothing and count nothing tw
   assert.ok(await until(() => rx.pendingFaults() === 0 && rx.value('heartbeat.outcomes', series) === 9), 'and after the 503s');
   assert.equal(await page.evaluate(() => hb.flush()), true);
   assert.equal(rx.value('heartbeat.outcomes', series), 9);
+  await ctx.close();
+});
+
+test('from a bundler: an app that imports the package by name, bundled, records and delivers', async () => {
+  // A throwaway app directory where `@heartbeat/web` resolves to this package, as after
+  // `npm install`; esbuild bundles the app, and the .wasm is copied beside the bundle, which is
+  // what webpack 5 and Vite do by themselves for `new URL('...wasm', import.meta.url)`.
+  const app = `${PACKAGE_ROOT}/test-results/bundle`;
+  rmSync(app, { recursive: true, force: true });
+  mkdirSync(`${app}/node_modules/@heartbeat`, { recursive: true });
+  symlinkSync(PACKAGE_ROOT, `${app}/node_modules/@heartbeat/web`, 'dir');
+  copyFileSync(`${PACKAGE_ROOT}/test/bundle-entry.js`, `${app}/main.js`);
+  const { build } = await import('esbuild');
+  await build({ absWorkingDir: app, entryPoints: ['main.js'], bundle: true, format: 'esm', outfile: `${app}/out/app.js`, logLevel: 'warning', preserveSymlinks: true });
+  copyFileSync(`${PACKAGE_ROOT}/dist/heartbeat_wasm_bg.wasm`, `${app}/out/heartbeat_wasm_bg.wasm`);
+  writeFileSync(`${app}/out/index.html`, '<!doctype html><meta charset="utf-8"><script type="module" src="app.js"></script>');
+  const ctx = await browser.newContext();
+  const page = await ctx.newPage();
+  await page.goto(`${env.site.url}/test-results/bundle/out/index.html`);
+  await page.waitForFunction(() => typeof window.startFromBundle === 'function');
+  assert.equal(await page.evaluate((endpoint) => window.startFromBundle(endpoint), env.rx.url), true);
+  assert.equal(env.rx.value('heartbeat.outcomes', outcome('bundle.send', 'success')), 4);
   await ctx.close();
 });
 
