@@ -25,7 +25,10 @@ fn temp(name: &str, ext: &str) -> std::path::PathBuf {
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .as_nanos();
-    std::env::temp_dir().join(format!("hbw-proc-{name}-{}-{nanos}.{ext}", std::process::id()))
+    std::env::temp_dir().join(format!(
+        "hbw-proc-{name}-{}-{nanos}.{ext}",
+        std::process::id()
+    ))
 }
 
 /// Starts `serve` and returns it with its OTLP/HTTP address, read from its first stderr line.
@@ -55,10 +58,16 @@ fn get(addr: &str, path: &str) -> String {
     use std::io::{Read, Write};
     let mut s = std::net::TcpStream::connect(addr).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    write!(s, "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").unwrap();
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
     let mut out = String::new();
     let _ = s.read_to_string(&mut out);
-    out.split_once("\r\n\r\n").map(|(_, b)| b.to_owned()).unwrap_or_default()
+    out.split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_owned())
+        .unwrap_or_default()
 }
 
 /// Polls `f` until it returns `Some`, for at most 60 s.
@@ -153,11 +162,22 @@ objective = 0.99
     drop(second);
 
     let out = Command::new(BIN)
-        .args(["report", "--format", "json", "--month", &this_month(), "--db"])
+        .args([
+            "report",
+            "--format",
+            "json",
+            "--month",
+            &this_month(),
+            "--db",
+        ])
         .arg(&db)
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let alert_ids: Vec<&str> = report["alerts"]
         .as_array()
@@ -194,7 +214,11 @@ fn a_bad_month_is_an_error_naming_it() {
 #[test]
 fn a_malformed_rule_file_is_an_error_naming_the_key_and_line() {
     let rules = temp("bad", "toml");
-    std::fs::write(&rules, "[[deadman]]\nname = \"x\"\nservice = \"s\"\nwindw = \"1m\"\n").unwrap();
+    std::fs::write(
+        &rules,
+        "[[deadman]]\nname = \"x\"\nservice = \"s\"\nwindw = \"1m\"\n",
+    )
+    .unwrap();
     let out = Command::new(BIN)
         .args(["serve", "--rules"])
         .arg(&rules)
