@@ -9,8 +9,8 @@
 //! - **memory per tracked series**: printed before the groups, measured from the process's
 //!   resident set and from the store's own count.
 
-// `criterion_group!` generates an undocumented function.
-#![allow(missing_docs)]
+// `criterion_group!` generates an undocumented function; a benchmark may stop on a broken setup.
+#![allow(missing_docs, clippy::expect_used, clippy::unwrap_used)]
 
 use std::hint::black_box;
 use std::sync::Arc;
