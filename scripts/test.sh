@@ -213,6 +213,13 @@ else
 fi
 step "tests (core alone: no default features + testing)" \
   cargo test -p heartbeat --no-default-features --features testing
+# The browser build: wasm-bindgen tests under node and headless Chromium, the Playwright
+# end-to-end test, the size budget (installs Chromium, wasm-bindgen-cli and npm packages itself).
+if ((INSTALL)); then
+  step "wasm plugin (build, node + Chromium tests, e2e, size)" ./scripts/test-wasm.sh
+else
+  step "wasm plugin (build, node + Chromium tests, e2e, size)" ./scripts/test-wasm.sh --no-install
+fi
 if ((QUICK == 0)); then
   # Runs every criterion benchmark once in test mode (debug profile, no timing): proves the
   # benches build and run without a release build of every dependency. Figures come from
