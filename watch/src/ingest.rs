@@ -64,7 +64,7 @@ pub(crate) struct Batch {
     pub(crate) accepted: u64,
     pub(crate) rejected: u64,
     pub(crate) ignored: u64,
-    messages: Vec<String>,
+    pub(crate) messages: Vec<String>,
 }
 
 impl Batch {

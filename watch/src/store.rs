@@ -501,3 +501,171 @@ fn role_of(metric: &str, attrs: &[(Box<str>, Box<str>)]) -> Role {
         _ => Role::Other,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ingest::{MetricPoints, ResourcePoints};
+
+    const NS: u64 = 1_000_000;
+
+    fn batch(instance: &str, kind: Kind, points: Vec<(u64, u64, f64)>) -> Batch {
+        Batch {
+            accepted: points.len() as u64,
+            resources: vec![ResourcePoints {
+                service: "svc".into(),
+                instance: instance.into(),
+                version: Some("1.0".into()),
+                metrics: vec![MetricPoints {
+                    name: "heartbeat.beats".into(),
+                    kind,
+                    points: points
+                        .into_iter()
+                        .map(|(start_ms, time_ms, value)| Point {
+                            attrs: vec![("heartbeat.emitter".into(), "api".into())],
+                            start_ns: start_ms * NS,
+                            time_ns: time_ms * NS,
+                            value,
+                        })
+                        .collect(),
+                }],
+            }],
+            ..Batch::default()
+        }
+    }
+
+    fn drained(store: &mut Store) -> Vec<Pending> {
+        let mut out = Vec::new();
+        store.drain(|_, _, p| out.push(p));
+        out
+    }
+
+    #[test]
+    fn cumulative_points_become_increases_and_resets_count_from_zero() {
+        let mut store = Store::new(10, 1000);
+        store.ingest(
+            &mut batch("a", Kind::Cumulative, vec![(1000, 2000, 3.0)]),
+            2000,
+        );
+        store.ingest(
+            &mut batch("a", Kind::Cumulative, vec![(1000, 3000, 5.0)]),
+            3000,
+        );
+        // A lower value: a reset, counted from zero.
+        store.ingest(
+            &mut batch("a", Kind::Cumulative, vec![(1000, 4000, 1.0)]),
+            4000,
+        );
+        // A new start time: a restart, counted from zero.
+        store.ingest(
+            &mut batch("a", Kind::Cumulative, vec![(3500, 5000, 2.0)]),
+            5000,
+        );
+        let p = drained(&mut store);
+        assert_eq!(p.len(), 1);
+        assert_eq!(p[0].increase, 3.0 + 2.0 + 1.0 + 2.0);
+        assert_eq!((p[0].points, p[0].resets), (4, 2));
+        assert_eq!(p[0].max_jump, 3.0);
+    }
+
+    #[test]
+    fn a_process_older_than_the_watch_counts_its_first_point_as_zero() {
+        let mut store = Store::new(10, 10_000);
+        store.ingest(
+            &mut batch("a", Kind::Cumulative, vec![(1000, 11_000, 500.0)]),
+            11_000,
+        );
+        store.ingest(
+            &mut batch("a", Kind::Cumulative, vec![(1000, 12_000, 502.0)]),
+            12_000,
+        );
+        assert_eq!(drained(&mut store)[0].increase, 2.0);
+    }
+
+    #[test]
+    fn duplicates_are_not_counted_twice() {
+        let mut store = Store::new(10, 0);
+        for _ in 0..3 {
+            store.ingest(
+                &mut batch("a", Kind::Cumulative, vec![(0, 2000, 4.0)]),
+                2000,
+            );
+        }
+        let p = drained(&mut store);
+        assert_eq!((p[0].increase, p[0].points), (4.0, 1));
+    }
+
+    #[test]
+    fn delta_points_add_up_and_the_ring_keeps_the_latest() {
+        let mut store = Store::new(10, 0);
+        for t in 1..=10u64 {
+            store.ingest(
+                &mut batch("a", Kind::Delta, vec![(t * 1000 - 1000, t * 1000, 1.0)]),
+                t as i64 * 1000,
+            );
+        }
+        assert_eq!(drained(&mut store)[0].increase, 10.0);
+        let mut recent = Vec::new();
+        store.drain(|_, _, _| {});
+        for (k, s) in store.index.iter() {
+            let _ = k;
+            recent = store.series[*s as usize]
+                .recent()
+                .map(|r| r.recv_ms)
+                .collect();
+        }
+        assert_eq!(recent, (3..=10).map(|t| t * 1000).collect::<Vec<i64>>());
+    }
+
+    #[test]
+    fn the_series_limit_rejects_new_series_by_name() {
+        let mut store = Store::new(1, 0);
+        store.ingest(
+            &mut batch("a", Kind::Cumulative, vec![(0, 1000, 1.0)]),
+            1000,
+        );
+        let mut b = batch("b", Kind::Cumulative, vec![(0, 1000, 1.0)]);
+        store.ingest(&mut b, 1000);
+        assert_eq!((b.accepted, b.rejected), (0, 1));
+        assert!(
+            b.message().contains("the watch tracks at most 1 series"),
+            "{}",
+            b.message()
+        );
+        assert_eq!(store.len(), 1);
+    }
+
+    #[test]
+    fn idle_series_expire_and_their_slot_is_reused() {
+        let mut store = Store::new(10, 0);
+        store.ingest(
+            &mut batch("a", Kind::Cumulative, vec![(0, 1000, 1.0)]),
+            1000,
+        );
+        drained(&mut store);
+        assert_eq!(store.expire(5000), 1);
+        assert_eq!(store.len(), 0);
+        store.ingest(
+            &mut batch("b", Kind::Cumulative, vec![(0, 6000, 1.0)]),
+            6000,
+        );
+        assert_eq!(store.series.len(), 1, "slot reused");
+        assert_eq!(store.series[0].generation, 1);
+    }
+
+    #[test]
+    fn versions_are_remembered_in_order() {
+        let mut store = Store::new(10, 0);
+        store.ingest(
+            &mut batch("a", Kind::Cumulative, vec![(0, 1000, 1.0)]),
+            1000,
+        );
+        let mut b = batch("b", Kind::Cumulative, vec![(0, 2000, 1.0)]);
+        b.resources[0].version = Some("2.0".into());
+        store.ingest(&mut b, 2000);
+        let svc = &store.services["svc"];
+        let versions: Vec<(&str, i64)> = svc.versions.iter().map(|(v, t)| (&**v, *t)).collect();
+        assert_eq!(versions, [("1.0", 1000), ("2.0", 2000)]);
+        assert_eq!(svc.instances.len(), 2);
+    }
+}

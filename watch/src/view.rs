@@ -194,3 +194,74 @@ pub(crate) fn alert_lines(a: &Alert, ansi: bool, now_ms: i64) -> String {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::judge::{DeadmanView, OutcomeView, SlaView};
+
+    fn snapshot() -> Snapshot {
+        Snapshot {
+            now_ms: 0,
+            tick_ms: 10_000,
+            series: 3,
+            points_stored: 9,
+            outcomes: vec![OutcomeView {
+                rule: "send".into(),
+                outcome: "message.send".into(),
+                window_ms: 60_000,
+                successes: 90.0,
+                failures: 10.0,
+                rate_per_minute: 90.0,
+                success_ratio: Some(0.9),
+                state: RuleState::Firing,
+                by_attribute: vec![],
+            }],
+            deadman: vec![DeadmanView {
+                rule: "api".into(),
+                service: "svc".into(),
+                emitter: Some("api".into()),
+                beats: 6.0,
+                min_beats: 5,
+                state: RuleState::Ok,
+                status: Some(0),
+                last_beat_age_ms: Some(1000),
+                status_age_ms: Some(1000),
+                window_ms: 60_000,
+            }],
+            open_alerts: vec![],
+            recent_alerts: vec![],
+            sla: vec![SlaView {
+                name: "core".into(),
+                objective: 0.999,
+                slot_ms: 60_000,
+                observed: 10,
+                down: 1,
+                availability: 0.9,
+                down_now: true,
+            }],
+        }
+    }
+
+    #[test]
+    fn plain_text_has_every_section_and_no_escape_codes() {
+        let text = render(&snapshot(), false, "watch");
+        assert!(!text.contains('\x1b'));
+        for needle in [
+            "Outcomes (last closed window)",
+            "FIRING   send",
+            "success  90.0%",
+            "Heartbeats",
+            "6/5 beats per window",
+            "Open alerts\n  none",
+            "core                     90.000% (objective 99.90%), 1 min down of 10 observed, DOWN now",
+        ] {
+            assert!(text.contains(needle), "{needle:?} in\n{text}");
+        }
+    }
+
+    #[test]
+    fn the_terminal_view_is_coloured() {
+        assert!(render(&snapshot(), true, "watch").contains("\x1b[1;31mFIRING"));
+    }
+}

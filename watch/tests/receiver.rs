@@ -644,3 +644,58 @@ async fn a_bearer_token_is_required_when_configured() {
     })
     .await;
 }
+
+/// The OpenTelemetry Python SDK's reference exporters (HTTP/protobuf and gRPC) as third-party
+/// emitters. Needs `HEARTBEAT_PYTHON` (set by scripts/test.sh); skipped without it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_opentelemetry_python_exporters_are_understood() {
+    let Ok(python) = std::env::var("HEARTBEAT_PYTHON") else {
+        println!(
+            "SKIPPED the_opentelemetry_python_exporters_are_understood: HEARTBEAT_PYTHON is not set"
+        );
+        return;
+    };
+    bounded(async {
+        let watch = real_time_watch(&RULES.replace("max_body_bytes = 4096", "max_body_bytes = 4194304")).await;
+        let script = r#"
+import sys
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
+from opentelemetry.sdk.resources import Resource
+if sys.argv[1] == "grpc":
+    from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import OTLPMetricExporter
+    exporter = OTLPMetricExporter(endpoint=sys.argv[2], insecure=True)
+else:
+    from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
+    exporter = OTLPMetricExporter(endpoint=sys.argv[2])
+reader = PeriodicExportingMetricReader(exporter, export_interval_millis=600000)
+resource = Resource.create({"service.name": "py-svc", "service.instance.id": sys.argv[1]})
+provider = MeterProvider(resource=resource, metric_readers=[reader])
+meter = provider.get_meter("heartbeat")
+meter.create_counter("heartbeat.outcomes").add(3, {"heartbeat.outcome": "message.send", "heartbeat.result": "success"})
+meter.create_histogram("latency").record(1.5)
+provider.force_flush()
+provider.shutdown()
+"#;
+        let targets = [
+            ("http", format!("http://{}/v1/metrics", watch.http_addr())),
+            ("grpc", format!("http://{}", watch.grpc_addr().unwrap())),
+        ];
+        for (kind, endpoint) in targets {
+            let out = tokio::process::Command::new(&python)
+                .args(["-c", script, kind, &endpoint])
+                .kill_on_drop(true)
+                .output()
+                .await
+                .unwrap();
+            assert!(out.status.success(), "{kind}: {}", String::from_utf8_lossy(&out.stderr));
+        }
+        let (accepted, rejected) = watch.points();
+        assert!(accepted >= 2, "{accepted}");
+        assert_eq!(rejected, 0);
+        // One counter series per exporter (flush and shutdown both export it); histograms ignored.
+        assert_eq!(watch.snapshot().series, 2);
+        watch.shutdown().await;
+    })
+    .await;
+}

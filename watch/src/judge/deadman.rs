@@ -238,7 +238,7 @@ impl DeadmanState {
     fn subject(&self) -> String {
         match &self.rule.emitter {
             Some(e) => format!("emitter {e:?} of {}", self.rule.service),
-            None => format!("the emitters of {}", self.rule.service),
+            None => format!("service {} (all its emitters)", self.rule.service),
         }
     }
 
