@@ -177,6 +177,11 @@ pub(crate) fn validate(request: ExportMetricsServiceRequest, now_ms: i64) -> Bat
                 }
                 let mut out = Vec::with_capacity(points.len());
                 for p in points {
+                    // FLAG_NO_RECORDED_VALUE: a staleness marker, not a measurement.
+                    if p.flags & 1 == 1 {
+                        batch.ignored += 1;
+                        continue;
+                    }
                     let value = match p.value {
                         Some(number_data_point::Value::AsInt(v)) => v as f64,
                         Some(number_data_point::Value::AsDouble(v)) => v,

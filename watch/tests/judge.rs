@@ -752,3 +752,56 @@ command = ["sh", "-c", "cat > {}"]
     })
     .await;
 }
+
+#[tokio::test]
+async fn a_failing_webhook_is_retried_without_holding_up_the_judge() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    bounded(async {
+        let hits = Arc::new(AtomicUsize::new(0));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let h = Arc::clone(&hits);
+        let server = tokio::spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                let h = Arc::clone(&h);
+                tokio::spawn(async move {
+                    let svc = hyper::service::service_fn(
+                        move |_req: hyper::Request<hyper::body::Incoming>| {
+                            h.fetch_add(1, Ordering::SeqCst);
+                            async move {
+                                let mut r = hyper::Response::new(http_body_util::Full::new(
+                                    bytes::Bytes::from_static(b"down"),
+                                ));
+                                *r.status_mut() = hyper::StatusCode::INTERNAL_SERVER_ERROR;
+                                Ok::<_, std::convert::Infallible>(r)
+                            }
+                        },
+                    );
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(hyper_util::rt::TokioIo::new(stream), svc)
+                        .await;
+                });
+            }
+        });
+        let rules = format!("{RULES}\n[[alert]]\nname = \"down\"\nwebhook = \"http://{addr}/\"\n");
+        let (watch, clock) = manual_watch(&rules).await;
+        let mut p = Proc::new("A", "1.0", T0);
+        run(&watch, &clock, 0..20, |s| healthy(&mut p, s)).await;
+        // The judge keeps ticking while the deliveries fail and retry.
+        let events = run(&watch, &clock, 20..40, |_| None).await;
+        assert!(fired(&events, "api").is_some());
+        for _ in 0..400 {
+            if watch.deliveries().1 >= 3 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        // Three alerts fired (api, svc-any, send), each tried three times.
+        assert_eq!(watch.deliveries(), (0, 3, 0));
+        assert_eq!(hits.load(Ordering::SeqCst), 9);
+        server.abort();
+        watch.shutdown().await;
+    })
+    .await;
+}
