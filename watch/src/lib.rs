@@ -26,6 +26,18 @@
 //! ```
 //!
 //! The one-command tour of the whole system: `cargo run --release -p heartbeat-watch -- demo`.
+//!
+//! | feature | default | what it adds |
+//! |---|---|---|
+//! | `rustls` | no | HTTPS for alert webhooks |
+//!
+//! | module of the data flow | what |
+//! |---|---|
+//! | receiver | OTLP/HTTP (protobuf, JSON, gzip, CORS) and OTLP/gRPC; point-by-point validation |
+//! | store | series keyed by service, instance, metric and attributes; cumulative to increases |
+//! | judge | dead-man and outcome rules, seasonal anomaly, drill-down, deploys, SLA ledger |
+//! | alert | diagnosed [`Alert`]s to webhooks (generic, Alertmanager) and command hooks |
+//! | db | SQLite state: alert history, baselines, ledger, last beat per emitter |
 //! The design, the anomaly method and its measured error rates: `docs/watch.md`.
 //!
 //! Supported Rust: 1.88 and later.
