@@ -40,7 +40,7 @@ name = "api-pipeline"
 service = "messenger-api"
 emitter = "api"
 window = "5s"
-min_beats = 10
+min_beats = 6
 fire_after = 2
 
 [[deadman]]
@@ -48,7 +48,7 @@ name = "inbox-pipeline"
 service = "inbox-api"
 emitter = "inbox"
 window = "5s"
-min_beats = 10
+min_beats = 6
 fire_after = 2
 
 [[deadman]]
@@ -56,7 +56,7 @@ name = "ai-worker-pipeline"
 service = "ai-worker"
 emitter = "ai-worker"
 window = "5s"
-min_beats = 10
+min_beats = 6
 fire_after = 2
 
 [[outcome]]
