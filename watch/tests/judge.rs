@@ -805,3 +805,31 @@ async fn a_failing_webhook_is_retried_without_holding_up_the_judge() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn replicas_beating_side_by_side_are_not_restarts() {
+    bounded(async {
+        let (watch, clock) = manual_watch(RULES).await;
+        let (mut a, mut b) = (Proc::new("A", "1.0", T0), Proc::new("B", "1.0", T0));
+        run(&watch, &clock, 0..20, |s| {
+            let p = if s % 2 == 0 { &mut a } else { &mut b };
+            healthy(p, s)
+        })
+        .await;
+        // Both replicas freeze: a dead emitter, not a restart.
+        let events = run(&watch, &clock, 20..30, |s| {
+            let p = if s % 2 == 0 { &mut a } else { &mut b };
+            p.traffic(|_, _| false);
+            Some(p.payload(T0 + s * 1000 + 100, true).protobuf())
+        })
+        .await;
+        let alert = fired(&events, "api").expect("api fired");
+        assert_eq!(
+            alert.classification,
+            Classification::DeadEmitter,
+            "{alert:?}"
+        );
+        watch.shutdown().await;
+    })
+    .await;
+}

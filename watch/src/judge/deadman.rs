@@ -20,6 +20,8 @@ use crate::store::{Pending, Role, Series, Store};
 
 /// Bad windows remembered for the diagnosis.
 const KEEP_WINDOWS: usize = 8;
+/// Instances remembered per rule, to tell a new one (a restart) from a known replica.
+const MAX_INSTANCES: usize = 64;
 
 /// What one window saw.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -55,6 +57,7 @@ pub(crate) struct DeadmanState {
     jumpy_windows: u32,
     statuses: Vec<Status>,
     last_instance: Option<Name>,
+    instances: Vec<Name>,
     pub(crate) last_beat_ms: Option<i64>,
     last_value: f64,
     recent_values: Vec<f64>,
@@ -82,6 +85,7 @@ impl DeadmanState {
             jumpy_windows: 0,
             statuses: Vec::new(),
             last_instance: None,
+            instances: Vec::new(),
             last_beat_ms: None,
             last_value: 0.0,
             recent_values: Vec::new(),
@@ -114,11 +118,17 @@ impl DeadmanState {
                 acc.points += pending.points;
                 acc.max_jump = acc.max_jump.max(pending.max_jump);
                 acc.resets += pending.resets;
-                if let Some(last) = &self.last_instance
-                    && **last != *series.instance
-                {
-                    acc.restarts
-                        .push((Arc::clone(last), Arc::clone(&series.instance)));
+                // A restart is an instance never seen before, after another one: replicas
+                // beating side by side are not restarts.
+                if !self.instances.contains(&series.instance) {
+                    if let Some(last) = &self.last_instance {
+                        acc.restarts
+                            .push((Arc::clone(last), Arc::clone(&series.instance)));
+                    }
+                    if self.instances.len() >= MAX_INSTANCES {
+                        self.instances.remove(0);
+                    }
+                    self.instances.push(Arc::clone(&series.instance));
                 }
                 self.last_instance = Some(Arc::clone(&series.instance));
                 if pending.increase > 0.0 {
