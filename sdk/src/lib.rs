@@ -34,6 +34,7 @@
 //! | `http-proto` | yes | OTLP/HTTP with protobuf bodies |
 //! | `http-json` | yes | OTLP/HTTP with JSON bodies |
 //! | `gzip` | yes | gzip compression |
+//! | `tls` | yes | `https://` for OTLP and pings: rustls (ring), certificates verified against the system's roots or your CA |
 //! | `export` | (by the above) | the [`Heartbeat`] pipeline on `opentelemetry_sdk` and tokio |
 //! | `metrics` | no | a `metrics::Recorder` bridge (`MetricsRecorder`) for `counter!`/`gauge!`/`histogram!` |
 //! | `testing` | no | `ManualClock` and other test doubles |
@@ -69,18 +70,20 @@ pub mod tuning {
 #[cfg(feature = "export")]
 pub mod env {
     pub use crate::export::env::{
-        OTEL_EXPORTER_OTLP_COMPRESSION, OTEL_EXPORTER_OTLP_ENDPOINT, OTEL_EXPORTER_OTLP_HEADERS,
-        OTEL_EXPORTER_OTLP_METRICS_COMPRESSION, OTEL_EXPORTER_OTLP_METRICS_ENDPOINT,
-        OTEL_EXPORTER_OTLP_METRICS_HEADERS, OTEL_EXPORTER_OTLP_METRICS_PROTOCOL,
-        OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE, OTEL_EXPORTER_OTLP_METRICS_TIMEOUT,
-        OTEL_EXPORTER_OTLP_PROTOCOL, OTEL_EXPORTER_OTLP_TIMEOUT, OTEL_METRIC_EXPORT_INTERVAL,
-        OTEL_METRIC_EXPORT_TIMEOUT, OTEL_RESOURCE_ATTRIBUTES, OTEL_SDK_DISABLED, OTEL_SERVICE_NAME,
+        OTEL_EXPORTER_OTLP_CERTIFICATE, OTEL_EXPORTER_OTLP_COMPRESSION,
+        OTEL_EXPORTER_OTLP_ENDPOINT, OTEL_EXPORTER_OTLP_HEADERS,
+        OTEL_EXPORTER_OTLP_METRICS_CERTIFICATE, OTEL_EXPORTER_OTLP_METRICS_COMPRESSION,
+        OTEL_EXPORTER_OTLP_METRICS_ENDPOINT, OTEL_EXPORTER_OTLP_METRICS_HEADERS,
+        OTEL_EXPORTER_OTLP_METRICS_PROTOCOL, OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE,
+        OTEL_EXPORTER_OTLP_METRICS_TIMEOUT, OTEL_EXPORTER_OTLP_PROTOCOL,
+        OTEL_EXPORTER_OTLP_TIMEOUT, OTEL_METRIC_EXPORT_INTERVAL, OTEL_METRIC_EXPORT_TIMEOUT,
+        OTEL_RESOURCE_ATTRIBUTES, OTEL_SDK_DISABLED, OTEL_SERVICE_NAME,
     };
 }
 
 #[cfg(feature = "export")]
 pub use crate::export::{
-    Driver, ExportHealth, Heartbeat,
+    Driver, ExportFailure, ExportHealth, Heartbeat,
     config::{
         Compression, DEFAULT_EXPORT_INTERVAL, DEFAULT_EXPORT_TIMEOUT, DEFAULT_REQUEST_TIMEOUT,
         HeartbeatBuilder, Protocol, Retry, Temporality,
@@ -92,8 +95,8 @@ pub use crate::metrics_bridge::MetricsRecorder;
 
 #[cfg(feature = "export")]
 pub use crate::deadman::{
-    Deadman, DeadmanBuilder, DeadmanError, DeadmanHealth, GateOutput, InvalidPingUrl, PingConfig,
-    StopError,
+    Deadman, DeadmanBuilder, DeadmanError, DeadmanHealth, GateOutput, InvalidCertificate,
+    InvalidPingUrl, PingConfig, StopError,
 };
 
 pub use crate::core::beat::{DEFAULT_CADENCE, EmitterStatus, FailReason, MAX_CADENCE, MIN_CADENCE};

@@ -275,15 +275,21 @@ pub(crate) enum PingFailure {
     Status4xx,
     Status5xx,
     Other,
+    /// The channel's host name did not resolve.
+    Dns,
+    /// The TLS handshake failed (the certificate did not verify).
+    Tls,
 }
 
 impl PingFailure {
-    pub(crate) const ALL: [PingFailure; 5] = [
+    pub(crate) const ALL: [PingFailure; 7] = [
         Self::Timeout,
         Self::Connect,
         Self::Status4xx,
         Self::Status5xx,
         Self::Other,
+        Self::Dns,
+        Self::Tls,
     ];
 
     pub(crate) fn as_str(self) -> &'static str {
@@ -293,6 +299,8 @@ impl PingFailure {
             Self::Status4xx => "http_4xx",
             Self::Status5xx => "http_5xx",
             Self::Other => "other",
+            Self::Dns => "dns",
+            Self::Tls => "tls",
         }
     }
 
@@ -303,6 +311,8 @@ impl PingFailure {
             Self::Status4xx => 2,
             Self::Status5xx => 3,
             Self::Other => 4,
+            Self::Dns => 5,
+            Self::Tls => 6,
         }
     }
 }

@@ -54,6 +54,16 @@ pub struct InvalidPingUrl {
     pub problem: &'static str,
 }
 
+/// A CA certificate for [`PingConfig::with_ca_certificate_pem`](crate::PingConfig::with_ca_certificate_pem)
+/// that cannot be used.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid CA certificate for pings: {problem}")]
+#[non_exhaustive]
+pub struct InvalidCertificate {
+    /// What is wrong with it.
+    pub problem: &'static str,
+}
+
 /// Why [`Deadman::stop`](crate::Deadman::stop) could not confirm the "stopped on purpose"
 /// signal. The emitter is stopped either way.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -62,7 +72,7 @@ pub enum StopError {
     /// The stop ping was not delivered (after its retries).
     #[error("the stop ping was not delivered: {reason}")]
     Ping {
-        /// `timeout`, `connect`, `http_4xx`, `http_5xx` or `other`.
+        /// `timeout`, `dns`, `connect`, `tls`, `http_4xx`, `http_5xx` or `other`.
         reason: &'static str,
     },
     /// The export carrying the stopped status failed.

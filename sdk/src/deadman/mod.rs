@@ -19,7 +19,7 @@ mod gate;
 mod ping;
 pub(crate) mod telemetry;
 
-pub use self::error::{DeadmanError, InvalidPingUrl, StopError};
+pub use self::error::{DeadmanError, InvalidCertificate, InvalidPingUrl, StopError};
 pub use self::gate::GateOutput;
 pub use self::ping::PingConfig;
 

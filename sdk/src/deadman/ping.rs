@@ -6,14 +6,15 @@
 //! a ping is in flight is skipped and counted; a fail or stop signal waits for the ping in flight
 //! and replaces any beat still waiting, so the channel always hears the latest state, in order.
 
-use super::error::InvalidPingUrl;
+use super::error::{InvalidCertificate, InvalidPingUrl};
 use crate::core::beat::{EmitterState, Failure, PingFailure};
 use crate::export::env::endpoint_problem;
-use reqwest::Url;
+use crate::export::transport::{self, HttpClient, Trust};
 use std::fmt;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 use tokio::sync::{Notify, oneshot};
+use url::Url;
 
 /// The default timeout of one ping attempt.
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -21,6 +22,8 @@ const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
 const DEFAULT_RETRIES: u32 = 2;
 /// The delay before the first retry; it doubles for each next one.
 const RETRY_DELAY: Duration = Duration::from_millis(250);
+/// The `User-Agent` of pings.
+const USER_AGENT: &str = concat!("heartbeat-rust/", env!("CARGO_PKG_VERSION"));
 
 /// Shows a ping URL without what channels use as the token: credentials, path and query.
 pub(crate) fn redact_ping_url(url: &str) -> String {
@@ -57,6 +60,12 @@ fn parse(url: &str) -> Result<Url, InvalidPingUrl> {
     if parsed.host_str().is_none_or(str::is_empty) {
         return Err(invalid("it has no host"));
     }
+    if parsed.scheme() == "https" && !transport::TLS {
+        return Err(invalid("https:// needs the `tls` feature of heartbeat"));
+    }
+    if http::Uri::try_from(parsed.as_str()).is_err() {
+        return Err(invalid("it is not a valid HTTP request target"));
+    }
     Ok(parsed)
 }
 
@@ -90,10 +99,10 @@ enum FailTarget {
 /// heartbeat emitter=api status=beating beat=42 since=1763700000 exports_ok=41 exports_failed=0 exports_timed_out=0 last_export_age_s=9 pings_failed=0 pings_skipped=0
 /// ```
 ///
-/// `https://` URLs need a TLS backend in `reqwest`: enable one in your application
-/// (`reqwest = { version = "0.13", features = ["rustls"] }`) and cargo's feature unification
-/// gives it to Heartbeat too. Without one, pings to `https://` fail and are counted under
-/// `heartbeat.sdk.pings` with reason `other`.
+/// `https://` URLs are verified against the system's roots (or only the CA given with
+/// [`PingConfig::with_ca_certificate_pem`]) through rustls, with the `tls` feature (on by
+/// default). A ping that fails verification is counted under `heartbeat.sdk.pings` with reason
+/// `tls`; it never blocks the emitter.
 #[derive(Clone)]
 pub struct PingConfig {
     url: Url,
@@ -102,6 +111,7 @@ pub struct PingConfig {
     body: Option<String>,
     timeout: Duration,
     retries: u32,
+    trust: Trust,
 }
 
 impl fmt::Debug for PingConfig {
@@ -120,6 +130,7 @@ impl fmt::Debug for PingConfig {
             )
             .field("timeout", &self.timeout)
             .field("retries", &self.retries)
+            .field("trust", &self.trust)
             .finish_non_exhaustive()
     }
 }
@@ -137,7 +148,23 @@ impl PingConfig {
             body: None,
             timeout: DEFAULT_TIMEOUT,
             retries: DEFAULT_RETRIES,
+            trust: Trust::default(),
         })
+    }
+
+    /// Trusts only these CA certificates (PEM, one or more `CERTIFICATE` blocks) for `https://`
+    /// ping URLs, instead of the system's roots: for a self-hosted channel with its own CA.
+    /// Certificates are always verified.
+    ///
+    /// # Errors
+    /// [`InvalidCertificate`] if `pem` holds no valid certificate, or the `tls` feature is off.
+    pub fn with_ca_certificate_pem(
+        mut self,
+        pem: impl AsRef<[u8]>,
+    ) -> Result<Self, InvalidCertificate> {
+        self.trust =
+            Trust::from_pem(pem.as_ref()).map_err(|problem| InvalidCertificate { problem })?;
+        Ok(self)
     }
 
     /// Sends the fail signal to this URL instead of `<url>/fail` (for example Cronitor's
@@ -257,12 +284,8 @@ impl Pinger {
         state: Arc<EmitterState>,
         summary: Summary,
         runtime: &tokio::runtime::Handle,
-    ) -> Result<(Self, tokio::task::JoinHandle<()>), reqwest::Error> {
-        let client = reqwest::Client::builder()
-            .timeout(config.timeout)
-            .connect_timeout(config.timeout)
-            .user_agent(concat!("heartbeat-rust/", env!("CARGO_PKG_VERSION")))
-            .build()?;
+    ) -> Result<(Self, tokio::task::JoinHandle<()>), String> {
+        let client = HttpClient::new(&config.trust, config.timeout, transport::MAX_PING_RESPONSE)?;
         let slot = Arc::new(Mutex::new(Slot::default()));
         let wake = Arc::new(Notify::new());
         let worker = Worker {
@@ -308,7 +331,7 @@ impl Pinger {
 }
 
 struct Worker {
-    client: reqwest::Client,
+    client: HttpClient,
     config: PingConfig,
     state: Arc<EmitterState>,
     summary: Summary,
@@ -395,22 +418,21 @@ impl Worker {
     async fn send(&self, url: Url, body: String) -> Result<(), PingFailure> {
         let mut delay = RETRY_DELAY;
         let mut attempt = 0;
+        let body = bytes::Bytes::from(body);
         loop {
-            let result = self
-                .client
-                .post(url.clone())
-                .header(reqwest::header::CONTENT_TYPE, "text/plain; charset=utf-8")
+            let request = http::Request::post(url.as_str())
+                .header(http::header::CONTENT_TYPE, "text/plain; charset=utf-8")
+                .header(http::header::USER_AGENT, USER_AGENT)
                 .body(body.clone())
-                .send()
-                .await;
-            let (outcome, retryable) = match result {
+                .map_err(|_| PingFailure::Other)?;
+            let (outcome, retryable) = match self.client.send(request).await {
                 Ok(response) => {
                     let status = response.status();
                     if status.is_success() {
                         (Ok(()), false)
                     } else if status.is_server_error() {
                         (Err(PingFailure::Status5xx), true)
-                    } else if status == reqwest::StatusCode::TOO_MANY_REQUESTS {
+                    } else if status == http::StatusCode::TOO_MANY_REQUESTS {
                         (Err(PingFailure::Status4xx), true)
                     } else if status.is_client_error() {
                         (Err(PingFailure::Status4xx), false)
@@ -418,9 +440,16 @@ impl Worker {
                         (Err(PingFailure::Other), false)
                     }
                 }
-                Err(e) if e.is_timeout() => (Err(PingFailure::Timeout), true),
-                Err(e) if e.is_connect() => (Err(PingFailure::Connect), true),
-                Err(_) => (Err(PingFailure::Other), true),
+                // A certificate that does not verify will not verify on a retry either.
+                Err(e) => match e.failure {
+                    transport::Failure::Tls => (Err(PingFailure::Tls), false),
+                    transport::Failure::Dns => (Err(PingFailure::Dns), true),
+                    transport::Failure::Timeout => (Err(PingFailure::Timeout), true),
+                    transport::Failure::Connect => (Err(PingFailure::Connect), true),
+                    transport::Failure::Status(_) | transport::Failure::Other => {
+                        (Err(PingFailure::Other), true)
+                    }
+                },
             };
             if outcome.is_ok() || !retryable || attempt >= self.config.retries {
                 return outcome;

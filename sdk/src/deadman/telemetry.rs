@@ -5,7 +5,7 @@
 use crate::core::beat::{EmitterBook, PingFailure};
 use crate::core::clock::Clock;
 use crate::core::registry::Registry;
-use crate::export::Health;
+use crate::export::{ExportFailure, Health};
 use crate::semconv;
 use opentelemetry::KeyValue;
 use opentelemetry::metrics::Meter;
@@ -137,27 +137,24 @@ pub(crate) fn register(
     meter
         .u64_observable_counter(semconv::METRIC_SDK_EXPORTS)
         .with_unit("{export}")
-        .with_description("OTLP exports by result, and failures by reason (error, timeout).")
+        .with_description(
+            "OTLP exports by result, and failures by reason (timeout, dns, connect, tls, http_4xx, http_5xx, error).",
+        )
         .with_callback(move |observer| {
             let h = health.snapshot();
             observer.observe(
                 h.exports_ok,
                 &[KeyValue::new(semconv::ATTR_RESULT, "success")],
             );
-            observer.observe(
-                h.exports_failed,
-                &[
-                    KeyValue::new(semconv::ATTR_RESULT, "failure"),
-                    KeyValue::new(semconv::ATTR_REASON, "error"),
-                ],
-            );
-            observer.observe(
-                h.exports_timed_out,
-                &[
-                    KeyValue::new(semconv::ATTR_RESULT, "failure"),
-                    KeyValue::new(semconv::ATTR_REASON, "timeout"),
-                ],
-            );
+            for why in ExportFailure::ALL {
+                observer.observe(
+                    health.failures(why),
+                    &[
+                        KeyValue::new(semconv::ATTR_RESULT, "failure"),
+                        KeyValue::new(semconv::ATTR_REASON, why.as_str()),
+                    ],
+                );
+            }
         })
         .build();
 

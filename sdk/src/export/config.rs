@@ -2,6 +2,7 @@
 
 use super::env::{self, EnvSource, bad, endpoint_problem, parse_bool, parse_millis, parse_pairs};
 use super::error::BuildError;
+use super::transport::Trust;
 use crate::core::clock::Clock;
 use crate::core::tenant::DEFAULT_TENANT_LIMIT;
 use std::collections::HashMap;
@@ -130,6 +131,7 @@ pub struct HeartbeatBuilder {
     pub(crate) tenant_limit: Option<usize>,
     pub(crate) disabled: Option<bool>,
     pub(crate) clock: Option<Arc<dyn Clock>>,
+    pub(crate) ca_certificate: Option<Vec<u8>>,
     pub(crate) env: EnvSource,
     #[cfg(feature = "export")]
     pub(crate) meter_provider: Option<opentelemetry_sdk::metrics::SdkMeterProvider>,
@@ -144,6 +146,7 @@ impl fmt::Debug for HeartbeatBuilder {
             .field("endpoint", &self.endpoint.as_deref().map(super::redact_url))
             .field("protocol", &self.protocol)
             .field("headers", &headers)
+            .field("ca_certificate", &self.ca_certificate.is_some())
             .field("export_interval", &self.export_interval)
             .field("temporality", &self.temporality)
             .finish_non_exhaustive()
@@ -187,9 +190,29 @@ impl HeartbeatBuilder {
         self
     }
 
-    /// Adds a request header (gRPC metadata), e.g. an API key.
+    /// Adds a request header (gRPC metadata), e.g. an API key. Its value is sent as given and
+    /// never shown: `Debug` output and errors name the header only.
     pub fn with_header(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
         self.headers.push((key.into(), value.into()));
+        self
+    }
+
+    /// Trusts only these CA certificates (PEM, one or more `CERTIFICATE` blocks) for an
+    /// `https://` endpoint, instead of the system's roots (else
+    /// `OTEL_EXPORTER_OTLP_METRICS_CERTIFICATE` or `OTEL_EXPORTER_OTLP_CERTIFICATE`, each a
+    /// PEM file path). Certificates are always verified; needs the `tls` feature.
+    ///
+    /// ```no_run
+    /// # fn run() -> Result<(), Box<dyn std::error::Error>> {
+    /// let ca = std::fs::read("/etc/otel/collector-ca.pem")?;
+    /// let (hb, driver) = heartbeat::Heartbeat::builder()
+    ///     .with_endpoint("https://collector.internal:4318")
+    ///     .with_ca_certificate_pem(ca)
+    ///     .build()?; // a bad PEM is a BuildError here, not a failure at the first export
+    /// # Ok(()) }
+    /// ```
+    pub fn with_ca_certificate_pem(mut self, pem: impl Into<Vec<u8>>) -> Self {
+        self.ca_certificate = Some(pem.into());
         self
     }
 
@@ -322,12 +345,25 @@ impl HeartbeatBuilder {
             }
         }
         merge(&mut headers, self.headers.clone());
-        for (k, _) in &headers {
-            if k.is_empty() || !k.bytes().all(|b| b.is_ascii_graphic() && b != b':') {
+        for (k, v) in &headers {
+            if let Some(bad) = k
+                .bytes()
+                .position(|b| !b.is_ascii_graphic() || b == b':')
+                .or(k.is_empty().then_some(0))
+            {
+                // A malformed name is often a whole `name: value` pasted in: show it only up to
+                // the first bad character, so a value in it is never shown.
                 return Err(BuildError::InvalidSetting {
                     setting: "header name",
-                    value: k.clone(),
+                    value: format!("{}***", k.get(..bad).unwrap_or_default()),
                     problem: "header names are visible ASCII without ':'",
+                });
+            }
+            if http::HeaderValue::from_str(v).is_err() {
+                return Err(BuildError::InvalidSetting {
+                    setting: "value of header",
+                    value: k.clone(),
+                    problem: "header values are visible ASCII, spaces and tabs (the value is not shown)",
                 });
             }
         }
@@ -424,6 +460,13 @@ impl HeartbeatBuilder {
 
         let tenant_limit = self.tenant_limit.unwrap_or(DEFAULT_TENANT_LIMIT);
         let retry = self.retry.unwrap_or_default();
+        let trust = self.resolve_trust()?;
+        if endpoint.starts_with("https://") && !super::transport::TLS {
+            return Err(BuildError::ProtocolNotEnabled {
+                protocol: "https",
+                feature: "tls",
+            });
+        }
 
         Ok(Config {
             disabled,
@@ -439,7 +482,34 @@ impl HeartbeatBuilder {
             temporality,
             retry,
             tenant_limit,
+            trust,
         })
+    }
+
+    /// The CA certificates to trust: from code, else from the file a certificate variable names,
+    /// else the system's roots.
+    fn resolve_trust(&self) -> Result<Trust, BuildError> {
+        let invalid = |var: Option<&'static str>, path: Option<String>, problem: String| {
+            BuildError::InvalidCertificate { var, path, problem }
+        };
+        if let Some(pem) = &self.ca_certificate {
+            return Trust::from_pem(pem).map_err(|p| invalid(None, None, p.to_owned()));
+        }
+        let Some((var, path)) = self.env.first(&[
+            env::OTEL_EXPORTER_OTLP_METRICS_CERTIFICATE,
+            env::OTEL_EXPORTER_OTLP_CERTIFICATE,
+        ]) else {
+            return Ok(Trust::default());
+        };
+        let path = path.trim().to_owned();
+        let pem = std::fs::read(&path).map_err(|e| {
+            invalid(
+                Some(var),
+                Some(path.clone()),
+                format!("cannot read it: {e}"),
+            )
+        })?;
+        Trust::from_pem(&pem).map_err(|p| invalid(Some(var), Some(path), p.to_owned()))
     }
 
     fn resolve_endpoint(&self, protocol: Protocol) -> Result<String, BuildError> {
@@ -515,6 +585,7 @@ pub(crate) struct Config {
     pub(crate) temporality: Temporality,
     pub(crate) retry: Retry,
     pub(crate) tenant_limit: usize,
+    pub(crate) trust: Trust,
 }
 
 fn merge(into: &mut Vec<(String, String)>, pairs: Vec<(String, String)>) {
@@ -532,12 +603,15 @@ fn has_path(url: &str) -> bool {
         .is_some_and(|i| !rest[i..].trim_end_matches('/').is_empty())
 }
 
+/// A headers variable as errors show it: names only. An item without `=` (often `name: value`
+/// pasted in) is not shown at all.
 fn mask_header_values(value: &str) -> String {
     value
         .split(',')
         .map(|item| match item.split_once('=') {
-            Some((k, _)) => format!("{k}=***"),
-            None => item.to_owned(),
+            Some((k, _)) if !k.contains([':', ' ']) => format!("{k}=***"),
+            _ if item.trim().is_empty() => item.to_owned(),
+            _ => "***".to_owned(),
         })
         .collect::<Vec<_>>()
         .join(",")

@@ -36,9 +36,27 @@ pub enum BuildError {
         /// The feature that provides it.
         feature: &'static str,
     },
+    /// The CA certificate given in code, or named by a certificate variable, cannot be used.
+    #[error("cannot use the CA certificate {}: {problem}", certificate_origin(*.var, .path.as_deref()))]
+    InvalidCertificate {
+        /// The variable that named the file (`None`: given in code).
+        var: Option<&'static str>,
+        /// The file's path, when it came from a variable.
+        path: Option<String>,
+        /// What is wrong with it.
+        problem: String,
+    },
     /// The OpenTelemetry OTLP exporter refused its configuration.
     #[error("the OTLP exporter could not be built: {0}")]
     Exporter(String),
+}
+
+fn certificate_origin(var: Option<&str>, path: Option<&str>) -> String {
+    match (var, path) {
+        (Some(var), Some(path)) => format!("file {path:?} named by {var}"),
+        (Some(var), None) => format!("named by {var}"),
+        (None, _) => "given to with_ca_certificate_pem".to_owned(),
+    }
 }
 
 /// Why [`HeartbeatBuilder::install`](crate::HeartbeatBuilder::install) failed.

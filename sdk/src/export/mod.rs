@@ -11,9 +11,13 @@ pub(crate) mod config;
 pub(crate) mod env;
 pub(crate) mod error;
 mod exporter;
+#[cfg(feature = "tls")]
+mod tls;
+pub(crate) mod transport;
 
 use self::config::{Config, HeartbeatBuilder, Temporality};
 use self::error::{BuildError, ExportError, InstallError};
+use self::transport::Failure;
 use crate::core::registry::{OutcomeBuilder, Registry};
 use crate::semconv;
 use opentelemetry::KeyValue;
@@ -28,7 +32,7 @@ use opentelemetry_sdk::metrics::{
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{AtomicU8, AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Weak};
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -38,21 +42,193 @@ use tokio::sync::{Notify, mpsc, oneshot};
 /// the registry's own per-outcome tenant limit is what bounds cardinality.
 const SDK_CARDINALITY_LIMIT: usize = 1 << 20;
 
-/// Shows a URL without its credentials or query string.
+/// Shows a URL without its credentials (everything before the last `@` of the authority),
+/// query string or fragment.
 pub(crate) fn redact_url(url: &str) -> String {
     let (scheme, rest) = url.split_once("://").unwrap_or(("", url));
     let rest = rest.split(['?', '#']).next().unwrap_or_default();
-    let rest = match rest.split_once('@') {
-        Some((_, host)) if !host.contains('/') || rest.find('@') < rest.find('/') => {
-            format!("***@{host}")
-        }
-        _ => rest.to_owned(),
+    let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+    let authority = match authority.rsplit_once('@') {
+        Some((_, host)) => format!("***@{host}"),
+        None => authority.to_owned(),
     };
-    let tail = if url.contains('?') { "?***" } else { "" };
+    let tail = if url.contains(['?', '#']) { "?***" } else { "" };
     if scheme.is_empty() {
-        format!("{rest}{tail}")
+        format!("{authority}{path}{tail}")
     } else {
-        format!("{scheme}://{rest}{tail}")
+        format!("{scheme}://{authority}{path}{tail}")
+    }
+}
+
+/// What of a configuration must never be shown: header values, and the endpoint's credentials
+/// and query. Errors from dependencies pass through [`Secrets::scrub`] before a user sees them.
+#[derive(Debug, Default)]
+pub(crate) struct Secrets(Vec<String>);
+
+impl Secrets {
+    /// Values shorter than this are not scrubbed: they would mangle messages, and are no
+    /// credential.
+    const SHORTEST: usize = 4;
+
+    pub(crate) fn of(config: &Config) -> Self {
+        let mut secrets: Vec<String> = config.headers.iter().map(|(_, v)| v.clone()).collect();
+        let url = &config.endpoint;
+        let after_scheme = url.split_once("://").map_or(url.as_str(), |(_, r)| r);
+        let authority = after_scheme
+            .split(['/', '?', '#'])
+            .next()
+            .unwrap_or_default();
+        if let Some((userinfo, _)) = authority.rsplit_once('@') {
+            secrets.push(userinfo.to_owned());
+            secrets.extend(userinfo.split(':').map(str::to_owned));
+        }
+        if let Some((_, query)) = url.split_once(['?', '#']) {
+            secrets.push(query.to_owned());
+            secrets.extend(query.split(['&', '=', '#']).map(str::to_owned));
+        }
+        secrets.retain(|s| s.len() >= Self::SHORTEST);
+        // Longest first, so a whole secret is replaced before a part of it.
+        secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
+        secrets.dedup();
+        Self(secrets)
+    }
+
+    /// `text` with the endpoint shown redacted and every secret replaced by `***`.
+    pub(crate) fn scrub(&self, text: &str, endpoint: &str) -> String {
+        let mut out = text.replace(endpoint, &redact_url(endpoint));
+        for secret in &self.0 {
+            if out.contains(secret.as_str()) {
+                out = out.replace(secret.as_str(), "***");
+            }
+        }
+        out
+    }
+}
+
+/// `text` (an error from a dependency) without the secrets of `config`.
+pub(crate) fn scrub(text: &str, config: &Config) -> String {
+    Secrets::of(config).scrub(text, &config.endpoint)
+}
+
+/// Why the latest failed export failed: the `heartbeat.reason` of its `heartbeat.sdk.exports`
+/// failure series.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ExportFailure {
+    /// No answer in time: the request timeout or the export deadline passed.
+    Timeout,
+    /// The collector's host name did not resolve.
+    Dns,
+    /// The connection was refused, reset or unreachable.
+    Connect,
+    /// The TLS handshake failed, most often because the certificate did not verify.
+    Tls,
+    /// The collector answered with a 4xx status (429 too, after its retries).
+    Http4xx,
+    /// The collector answered with a 5xx status (after the retries).
+    Http5xx,
+    /// Anything else (a gRPC status, a malformed answer, ...).
+    Other,
+}
+
+impl ExportFailure {
+    /// Every failure reason other than [`ExportFailure::Timeout`], in counter order.
+    const COUNTED: [ExportFailure; 6] = [
+        Self::Dns,
+        Self::Connect,
+        Self::Tls,
+        Self::Http4xx,
+        Self::Http5xx,
+        Self::Other,
+    ];
+
+    /// Every reason, as `heartbeat.sdk.exports` reports them.
+    pub(crate) const ALL: [ExportFailure; 7] = [
+        Self::Timeout,
+        Self::Dns,
+        Self::Connect,
+        Self::Tls,
+        Self::Http4xx,
+        Self::Http5xx,
+        Self::Other,
+    ];
+
+    /// The attribute value: `timeout`, `dns`, `connect`, `tls`, `http_4xx`, `http_5xx` or `error`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Timeout => "timeout",
+            Self::Dns => "dns",
+            Self::Connect => "connect",
+            Self::Tls => "tls",
+            Self::Http4xx => "http_4xx",
+            Self::Http5xx => "http_5xx",
+            Self::Other => "error",
+        }
+    }
+
+    fn code(self) -> u8 {
+        match self {
+            Self::Timeout => 1,
+            Self::Dns => 2,
+            Self::Connect => 3,
+            Self::Tls => 4,
+            Self::Http4xx => 5,
+            Self::Http5xx => 6,
+            Self::Other => 7,
+        }
+    }
+
+    fn from_code(code: u8) -> Option<Self> {
+        Self::ALL.into_iter().find(|f| f.code() == code)
+    }
+
+    pub(crate) fn of(failure: Failure) -> Self {
+        match failure {
+            Failure::Timeout => Self::Timeout,
+            Failure::Dns => Self::Dns,
+            Failure::Connect => Self::Connect,
+            Failure::Tls => Self::Tls,
+            Failure::Status(s) if (400..500).contains(&s) => Self::Http4xx,
+            Failure::Status(s) if s >= 500 => Self::Http5xx,
+            Failure::Status(_) | Failure::Other => Self::Other,
+        }
+    }
+
+    /// A failure read from an exporter's message, for transports that report only text (gRPC).
+    fn from_message(message: &str) -> Self {
+        let m = message.to_ascii_lowercase();
+        if m.contains("certificate") || m.contains("tls") || m.contains("handshake") {
+            Self::Tls
+        } else if m.contains("dns error") || m.contains("failed to lookup address") {
+            Self::Dns
+        } else if m.contains("connection refused")
+            || m.contains("connection reset")
+            || m.contains("tcp connect error")
+        {
+            Self::Connect
+        } else {
+            Self::Other
+        }
+    }
+}
+
+impl fmt::Display for ExportFailure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Why the latest attempt of the export in progress failed, written by the transport.
+#[derive(Debug, Default)]
+pub(crate) struct Attempts(AtomicU8);
+
+impl Attempts {
+    pub(crate) fn record(&self, failure: Failure) {
+        self.0.store(ExportFailure::of(failure).code(), Relaxed);
+    }
+
+    fn take(&self) -> Option<ExportFailure> {
+        ExportFailure::from_code(self.0.swap(0, Relaxed))
     }
 }
 
@@ -63,6 +239,9 @@ pub(crate) struct Health {
     exports_failed: AtomicU64,
     exports_timed_out: AtomicU64,
     last_success_unix_ms: AtomicU64,
+    /// Failures other than timeouts, by [`ExportFailure::COUNTED`] slot.
+    failed_by: [AtomicU64; ExportFailure::COUNTED.len()],
+    last_failure: AtomicU8,
 }
 
 impl Health {
@@ -73,23 +252,54 @@ impl Health {
             exports_failed: self.exports_failed.load(Relaxed),
             exports_timed_out: self.exports_timed_out.load(Relaxed),
             last_success: (last > 0).then(|| Duration::from_millis(last)),
+            last_failure: ExportFailure::from_code(self.last_failure.load(Relaxed)),
+        }
+    }
+
+    /// Failed exports with this reason so far.
+    pub(crate) fn failures(&self, why: ExportFailure) -> u64 {
+        if why == ExportFailure::Timeout {
+            return self.exports_timed_out.load(Relaxed);
+        }
+        ExportFailure::COUNTED
+            .iter()
+            .position(|f| *f == why)
+            .and_then(|i| self.failed_by.get(i))
+            .map_or(0, |c| c.load(Relaxed))
+    }
+
+    fn failed(&self, why: ExportFailure) {
+        self.last_failure.store(why.code(), Relaxed);
+        if why == ExportFailure::Timeout {
+            self.exports_timed_out.fetch_add(1, Relaxed);
+            return;
+        }
+        self.exports_failed.fetch_add(1, Relaxed);
+        if let Some(c) = ExportFailure::COUNTED
+            .iter()
+            .position(|f| *f == why)
+            .and_then(|i| self.failed_by.get(i))
+        {
+            c.fetch_add(1, Relaxed);
         }
     }
 }
 
-/// The export pipeline's own health: how many exports succeeded and failed, and when the last
-/// one succeeded.
+/// The export pipeline's own health: how many exports succeeded and failed, why the latest
+/// failure failed, and when the last export succeeded.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct ExportHealth {
     /// Exports the collector accepted.
     pub exports_ok: u64,
-    /// Exports that failed after their retries.
+    /// Exports that failed after their retries, other than by a timeout.
     pub exports_failed: u64,
-    /// Exports that did not finish by the export deadline.
+    /// Exports that got no answer in time: the request timeout or the export deadline passed.
     pub exports_timed_out: u64,
     /// Unix time of the last successful export, if any.
     pub last_success: Option<Duration>,
+    /// Why the latest failed export failed (it stays after a later success).
+    pub last_failure: Option<ExportFailure>,
 }
 
 /// A reply channel and the instant by which the export must be done.
@@ -473,7 +683,8 @@ impl HeartbeatBuilder {
             return Ok((hb, idle));
         }
 
-        let exporter = exporter::build(&config)?;
+        let attempts = Arc::new(Attempts::default());
+        let built = exporter::build(&config, &attempts)?;
         let reader = Arc::new(
             ManualReader::builder()
                 .with_temporality(otel_temporality(config.temporality))
@@ -513,7 +724,11 @@ impl HeartbeatBuilder {
             future: Box::pin(drive(Loop {
                 reader,
                 _provider: provider.clone(),
-                exporter,
+                exporter: built.exporter,
+                deferred: built.deferred,
+                attempts,
+                secrets: Secrets::of(&config),
+                endpoint: config.endpoint.clone(),
                 commands: rx,
                 export_now: Arc::clone(&export_now),
                 interval: config.export_interval,
@@ -559,6 +774,13 @@ struct Loop {
     /// Keeps the provider (and so the reader) alive until the final export is done.
     _provider: SdkMeterProvider,
     exporter: opentelemetry_otlp::MetricExporter,
+    /// Tasks the transport started while `build()` ran outside a runtime.
+    deferred: exporter::Deferred,
+    /// Why the latest attempt failed, as the transport saw it.
+    attempts: Arc<Attempts>,
+    /// Scrubbed from error messages.
+    secrets: Secrets,
+    endpoint: String,
     commands: mpsc::UnboundedReceiver<Command>,
     export_now: Arc<Notify>,
     interval: Duration,
@@ -573,11 +795,15 @@ impl Loop {
     async fn export_once(&self, until: tokio::time::Instant) -> Result<(), ExportError> {
         let mut rm = ResourceMetrics::default();
         if let Err(e) = self.reader.collect(&mut rm) {
+            self.health.failed(ExportFailure::Other);
             return Err(ExportError::Failed(e.to_string()));
         }
+        let _stale = self.attempts.take();
         let result = match tokio::time::timeout_at(until, self.exporter.export(&rm)).await {
             Ok(Ok(())) => Ok(()),
-            Ok(Err(e)) => Err(ExportError::Failed(e.to_string())),
+            Ok(Err(e)) => Err(ExportError::Failed(
+                self.secrets.scrub(&e.to_string(), &self.endpoint),
+            )),
             Err(_) => Err(ExportError::Timeout(self.deadline)),
         };
         let h = &self.health;
@@ -587,12 +813,13 @@ impl Loop {
                 let ms = u64::try_from(self.clock.now_unix().as_millis()).unwrap_or(u64::MAX);
                 h.last_success_unix_ms.store(ms.max(1), Relaxed);
             }
-            Err(ExportError::Timeout(_)) => {
-                h.exports_timed_out.fetch_add(1, Relaxed);
-            }
-            Err(_) => {
-                h.exports_failed.fetch_add(1, Relaxed);
-            }
+            Err(ExportError::Timeout(_)) => h.failed(ExportFailure::Timeout),
+            Err(ExportError::Failed(message)) => h.failed(
+                self.attempts
+                    .take()
+                    .unwrap_or_else(|| ExportFailure::from_message(message)),
+            ),
+            Err(_) => h.failed(ExportFailure::Other),
         }
         result
     }
@@ -600,6 +827,7 @@ impl Loop {
 
 async fn drive(mut lp: Loop) {
     lp.started.store(true, Relaxed);
+    lp.deferred.start();
     let periodic = |lp: &Loop| tokio::time::Instant::now() + lp.deadline;
     let start = tokio::time::Instant::now() + lp.interval;
     let mut ticker = tokio::time::interval_at(start, lp.interval);
@@ -644,6 +872,11 @@ mod tests {
             redact_url("https://user:pw@host:1/p?token=abc"),
             "https://***@host:1/p?***"
         );
+        assert_eq!(
+            redact_url("https://user:p@ss@host/v1#frag"),
+            "https://***@host/v1?***"
+        );
+        assert_eq!(redact_url("http://host/a@b"), "http://host/a@b");
         assert_eq!(
             redact_url("http://host:4318/v1/metrics"),
             "http://host:4318/v1/metrics"
