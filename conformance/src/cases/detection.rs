@@ -1,0 +1,316 @@
+//! Detection: the emitter's beats through the conformance receiver into the watch
+//! (`heartbeat-watch`), whose dead-man rule must fire in its documented bound and classify what
+//! it sees (HB-080 to HB-083).
+//!
+//! The watch runs on the system clock with a 1 s window, judged every 100 ms by hand (its
+//! `tick`). It is started only once the emitter beats, so that no judged window precedes the
+//! first beat; the receiver then forwards what it accepts to the watch's OTLP receiver.
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use heartbeat_watch::{Alert, AlertStatus, Classification, Database, RuleFile, Watch};
+use tokio::task::JoinHandle;
+
+use super::wire::run;
+use super::{BEATS, Ctx, EMITTER, Run, Session, ms};
+use crate::otlp;
+use crate::spec::Verdict;
+
+const WINDOW: Duration = Duration::from_secs(1);
+const TICK: Duration = Duration::from_millis(100);
+const CADENCE_MS: u64 = 100;
+
+/// A watch judging one dead-man rule, ticked every 100 ms; alerts are kept with the receiver
+/// time they fired at.
+struct Judge {
+    watch: Arc<Watch>,
+    alerts: Arc<Mutex<Vec<(Duration, Alert)>>>,
+    ticker: JoinHandle<()>,
+}
+
+impl Judge {
+    async fn start(s: &Session, min_beats: u32, fire_after: u32) -> Run<Self> {
+        let rules: RuleFile = format!(
+            "[watch]\ntick = \"1s\"\n\n[[deadman]]\nname = \"conformance\"\nservice = \"{}\"\nemitter = \"{EMITTER}\"\nwindow = \"1s\"\nmin_beats = {min_beats}\nfire_after = {fire_after}\nresolve_after = 1\n",
+            s.config.service_name
+        )
+        .parse()
+        .map_err(|e| format!("the rule file: {e}"))?;
+        let watch = Watch::builder(rules)
+            .with_database(Database::InMemory)
+            .with_listen(SocketAddr::from(([127, 0, 0, 1], 0)))
+            .with_grpc_listen(None)
+            .with_auto_tick(false)
+            .start()
+            .await
+            .map_err(|e| format!("the watch: {e}"))?;
+        let watch = Arc::new(watch);
+        s.rx.forward(Some(format!("http://{}/v1/metrics", watch.http_addr())), 1);
+        let alerts: Arc<Mutex<Vec<(Duration, Alert)>>> = Arc::default();
+        let ticker = {
+            let watch = Arc::clone(&watch);
+            let alerts = Arc::clone(&alerts);
+            let started = tokio::time::Instant::now();
+            let offset = s.rx.now();
+            tokio::spawn(async move {
+                let mut every = tokio::time::interval(TICK);
+                loop {
+                    every.tick().await;
+                    let fired = watch.tick().await;
+                    let at = offset + started.elapsed();
+                    let mut kept = alerts.lock().unwrap_or_else(PoisonError::into_inner);
+                    kept.extend(fired.into_iter().map(|a| (at, a)));
+                }
+            })
+        };
+        Ok(Self {
+            watch,
+            alerts,
+            ticker,
+        })
+    }
+
+    fn firing(&self) -> Vec<(Duration, Alert)> {
+        self.alerts
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .iter()
+            .filter(|(_, a)| a.status == AlertStatus::Firing)
+            .cloned()
+            .collect()
+    }
+
+    async fn wait_firing(&self, limit: Duration) -> Option<(Duration, Alert)> {
+        let deadline = tokio::time::Instant::now() + limit;
+        loop {
+            if let Some(first) = self.firing().into_iter().next() {
+                return Some(first);
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return None;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    async fn stop(self) {
+        self.ticker.abort();
+        let _ = self.ticker.await;
+        if let Ok(watch) = Arc::try_unwrap(self.watch) {
+            watch.shutdown().await;
+        }
+    }
+}
+
+/// An emitter beating every 100 ms, its first beat received.
+async fn beating(ctx: &Ctx, scenario: &str) -> Run<Session> {
+    let mut s = ctx
+        .session(scenario, ctx.info.primary(), |c| {
+            c.export_interval = Duration::from_millis(100);
+        })
+        .await?;
+    s.beat(CADENCE_MS, None).await?;
+    let beat =
+        s.rx.wait_for(Duration::from_secs(15), |reqs| {
+            otlp::total(
+                &otlp::points(reqs),
+                BEATS,
+                &[("heartbeat.emitter", EMITTER)],
+                &[],
+            ) > 0
+        })
+        .await;
+    if beat {
+        Ok(s)
+    } else {
+        Err("no beat arrived within 15 s".to_owned())
+    }
+}
+
+fn last_beat(s: &Session) -> Option<Duration> {
+    otlp::arrivals(&s.points(), BEATS, &[("heartbeat.emitter", EMITTER)])
+        .last()
+        .copied()
+}
+
+/// What a detection scenario saw: the first alert, when it fired, the last beat, and alerts
+/// that fired before the fault was injected (false pages).
+struct Seen {
+    alert: Option<(Duration, Alert)>,
+    last_beat: Option<Duration>,
+    fault_at: Duration,
+    false_pages: Vec<String>,
+}
+
+fn false_pages(judge: &Judge) -> Vec<String> {
+    judge
+        .firing()
+        .into_iter()
+        .map(|(_, a)| format!("{} ({})", a.summary, a.classification.as_str()))
+        .collect()
+}
+
+pub(crate) async fn dead(ctx: Arc<Ctx>) -> Verdict {
+    let seen = run!(
+        ctx.memo("detect-dead", async {
+            let _slot = ctx.slot().await;
+            let mut s = beating(&ctx, "detect-dead").await?;
+            let judge = Judge::start(&s, 5, 1).await?;
+            tokio::time::sleep(Duration::from_millis(2500)).await;
+            let early = false_pages(&judge);
+            let fault_at = s.rx.now();
+            s.emitter.kill().await;
+            let alert = judge.wait_firing(Duration::from_secs(6)).await;
+            let seen = Seen {
+                alert,
+                last_beat: last_beat(&s),
+                fault_at,
+                false_pages: early,
+            };
+            judge.stop().await;
+            Ok(seen)
+        })
+        .await
+    );
+    judged(&ctx, &seen, Classification::DeadEmitter, 1)
+}
+
+fn judged(ctx: &Ctx, seen: &Seen, want: Classification, fire_after: u32) -> Verdict {
+    if !seen.false_pages.is_empty() {
+        return Verdict::fail(format!(
+            "the rule fired while the emitter beat: {}",
+            seen.false_pages.join("; ")
+        ));
+    }
+    let Some((at, alert)) = &seen.alert else {
+        return Verdict::fail(format!(
+            "the dead-man rule did not fire within 6 s of the fault ({} after the last beat)",
+            seen.last_beat
+                .map(|b| ms(seen.fault_at.saturating_sub(b)))
+                .unwrap_or_default()
+        ));
+    };
+    let from = seen.last_beat.unwrap_or(seen.fault_at);
+    let took = at.saturating_sub(from);
+    let bound = WINDOW * (fire_after + 1) + TICK + ctx.slack();
+    if took > bound {
+        return Verdict::fail(format!(
+            "fired {} after the last beat; the documented bound is (fire_after + 1) x window + tick = {} (+ T)",
+            ms(took),
+            ms(bound - ctx.slack())
+        ));
+    }
+    Verdict::when(
+        alert.classification == want,
+        format!(
+            "fired {} after the last beat (bound {}), classified {}: {}",
+            ms(took),
+            ms(bound),
+            alert.classification.as_str(),
+            alert.summary
+        ),
+    )
+}
+
+pub(crate) async fn lossy(ctx: Arc<Ctx>) -> Verdict {
+    let seen = run!(
+        ctx.memo("detect-lossy", async {
+            let _slot = ctx.slot().await;
+            let s = beating(&ctx, "detect-lossy").await?;
+            let judge = Judge::start(&s, 5, 1).await?;
+            tokio::time::sleep(Duration::from_millis(1500)).await;
+            let url = Some(format!("http://{}/v1/metrics", judge.watch.http_addr()));
+            // Most exports are lost, then all of them.
+            s.rx.forward(url, 6);
+            tokio::time::sleep(Duration::from_millis(2500)).await;
+            let early = false_pages(&judge);
+            s.rx.forward(None, 0);
+            let fault_at = s.rx.now();
+            let alert = judge.wait_firing(Duration::from_secs(6)).await;
+            let seen = Seen {
+                alert,
+                last_beat: Some(fault_at),
+                fault_at,
+                false_pages: early,
+            };
+            judge.stop().await;
+            Ok(seen)
+        })
+        .await
+    );
+    judged(&ctx, &seen, Classification::LossyPipeline, 1)
+}
+
+/// Sleeps until just after the next whole second of the system clock (a window boundary).
+async fn next_window() {
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default();
+    let into = Duration::from_nanos(u64::from(now.subsec_nanos()));
+    tokio::time::sleep(WINDOW - into + Duration::from_millis(50)).await;
+}
+
+pub(crate) async fn restart(ctx: Arc<Ctx>) -> Verdict {
+    let seen = run!(
+        ctx.memo("detect-restart", async {
+            let _slot = ctx.slot().await;
+            let mut s = beating(&ctx, "detect-restart").await?;
+            // The next instance, started ahead so that it beats at once when asked.
+            let mut next = ctx
+                .target
+                .start(&s.config)
+                .await
+                .map_err(|e| format!("the second instance: {e}"))?;
+            let judge = Judge::start(&s, 6, 2).await?;
+            tokio::time::sleep(Duration::from_millis(2000)).await;
+            next_window().await;
+            let early = false_pages(&judge);
+            let fault_at = s.rx.now();
+            s.emitter.kill().await;
+            // A crash loop: the new instance beats three times and dies too.
+            next.send(&crate::target::Command::Beat {
+                emitter: EMITTER.to_owned(),
+                cadence_ms: CADENCE_MS,
+                jitter_ms: None,
+            })
+            .await
+            .map_err(|e| format!("the second instance: {e}"))?;
+            tokio::time::sleep(Duration::from_millis(250)).await;
+            next.kill().await;
+            let alert = judge.wait_firing(Duration::from_secs(6)).await;
+            let seen = Seen {
+                alert,
+                last_beat: last_beat(&s),
+                fault_at,
+                false_pages: early,
+            };
+            judge.stop().await;
+            Ok(seen)
+        })
+        .await
+    );
+    judged(&ctx, &seen, Classification::Restart, 2)
+}
+
+pub(crate) async fn planned_stop(ctx: Arc<Ctx>) -> Verdict {
+    let r = run!(
+        ctx.memo("detect-stop", async {
+            let _slot = ctx.slot().await;
+            let mut s = beating(&ctx, "detect-stop").await?;
+            let judge = Judge::start(&s, 5, 1).await?;
+            tokio::time::sleep(Duration::from_millis(2000)).await;
+            s.shutdown().await?;
+            tokio::time::sleep(Duration::from_millis(3000)).await;
+            let fired = false_pages(&judge);
+            judge.stop().await;
+            Ok(fired)
+        })
+        .await
+    );
+    match r.first() {
+        Some(a) => Verdict::fail(format!("the rule fired after a graceful stop: {a}")),
+        None => Verdict::pass("no alert in the 3 s after a graceful stop (status 2)"),
+    }
+}

@@ -1,0 +1,294 @@
+//! Reading what arrived: every data point of every request, flattened with its resource,
+//! scope, metric and attributes; series identity; totals over cumulative and delta sums.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::time::Duration;
+
+use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
+use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value};
+use opentelemetry_proto::tonic::metrics::v1::{metric, number_data_point};
+
+use crate::receiver::Recorded;
+
+/// The kind of a metric's data.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// A sum.
+    Sum {
+        /// `isMonotonic`.
+        monotonic: bool,
+        /// `aggregationTemporality` (1 delta, 2 cumulative).
+        temporality: i32,
+    },
+    /// A gauge.
+    Gauge,
+    /// A histogram, summary or anything else.
+    Other,
+}
+
+/// A number point's value.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum PointValue {
+    /// `asInt`.
+    Int(i64),
+    /// `asDouble`.
+    Double(f64),
+    /// Neither.
+    Missing,
+}
+
+impl PointValue {
+    /// The value as an integer, if it is one.
+    pub fn as_i64(self) -> Option<i64> {
+        match self {
+            PointValue::Int(v) => Some(v),
+            _ => None,
+        }
+    }
+}
+
+/// One number data point with everything around it.
+#[derive(Debug, Clone)]
+pub struct Point {
+    /// The request it came in.
+    pub seq: usize,
+    /// When that request arrived.
+    pub at: Duration,
+    /// Whether that request was accepted.
+    pub accepted: bool,
+    /// Resource attributes.
+    pub resource: BTreeMap<String, String>,
+    /// Instrumentation scope name.
+    pub scope: String,
+    /// Metric name.
+    pub metric: String,
+    /// Metric unit.
+    pub unit: String,
+    /// Sum, gauge or other.
+    pub kind: Kind,
+    /// Point attributes.
+    pub attributes: BTreeMap<String, String>,
+    /// `startTimeUnixNano`.
+    pub start: u64,
+    /// `timeUnixNano`.
+    pub time: u64,
+    /// The value.
+    pub value: PointValue,
+}
+
+impl Point {
+    /// The series: resource, scope, metric and attributes (not the start time).
+    pub fn series(&self) -> String {
+        format!(
+            "{:?}|{}|{}|{:?}",
+            self.resource, self.scope, self.metric, self.attributes
+        )
+    }
+
+    /// Whether it is a delta sum.
+    pub fn is_delta(&self) -> bool {
+        matches!(self.kind, Kind::Sum { temporality: 1, .. })
+    }
+}
+
+/// An attribute value as text (strings as they are, other kinds in a readable form).
+pub(crate) fn render(value: Option<&AnyValue>) -> String {
+    match value.and_then(|v| v.value.as_ref()) {
+        Some(any_value::Value::StringValue(s)) => s.clone(),
+        Some(any_value::Value::IntValue(i)) => i.to_string(),
+        Some(any_value::Value::BoolValue(b)) => b.to_string(),
+        Some(any_value::Value::DoubleValue(d)) => d.to_string(),
+        Some(other) => format!("{other:?}"),
+        None => String::new(),
+    }
+}
+
+fn map(attrs: &[KeyValue]) -> BTreeMap<String, String> {
+    attrs
+        .iter()
+        .map(|kv| (kv.key.clone(), render(kv.value.as_ref())))
+        .collect()
+}
+
+/// The number points of one request (request fields `seq`, `at`, `accepted` left at zero).
+pub(crate) fn points_of(request: &ExportMetricsServiceRequest) -> Vec<Point> {
+    let mut out = Vec::new();
+    for rm in &request.resource_metrics {
+        let resource = rm
+            .resource
+            .as_ref()
+            .map(|r| map(&r.attributes))
+            .unwrap_or_default();
+        for sm in &rm.scope_metrics {
+            let scope = sm
+                .scope
+                .as_ref()
+                .map(|s| s.name.clone())
+                .unwrap_or_default();
+            for m in &sm.metrics {
+                let (kind, points) = match &m.data {
+                    Some(metric::Data::Sum(s)) => (
+                        Kind::Sum {
+                            monotonic: s.is_monotonic,
+                            temporality: s.aggregation_temporality,
+                        },
+                        &s.data_points,
+                    ),
+                    Some(metric::Data::Gauge(g)) => (Kind::Gauge, &g.data_points),
+                    _ => continue,
+                };
+                for p in points {
+                    let value = match p.value {
+                        Some(number_data_point::Value::AsInt(v)) => PointValue::Int(v),
+                        Some(number_data_point::Value::AsDouble(v)) => PointValue::Double(v),
+                        None => PointValue::Missing,
+                    };
+                    out.push(Point {
+                        seq: 0,
+                        at: Duration::ZERO,
+                        accepted: false,
+                        resource: resource.clone(),
+                        scope: scope.clone(),
+                        metric: m.name.clone(),
+                        unit: m.unit.clone(),
+                        kind,
+                        attributes: map(&p.attributes),
+                        start: p.start_time_unix_nano,
+                        time: p.time_unix_nano,
+                        value,
+                    });
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Every number point of `requests`, in arrival order.
+pub fn points(requests: &[Arc<Recorded>]) -> Vec<Point> {
+    let mut out = Vec::new();
+    for r in requests {
+        let Some(request) = &r.request else { continue };
+        for mut p in points_of(request) {
+            p.seq = r.seq;
+            p.at = r.at;
+            p.accepted = r.accepted();
+            out.push(p);
+        }
+    }
+    out
+}
+
+/// Whether `attributes` has every pair of `has` and none of the keys in `lacks`.
+pub(crate) fn has(
+    attributes: &BTreeMap<String, String>,
+    has: &[(&str, &str)],
+    lacks: &[&str],
+) -> bool {
+    has.iter()
+        .all(|(k, v)| attributes.get(*k).is_some_and(|x| x == v))
+        && lacks.iter().all(|k| !attributes.contains_key(*k))
+}
+
+/// The total of integer sum `metric` over the accepted points whose attributes have `has` and
+/// lack `lacks`: for cumulative series the latest point of each (series, start time), for delta
+/// series every distinct point (a retried point counts once).
+pub fn total(points: &[Point], metric: &str, filter: &[(&str, &str)], lacks: &[&str]) -> i64 {
+    let mut latest: HashMap<(String, u64), (u64, i64)> = HashMap::new();
+    let mut deltas: HashMap<(String, u64, u64), i64> = HashMap::new();
+    for p in points {
+        if !p.accepted || p.metric != metric || !has(&p.attributes, filter, lacks) {
+            continue;
+        }
+        let Some(v) = p.value.as_i64() else { continue };
+        if p.is_delta() {
+            deltas.insert((p.series(), p.start, p.time), v);
+        } else {
+            let slot = latest.entry((p.series(), p.start)).or_insert((p.time, v));
+            if p.time >= slot.0 {
+                *slot = (p.time, v);
+            }
+        }
+    }
+    latest.values().map(|(_, v)| v).sum::<i64>() + deltas.values().sum::<i64>()
+}
+
+/// When the total of `metric` (as [`total`]) first reached each value `1..=n`: the arrival
+/// times of counted events, such as beats.
+pub(crate) fn arrivals(points: &[Point], metric: &str, filter: &[(&str, &str)]) -> Vec<Duration> {
+    let mut out: Vec<Duration> = Vec::new();
+    let mut seqs: Vec<usize> = points
+        .iter()
+        .filter(|p| p.accepted && p.metric == metric)
+        .map(|p| p.seq)
+        .collect();
+    seqs.dedup();
+    for seq in seqs {
+        let upto: Vec<Point> = points.iter().filter(|p| p.seq <= seq).cloned().collect();
+        let at = upto.last().map(|p| p.at).unwrap_or_default();
+        let reached = total(&upto, metric, filter, &[]);
+        while (out.len() as i64) < reached {
+            out.push(at);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn point(seq: usize, value: i64, start: u64, time: u64, temporality: i32) -> Point {
+        Point {
+            seq,
+            at: Duration::from_millis(seq as u64 * 100),
+            accepted: true,
+            resource: BTreeMap::from([("service.name".to_owned(), "s".to_owned())]),
+            scope: "heartbeat".to_owned(),
+            metric: "heartbeat.beats".to_owned(),
+            unit: "{beat}".to_owned(),
+            kind: Kind::Sum {
+                monotonic: true,
+                temporality,
+            },
+            attributes: BTreeMap::new(),
+            start,
+            time,
+            value: PointValue::Int(value),
+        }
+    }
+
+    #[test]
+    fn cumulative_totals_take_the_latest_point_of_each_start_time() {
+        let points = vec![
+            point(0, 3, 1, 10, 2),
+            point(1, 5, 1, 20, 2),
+            point(2, 2, 7, 30, 2), // a restart: a new start time
+        ];
+        assert_eq!(total(&points, "heartbeat.beats", &[], &[]), 7);
+    }
+
+    #[test]
+    fn delta_totals_count_a_retried_point_once() {
+        let points = vec![
+            point(0, 3, 1, 10, 1),
+            point(1, 3, 1, 10, 1),
+            point(2, 4, 10, 20, 1),
+        ];
+        assert_eq!(total(&points, "heartbeat.beats", &[], &[]), 7);
+    }
+
+    #[test]
+    fn arrivals_give_the_time_each_count_was_first_seen() {
+        let points = vec![point(0, 1, 1, 10, 2), point(1, 3, 1, 20, 2)];
+        assert_eq!(
+            arrivals(&points, "heartbeat.beats", &[]),
+            vec![
+                Duration::ZERO,
+                Duration::from_millis(100),
+                Duration::from_millis(100)
+            ]
+        );
+    }
+}

@@ -1,0 +1,334 @@
+//! The run's report: every case with its verdict, as JSON and as a Markdown table, MUST apart
+//! from SHOULD and MAY.
+
+use std::time::Duration;
+
+use serde::Serialize;
+
+use crate::spec::{Case, Level, Scope, Status, Verdict};
+use crate::target::TargetInfo;
+
+/// One case's result.
+#[derive(Debug, Clone, Serialize)]
+pub struct CaseResult {
+    /// The requirement, `HB-012`.
+    pub id: String,
+    /// Its level.
+    pub level: Level,
+    /// Its scope.
+    pub scope: Scope,
+    /// What it requires, in one line.
+    pub description: String,
+    /// Pass, fail, N/A or skipped.
+    pub status: Status,
+    /// The evidence.
+    pub detail: String,
+    /// How long the check took, in seconds.
+    pub seconds: f64,
+}
+
+impl CaseResult {
+    /// The result of `case`.
+    pub fn new(case: &Case, verdict: Verdict, took: Duration) -> Self {
+        Self {
+            id: case.id.to_owned(),
+            level: case.level,
+            scope: case.scope,
+            description: case.description.to_owned(),
+            status: verdict.status,
+            detail: verdict.detail,
+            seconds: (took.as_secs_f64() * 10.0).round() / 10.0,
+        }
+    }
+}
+
+/// Results of one level.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Counts {
+    /// Passed.
+    pub pass: usize,
+    /// Failed.
+    pub fail: usize,
+    /// Not applicable.
+    pub not_applicable: usize,
+    /// Skipped.
+    pub skipped: usize,
+}
+
+impl Counts {
+    fn of(results: &[CaseResult], level: Level) -> Self {
+        let mut c = Counts::default();
+        for r in results.iter().filter(|r| r.level == level) {
+            match r.status {
+                Status::Pass => c.pass += 1,
+                Status::Fail => c.fail += 1,
+                Status::NotApplicable => c.not_applicable += 1,
+                Status::Skipped => c.skipped += 1,
+            }
+        }
+        c
+    }
+
+    fn line(&self) -> String {
+        let mut s = format!(
+            "{} pass, {} fail, {} n/a",
+            self.pass, self.fail, self.not_applicable
+        );
+        if self.skipped > 0 {
+            s.push_str(&format!(", {} skipped", self.skipped));
+        }
+        s
+    }
+}
+
+/// A run's report.
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    /// `heartbeat-conformance`.
+    pub suite: &'static str,
+    /// The suite's version.
+    pub version: &'static str,
+    /// The target's name.
+    pub target: String,
+    /// What the emitter said it offers.
+    pub emitter: TargetInfo,
+    /// Wall time of the run, in seconds.
+    pub seconds: f64,
+    /// MUST results.
+    pub must: Counts,
+    /// SHOULD results.
+    pub should: Counts,
+    /// MAY results.
+    pub may: Counts,
+    /// No MUST failed.
+    pub passed: bool,
+    /// Every case, in `SPEC.md` order.
+    pub results: Vec<CaseResult>,
+}
+
+impl Report {
+    /// A report of `results`.
+    pub fn new(
+        target: String,
+        emitter: TargetInfo,
+        results: Vec<CaseResult>,
+        took: Duration,
+    ) -> Self {
+        let must = Counts::of(&results, Level::Must);
+        Self {
+            suite: "heartbeat-conformance",
+            version: env!("CARGO_PKG_VERSION"),
+            target,
+            emitter,
+            seconds: (took.as_secs_f64() * 10.0).round() / 10.0,
+            must,
+            should: Counts::of(&results, Level::Should),
+            may: Counts::of(&results, Level::May),
+            passed: must.fail == 0,
+            results,
+        }
+    }
+
+    /// Whether no MUST failed.
+    pub fn passed(&self) -> bool {
+        self.passed
+    }
+
+    /// The report as pretty-printed JSON.
+    pub fn to_json(&self) -> String {
+        serde_json::to_string_pretty(self).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"))
+    }
+
+    /// The one-line summary: `MUST 40 pass, 0 fail, 5 n/a; SHOULD ...; MAY ...`.
+    pub fn summary(&self) -> String {
+        format!(
+            "{}: {} (MUST {}; SHOULD {}; MAY {}) in {:.0} s",
+            self.target,
+            if self.passed { "PASS" } else { "FAIL" },
+            self.must.line(),
+            self.should.line(),
+            self.may.line(),
+            self.seconds
+        )
+    }
+
+    /// The report as Markdown: a summary, then one table per level.
+    pub fn to_markdown(&self) -> String {
+        let mut out = format!(
+            "# Heartbeat conformance: `{}`\n\nEmitter: {}. Protocols: {}. Result: **{}** in {:.0} s.\n\n",
+            self.target,
+            self.emitter.name,
+            self.emitter
+                .protocols
+                .iter()
+                .map(|p| p.as_str())
+                .collect::<Vec<_>>()
+                .join(", "),
+            if self.passed {
+                "PASS"
+            } else {
+                "FAIL (a MUST failed)"
+            },
+            self.seconds
+        );
+        out.push_str("| level | pass | fail | n/a | skipped |\n|---|---|---|---|---|\n");
+        for (level, c) in [
+            (Level::Must, self.must),
+            (Level::Should, self.should),
+            (Level::May, self.may),
+        ] {
+            out.push_str(&format!(
+                "| {level} | {} | {} | {} | {} |\n",
+                c.pass, c.fail, c.not_applicable, c.skipped
+            ));
+        }
+        for level in [Level::Must, Level::Should, Level::May] {
+            let rows: Vec<&CaseResult> = self.results.iter().filter(|r| r.level == level).collect();
+            if rows.is_empty() {
+                continue;
+            }
+            out.push_str(&format!(
+                "\n## {level}\n\n| id | result | requirement | detail |\n|---|---|---|---|\n"
+            ));
+            for r in rows {
+                out.push_str(&format!(
+                    "| {} | {} | {} | {} |\n",
+                    r.id,
+                    r.status.as_str(),
+                    cell(&r.description, 200),
+                    cell(&r.detail, 400)
+                ));
+            }
+        }
+        out
+    }
+}
+
+/// Text for a Markdown table cell: one line, pipes escaped, cut to `max` characters.
+fn cell(text: &str, max: usize) -> String {
+    let one_line = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    let mut cut: String = one_line.chars().take(max).collect();
+    if cut.len() < one_line.len() {
+        cut.push('…');
+    }
+    cut.replace('|', "\\|")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::target::{KillMode, Protocol, Temporality};
+
+    fn info() -> TargetInfo {
+        TargetInfo {
+            name: "test emitter".to_owned(),
+            heartbeat: false,
+            browser: false,
+            protocols: vec![Protocol::HttpProtobuf],
+            temporalities: vec![Temporality::Cumulative],
+            gzip: false,
+            env: true,
+            stall: false,
+            visibility: false,
+            memory: false,
+            kill: KillMode::Signal,
+        }
+    }
+
+    fn result(id: &str, level: Level, status: Status, detail: &str) -> CaseResult {
+        CaseResult {
+            id: id.to_owned(),
+            level,
+            scope: Scope::All,
+            description: "does a thing".to_owned(),
+            status,
+            detail: detail.to_owned(),
+            seconds: 0.5,
+        }
+    }
+
+    fn report(results: Vec<CaseResult>) -> Report {
+        Report::new(
+            "native".to_owned(),
+            info(),
+            results,
+            Duration::from_millis(1500),
+        )
+    }
+
+    #[test]
+    fn a_must_failure_fails_the_report_and_a_should_failure_does_not() {
+        let r = report(vec![
+            result("HB-001", Level::Must, Status::Pass, ""),
+            result("HB-002", Level::Should, Status::Fail, "no protobuf"),
+        ]);
+        assert!(r.passed());
+        assert_eq!(r.should.fail, 1);
+        let r = report(vec![result(
+            "HB-001",
+            Level::Must,
+            Status::Fail,
+            "nothing arrived",
+        )]);
+        assert!(!r.passed());
+        assert_eq!(
+            r.must,
+            Counts {
+                pass: 0,
+                fail: 1,
+                not_applicable: 0,
+                skipped: 0
+            }
+        );
+    }
+
+    #[test]
+    fn the_markdown_has_one_table_per_level_and_escapes_cells() {
+        let md = report(vec![
+            result(
+                "HB-001",
+                Level::Must,
+                Status::Pass,
+                "3 requests | all decoded",
+            ),
+            result("HB-017", Level::May, Status::NotApplicable, "not offered"),
+        ])
+        .to_markdown();
+        assert!(
+            md.contains("## MUST\n\n| id | result | requirement | detail |"),
+            "{md}"
+        );
+        assert!(
+            md.contains("| HB-001 | pass | does a thing | 3 requests \\| all decoded |"),
+            "{md}"
+        );
+        assert!(md.contains("## MAY"), "{md}");
+        assert!(!md.contains("## SHOULD"), "{md}");
+        assert!(md.contains("| MUST | 1 | 0 | 0 | 0 |"), "{md}");
+    }
+
+    #[test]
+    fn the_json_carries_counts_and_every_result() {
+        let json: serde_json::Value = serde_json::from_str(
+            &report(vec![result(
+                "HB-001",
+                Level::Must,
+                Status::Skipped,
+                "no rotel",
+            )])
+            .to_json(),
+        )
+        .unwrap();
+        assert_eq!(json["must"]["skipped"], 1);
+        assert_eq!(json["passed"], true);
+        assert_eq!(json["results"][0]["status"], "skipped");
+        assert_eq!(json["results"][0]["level"], "MUST");
+        assert_eq!(json["emitter"]["protocols"][0], "http/protobuf");
+    }
+
+    #[test]
+    fn long_details_are_cut_to_one_line() {
+        assert_eq!(cell("a\nb   c", 10), "a b c");
+        assert_eq!(cell("abcdef", 3), "abc…");
+    }
+}

@@ -1,0 +1,131 @@
+//! Runs the case table against one target: describe it, decide applicability, run the
+//! applicable checks concurrently (each bounded in time), and collect the report.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::cases::{Ctx, cases};
+use crate::report::{CaseResult, Report};
+use crate::spec::Verdict;
+use crate::target::{Target, TargetError, TargetInfo};
+
+/// The longest one check may run.
+const CASE_LIMIT: Duration = Duration::from_secs(240);
+
+/// How a run is done.
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    /// The repository root, where the driver and reference scripts are (default: where this
+    /// crate was built, or `HEARTBEAT_ROOT`).
+    pub root: Option<PathBuf>,
+    /// The `heartbeat-conformance-emitter` binary for `native-bin` (default: beside the runner).
+    pub emitter_bin: Option<PathBuf>,
+    /// The Python interpreter for `python-otel` (default: `HEARTBEAT_PYTHON`, else `.venv`).
+    pub python: Option<PathBuf>,
+    /// The rotel collector binary (default: `HEARTBEAT_ROTEL`; without one the collector case is
+    /// skipped).
+    pub rotel: Option<PathBuf>,
+    /// Emitters running at once.
+    pub jobs: usize,
+    /// Run only these case ids (all when empty).
+    pub only: Vec<String>,
+    /// The measurement slack `T` of wall-clock checks.
+    pub tolerance: Duration,
+}
+
+impl Default for RunOptions {
+    fn default() -> Self {
+        Self {
+            root: None,
+            emitter_bin: None,
+            python: None,
+            rotel: None,
+            jobs: 4,
+            only: Vec::new(),
+            tolerance: Duration::from_millis(150),
+        }
+    }
+}
+
+impl RunOptions {
+    /// The rotel binary, from the options or `HEARTBEAT_ROTEL`.
+    pub(crate) fn rotel_binary(&self) -> Option<PathBuf> {
+        self.rotel
+            .clone()
+            .or_else(|| std::env::var_os("HEARTBEAT_ROTEL").map(PathBuf::from))
+            .filter(|p| !p.as_os_str().is_empty())
+    }
+}
+
+/// Why a run could not start.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum RunError {
+    /// The target could not say what it offers.
+    #[error("cannot describe target {target}: {source}")]
+    Describe {
+        /// The target's name.
+        target: String,
+        /// Why.
+        #[source]
+        source: TargetError,
+    },
+}
+
+/// Describes `target` and runs every case against it.
+///
+/// # Errors
+/// [`RunError::Describe`] when the emitter cannot be started to say what it offers.
+pub async fn run(target: Arc<dyn Target>, options: &RunOptions) -> Result<Report, RunError> {
+    let info = target
+        .describe()
+        .await
+        .map_err(|source| RunError::Describe {
+            target: target.name().to_owned(),
+            source,
+        })?;
+    Ok(run_cases(target, info, options).await)
+}
+
+/// Runs every case (or those in `options.only`) against `target`, which offers `info`.
+pub async fn run_cases(target: Arc<dyn Target>, info: TargetInfo, options: &RunOptions) -> Report {
+    let started = Instant::now();
+    let name = target.name().to_owned();
+    let ctx = Arc::new(Ctx::new(target, info.clone(), options.clone()));
+    let mut running = Vec::new();
+    for case in cases() {
+        if !options.only.is_empty() && !options.only.iter().any(|id| id == case.id) {
+            continue;
+        }
+        let not_applicable = case.not_applicable(&info);
+        let ctx = Arc::clone(&ctx);
+        let check = case.check;
+        let handle = tokio::spawn(async move {
+            let begun = Instant::now();
+            let verdict = match not_applicable {
+                Some(reason) => Verdict::na(reason),
+                None => match tokio::time::timeout(CASE_LIMIT, check(ctx)).await {
+                    Ok(v) => v,
+                    Err(_) => {
+                        Verdict::fail(format!("the check did not finish within {CASE_LIMIT:?}"))
+                    }
+                },
+            };
+            (verdict, begun.elapsed())
+        });
+        running.push((case, handle));
+    }
+    let mut results = Vec::with_capacity(running.len());
+    for (case, handle) in running {
+        let (verdict, took) = match handle.await {
+            Ok(done) => done,
+            Err(e) => (
+                Verdict::fail(format!("the check panicked: {e}")),
+                Duration::ZERO,
+            ),
+        };
+        results.push(CaseResult::new(case, verdict, took));
+    }
+    Report::new(name, info, results, started.elapsed())
+}
