@@ -27,9 +27,7 @@
 //!
 //! The one-command tour of the whole system: `cargo run --release -p heartbeat-watch -- demo`.
 //!
-//! | feature | default | what it adds |
-//! |---|---|---|
-//! | `rustls` | no | HTTPS for alert webhooks |
+//! The crate has no optional features.
 //!
 //! | module of the data flow | what |
 //! |---|---|

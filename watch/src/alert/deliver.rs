@@ -30,7 +30,7 @@ pub enum Sink {
     Generic {
         /// Sink name.
         name: String,
-        /// `http://` (or `https://` with the `rustls` feature) URL.
+        /// `http://` URL (for HTTPS, a command hook running `curl`).
         url: String,
     },
     /// POST to Alertmanager: its API's alert list when the URL ends in `/api/v2/alerts`,
