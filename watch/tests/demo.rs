@@ -22,11 +22,19 @@ async fn the_demo_fires_diagnosed_alerts_and_records_downtime() {
         .filter(|c| !c.1)
         .map(|c| &c.0)
         .collect();
-    assert!(failed.is_empty(), "failed checks: {failed:?}\nevents: {:#?}", summary.events);
+    assert!(
+        failed.is_empty(),
+        "failed checks: {failed:?}\nevents: {:#?}",
+        summary.events
+    );
     let send = summary.fired("message-send").unwrap();
     assert_eq!(send.classification, Classification::SuccessRatio);
     assert_eq!(send.deploys[0].service, "messenger-api");
-    assert!(send.actions[0].ends_with("roll back to 1.4.2"), "{:?}", send.actions);
+    assert!(
+        send.actions[0].ends_with("roll back to 1.4.2"),
+        "{:?}",
+        send.actions
+    );
     let ai = summary.fired("ai-worker-pipeline").unwrap();
     assert_eq!(ai.classification, Classification::DeadEmitter);
     assert!(summary.downtime("core-platform") > 0);

@@ -1,6 +1,12 @@
 //! Shared helpers of the watch's integration tests: OTLP payloads built by hand, a watch on
 //! ephemeral ports with a manual clock, HTTP clients.
-#![allow(dead_code, unreachable_pub, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![allow(
+    dead_code,
+    unreachable_pub,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic
+)]
 
 use std::sync::Arc;
 use std::time::Duration;
