@@ -125,8 +125,18 @@ mod grpc {
         attempts: &Arc<Attempts>,
         deferred: &Deferred,
     ) -> Result<MetricExporter, BuildError> {
+        // Credentials in the endpoint become an `authorization` header, never the authority.
+        let (url, basic) = transport::split_userinfo(&config.endpoint);
         let mut headers = ::http::HeaderMap::new();
-        for (k, v) in &config.headers {
+        let mut pairs = config.headers.clone();
+        if let Some(basic) = basic
+            && !pairs
+                .iter()
+                .any(|(k, _)| k.eq_ignore_ascii_case("authorization"))
+        {
+            pairs.push(("authorization".to_owned(), basic));
+        }
+        for (k, v) in &pairs {
             let name = ::http::HeaderName::from_bytes(k.to_ascii_lowercase().as_bytes()).map_err(
                 |_| BuildError::InvalidSetting {
                     setting: "header name",
@@ -142,7 +152,7 @@ mod grpc {
                 })?;
             headers.insert(name, value);
         }
-        let endpoint = tonic::transport::Endpoint::from_shared(config.endpoint.clone())
+        let endpoint = tonic::transport::Endpoint::from_shared(url)
             .map_err(|_| BuildError::InvalidSetting {
                 setting: "endpoint",
                 value: crate::export::redact_url(&config.endpoint),

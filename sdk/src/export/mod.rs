@@ -81,6 +81,7 @@ impl Secrets {
         if let Some((userinfo, _)) = authority.rsplit_once('@') {
             secrets.push(userinfo.to_owned());
             secrets.extend(userinfo.split(':').map(str::to_owned));
+            secrets.extend(transport::split_userinfo(url).1);
         }
         if let Some((_, query)) = url.split_once(['?', '#']) {
             secrets.push(query.to_owned());

@@ -184,6 +184,69 @@ impl fmt::Display for RequestError {
 
 impl StdError for RequestError {}
 
+/// Splits credentials out of a URL: `scheme://user:pass@host/...` becomes `scheme://host/...` and
+/// the `Authorization: Basic ...` value for `user:pass` (percent-decoded), as browsers and curl
+/// do. Credentials must never travel in the authority: hyper would put them in the `Host` header
+/// and its connection pool would log them.
+pub(crate) fn split_userinfo(url: &str) -> (String, Option<String>) {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return (url.to_owned(), None);
+    };
+    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(end);
+    let Some((userinfo, host)) = authority.rsplit_once('@') else {
+        return (url.to_owned(), None);
+    };
+    let (user, pass) = userinfo.split_once(':').unwrap_or((userinfo, ""));
+    let decode = |s: &str| super::env::percent_decode(s).unwrap_or_else(|| s.to_owned());
+    let credentials = format!("{}:{}", decode(user), decode(pass));
+    (
+        format!("{scheme}://{host}{tail}"),
+        Some(format!("Basic {}", base64(credentials.as_bytes()))),
+    )
+}
+
+/// Standard base64 with padding (RFC 4648), for `Authorization: Basic`.
+fn base64(bytes: &[u8]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
+    for chunk in bytes.chunks(3) {
+        let b = [
+            chunk.first().copied().unwrap_or(0),
+            chunk.get(1).copied().unwrap_or(0),
+            chunk.get(2).copied().unwrap_or(0),
+        ];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for (i, shift) in [18u32, 12, 6, 0].into_iter().enumerate() {
+            if i <= chunk.len() {
+                let index = usize::try_from((n >> shift) & 63).unwrap_or(0);
+                out.push(char::from(ALPHABET.get(index).copied().unwrap_or(b'=')));
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+/// Marks header values that may carry credentials as sensitive, so that no `Debug` of the
+/// request (by hyper, or a layer the application adds) shows them.
+fn mark_sensitive(headers: &mut http::HeaderMap) {
+    use http::header;
+    const PLAIN: [header::HeaderName; 5] = [
+        header::CONTENT_TYPE,
+        header::CONTENT_ENCODING,
+        header::CONTENT_LENGTH,
+        header::USER_AGENT,
+        header::ACCEPT,
+    ];
+    for (name, value) in headers.iter_mut() {
+        if !PLAIN.contains(name) {
+            value.set_sensitive(true);
+        }
+    }
+}
+
 /// The description of an error chain, each cause once. hyper and rustls do not put URLs in
 /// their messages (only host names and addresses), so this carries no URL token.
 fn describe(error: &(dyn StdError + 'static)) -> String {
@@ -229,7 +292,25 @@ impl HttpClient {
         &self,
         request: http::Request<Bytes>,
     ) -> Result<http::Response<Bytes>, RequestError> {
-        let request = request.map(Full::new);
+        let (mut parts, body) = request.into_parts();
+        if parts
+            .uri
+            .authority()
+            .is_some_and(|a| a.as_str().contains('@'))
+        {
+            let (url, basic) = split_userinfo(&parts.uri.to_string());
+            parts.uri = url.parse().map_err(|_| RequestError {
+                failure: Failure::Other,
+                detail: "the URL is not a valid request target".to_owned(),
+            })?;
+            if let Some(value) = basic.and_then(|b| http::HeaderValue::from_str(&b).ok())
+                && !parts.headers.contains_key(http::header::AUTHORIZATION)
+            {
+                parts.headers.insert(http::header::AUTHORIZATION, value);
+            }
+        }
+        mark_sensitive(&mut parts.headers);
+        let request = http::Request::from_parts(parts, Full::new(body));
         let exchange = async {
             let response = self
                 .client
@@ -314,5 +395,70 @@ mod plain {
             let connect = self.0.call(uri);
             Box::pin(async move { connect.await.map_err(Into::into) })
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn base64_follows_rfc_4648() {
+        for (plain, encoded) in [
+            ("", ""),
+            ("f", "Zg=="),
+            ("fo", "Zm8="),
+            ("foo", "Zm9v"),
+            ("foob", "Zm9vYg=="),
+            ("fooba", "Zm9vYmE="),
+            ("foobar", "Zm9vYmFy"),
+        ] {
+            assert_eq!(base64(plain.as_bytes()), encoded);
+        }
+    }
+
+    #[test]
+    fn credentials_leave_the_url_for_a_basic_authorization() {
+        assert_eq!(
+            split_userinfo("https://us%40er:p%3Ass@host:1/v1/metrics?q=1"),
+            (
+                "https://host:1/v1/metrics?q=1".to_owned(),
+                Some(format!("Basic {}", base64(b"us@er:p:ss")))
+            )
+        );
+        assert_eq!(
+            split_userinfo("http://host/a@b"),
+            ("http://host/a@b".to_owned(), None)
+        );
+        assert_eq!(
+            split_userinfo("http://token@host"),
+            (
+                "http://host".to_owned(),
+                Some(format!("Basic {}", base64(b"token:")))
+            )
+        );
+    }
+
+    #[test]
+    fn failures_are_classified_by_their_innermost_cause() {
+        let refused = std::io::Error::from(std::io::ErrorKind::ConnectionRefused);
+        assert_eq!(Failure::classify(&refused), Failure::Connect);
+        let dns = DnsError(std::io::Error::other("no such host"));
+        assert_eq!(Failure::classify(&dns), Failure::Dns);
+        let wrapped = std::io::Error::other(DnsError(std::io::Error::other("x")));
+        assert_eq!(Failure::classify(&wrapped), Failure::Dns);
+        let timeout = std::io::Error::from(std::io::ErrorKind::TimedOut);
+        assert_eq!(Failure::classify(&timeout), Failure::Timeout);
+        assert_eq!(Failure::classify(&std::fmt::Error), Failure::Other);
+    }
+
+    #[cfg(feature = "tls")]
+    #[test]
+    fn a_certificate_error_inside_an_io_error_is_tls() {
+        let tls = std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            rustls::Error::InvalidCertificate(rustls::CertificateError::UnknownIssuer),
+        );
+        assert_eq!(Failure::classify(&tls), Failure::Tls);
     }
 }
