@@ -202,9 +202,16 @@ impl ExportFailure {
             Self::Tls
         } else if m.contains("dns error") || m.contains("failed to lookup address") {
             Self::Dns
-        } else if m.contains("connection refused")
-            || m.contains("connection reset")
-            || m.contains("tcp connect error")
+        } else if [
+            "connection refused",
+            "connection reset",
+            "connection closed",
+            "connection error",
+            "broken pipe",
+            "tcp connect error",
+        ]
+        .iter()
+        .any(|what| m.contains(what))
         {
             Self::Connect
         } else {
@@ -865,7 +872,32 @@ async fn drive(mut lp: Loop) {
 
 #[cfg(test)]
 mod tests {
-    use super::redact_url;
+    use super::{ExportFailure, redact_url};
+
+    #[test]
+    fn grpc_messages_are_classified_by_what_they_say() {
+        for (message, expect) in [
+            (
+                "status: Unavailable, message: \"error trying to connect: invalid peer certificate: UnknownIssuer\"",
+                ExportFailure::Tls,
+            ),
+            (
+                "transport error: dns error: failed to lookup address",
+                ExportFailure::Dns,
+            ),
+            (
+                "transport error: connection error: connection reset",
+                ExportFailure::Connect,
+            ),
+            (
+                "tcp connect error: Connection refused (os error 111)",
+                ExportFailure::Connect,
+            ),
+            ("gRPC code: Unimplemented", ExportFailure::Other),
+        ] {
+            assert_eq!(ExportFailure::from_message(message), expect, "{message}");
+        }
+    }
 
     #[test]
     fn urls_are_shown_without_credentials_or_query() {

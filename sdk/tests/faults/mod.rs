@@ -6,6 +6,7 @@
 //!   answers, resets every connection, or terminates TLS with a given certificate before
 //!   forwarding. Switching modes closes every open connection, so pooled keep-alive connections
 //!   cannot hide an outage; the port stays the same, so the client needs no new configuration.
+//! - [`Sim`]: simulated time on a paused tokio clock, moved only by explicit steps.
 //! - [`Pki`]: a throwaway certificate authority made in the test (rcgen), and server
 //!   configurations for certificates it signs.
 //!
@@ -129,7 +130,8 @@ impl Front {
                     listener = Some(l);
                     break;
                 }
-                Err(_) => tokio::time::sleep(Duration::from_millis(20)).await,
+                // Real time, not tokio's: the clock may be paused in simulated-time tests.
+                Err(_) => real_sleep(Duration::from_millis(20)).await,
             }
         }
         let listener = listener.unwrap_or_else(|| panic!("cannot rebind {}", self.addr));
@@ -146,6 +148,47 @@ impl Front {
             }
         });
         self.state.lock().unwrap().accept = Some(task);
+    }
+}
+
+/// Waits `d` of wall-clock time without touching tokio's (possibly paused) clock.
+pub async fn real_sleep(d: Duration) {
+    let _ = tokio::task::spawn_blocking(move || std::thread::sleep(d)).await;
+}
+
+/// Simulated time for tests on a paused tokio clock: tokio's auto-advance is held off (a
+/// blocking task stays in flight for the simulation's life), so time moves only by
+/// [`Sim::step`], and between steps loopback I/O gets real time to finish. An exchange stalled
+/// in the kernel therefore cannot see its timeout fire early, as it could if the clock jumped
+/// to the next timer whenever the runtime looked idle.
+pub struct Sim {
+    stop: Option<std::sync::mpsc::Sender<()>>,
+}
+
+impl Sim {
+    /// Starts holding the clock; call inside a runtime whose time is paused.
+    pub fn start() -> Self {
+        let (stop, wait) = std::sync::mpsc::channel::<()>();
+        tokio::task::spawn_blocking(move || {
+            let _ = wait.recv();
+        });
+        Self { stop: Some(stop) }
+    }
+
+    /// Moves tokio time forward by `d`, then gives the runtime a few milliseconds of real time
+    /// to run what came due (exports, beats, pings over loopback).
+    pub async fn step(&self, d: Duration) {
+        tokio::time::advance(d).await;
+        for _ in 0..3 {
+            tokio::task::yield_now().await;
+            real_sleep(Duration::from_millis(1)).await;
+        }
+    }
+}
+
+impl Drop for Sim {
+    fn drop(&mut self) {
+        drop(self.stop.take());
     }
 }
 

@@ -42,6 +42,7 @@ pub(crate) fn rotel_or_skip(test: &str) -> Option<PathBuf> {
 pub(crate) struct RotelBuilder {
     binary: PathBuf,
     extra_args: Vec<OsString>,
+    ports: Option<[SocketAddr; 2]>,
 }
 
 impl RotelBuilder {
@@ -50,6 +51,13 @@ impl RotelBuilder {
     /// type and protocol, `--batch-timeout`, the retry backoffs, `--pid-file` and `--log-file`).
     pub(crate) fn arg(mut self, arg: impl Into<OsString>) -> Self {
         self.extra_args.push(arg.into());
+        self
+    }
+
+    /// Listens on these gRPC and HTTP addresses instead of free ports, e.g. those of an earlier
+    /// rotel ([`Rotel::grpc_addr`], [`Rotel::http_addr`]) to restart a collector in place.
+    pub(crate) fn ports(mut self, grpc: SocketAddr, http: SocketAddr) -> Self {
+        self.ports = Some([grpc, http]);
         self
     }
 
@@ -74,7 +82,10 @@ impl RotelBuilder {
 
     /// `Ok(Err(_))` when rotel exited before it was ready (retryable), `Err(_)` otherwise.
     async fn try_start(&self, sink: &Sink) -> Result<Result<Rotel, HarnessError>, BoxError> {
-        let [grpc, http] = free_ports()?;
+        let [grpc, http] = match self.ports {
+            Some(ports) => ports,
+            None => free_ports()?,
+        };
         let dir = scratch_dir()?;
         let log_path = dir.join("rotel.out");
         let log = File::create(&log_path)?;
@@ -172,6 +183,7 @@ impl Rotel {
         RotelBuilder {
             binary: binary.into(),
             extra_args: Vec::new(),
+            ports: None,
         }
     }
 
