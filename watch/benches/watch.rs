@@ -33,6 +33,8 @@ const REASONS: [&str; 2] = ["timeout", "rejected"];
 const RULES: &str = r#"
 [watch]
 tick = "1s"
+# One client sending as fast as it can: the per-source rate limit would measure itself.
+rate_limit_per_source = 0
 
 [[deadman]]
 name = "api"

@@ -79,6 +79,11 @@ pub use crate::service::{
     Watch, WatchBuilder, report_from_file,
 };
 
+/// The receiver's decoding and validation and the rule-file parser, for the fuzz targets
+/// (`watch/fuzz`) and property tests. Not a stable API.
+#[doc(hidden)]
+pub mod fuzz;
+
 /// Ingest and judge without a server, for benchmarks: the receiver's decode, validation and
 /// store, and the judge's tick, driven by hand. Not a stable API.
 #[doc(hidden)]

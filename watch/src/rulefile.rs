@@ -91,6 +91,12 @@ pub struct WatchSettings {
     /// Name of the environment variable holding a bearer token that senders must present.
     /// Default: none (no authentication).
     pub auth_token_env: Option<String>,
+    /// Requests per second each source (client IP address; IPv6 by /64) may send, sustained;
+    /// 0 turns the limit off. Default 100.
+    pub rate_limit_per_source: u32,
+    /// Requests a source may send at once before its rate applies. Default 200.
+    #[serde(deserialize_with = "de_positive_u32")]
+    pub rate_limit_burst: u32,
 }
 
 impl Default for WatchSettings {
@@ -103,6 +109,8 @@ impl Default for WatchSettings {
             cors_origins: Vec::new(),
             max_body_bytes: 4 * 1024 * 1024,
             auth_token_env: None,
+            rate_limit_per_source: 100,
+            rate_limit_burst: 200,
         }
     }
 }
@@ -1196,6 +1204,8 @@ database = "heartbeat-watch.db"
 cors_origins = ["https://app.example.com"]
 max_body_bytes = 4194304
 auth_token_env = "HEARTBEAT_WATCH_TOKEN"
+rate_limit_per_source = 50
+rate_limit_burst = 80
 
 [[deadman]]
 name = "api-pipeline"
@@ -1246,6 +1256,13 @@ command = ["/usr/local/bin/notify", "--fast"]
         assert_eq!(
             rules.watch.auth_token_env.as_deref(),
             Some("HEARTBEAT_WATCH_TOKEN")
+        );
+        assert_eq!(
+            (
+                rules.watch.rate_limit_per_source,
+                rules.watch.rate_limit_burst
+            ),
+            (50, 80)
         );
         let deadman = &rules.deadman[0];
         assert_eq!(deadman.emitter.as_deref(), Some("api"));

@@ -15,7 +15,8 @@ use crate::alert::{Alert, Dispatcher, Sink};
 use crate::clock::{Clock, SystemClock, ms};
 use crate::db::{Db, DbError};
 use crate::judge::{Judge, Snapshot};
-use crate::receiver::{Shared, Stats, grpc, http};
+use crate::receiver::limit::RateLimiter;
+use crate::receiver::{Shared, Stats, Token, grpc, http};
 use crate::report::{Month, SlaReport};
 use crate::rulefile::{RuleFile, SinkTarget, WebhookFormat};
 use crate::store::Store;
@@ -84,7 +85,7 @@ pub struct WatchBuilder {
     sinks: Option<Vec<Sink>>,
     queue_capacity: usize,
     max_series: usize,
-    token: Option<String>,
+    token: Option<Token>,
 }
 
 impl WatchBuilder {
@@ -157,8 +158,9 @@ impl WatchBuilder {
 
     /// Requires `Authorization: Bearer <token>` on exports (default: the variable named by
     /// `auth_token_env`, if any).
+    /// The token is never shown: `Debug` output prints `Token(<redacted>)`.
     pub fn with_token(mut self, token: Option<String>) -> Self {
-        self.token = token;
+        self.token = token.map(Token::new);
         self
     }
 
@@ -172,9 +174,9 @@ impl WatchBuilder {
         let now = self.clock.now_ms();
         let token = match (&self.token, &self.rules.watch.auth_token_env) {
             (Some(t), _) => Some(t.clone()),
-            (None, Some(var)) => {
-                Some(std::env::var(var).map_err(|_| StartError::MissingToken(var.clone()))?)
-            }
+            (None, Some(var)) => Some(Token::new(
+                std::env::var(var).map_err(|_| StartError::MissingToken(var.clone()))?,
+            )),
             (None, None) => None,
         };
         let slot_ms = ms(self.ledger_slot).max(1);
@@ -209,6 +211,10 @@ impl WatchBuilder {
             max_body: usize::try_from(self.rules.watch.max_body_bytes).unwrap_or(usize::MAX),
             cors_origins: self.rules.watch.cors_origins.clone(),
             token,
+            limiter: RateLimiter::new(
+                self.rules.watch.rate_limit_per_source,
+                self.rules.watch.rate_limit_burst,
+            ),
             snapshot: Mutex::new(None),
             db: Some(Arc::clone(&db)),
             stats: Stats::default(),

@@ -1,4 +1,6 @@
 //! OTLP/gRPC: `opentelemetry.proto.collector.metrics.v1.MetricsService/Export`, gzip accepted.
+//! The rate limit and the bearer token are checked on the metadata, before the message is
+//! decompressed or decoded.
 
 use std::sync::Arc;
 
@@ -11,6 +13,7 @@ use opentelemetry_proto::tonic::collector::metrics::v1::{
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tonic::codec::CompressionEncoding;
+use tonic::service::interceptor::InterceptedService;
 use tonic::{Request, Response, Status};
 
 use super::Shared;
@@ -28,19 +31,6 @@ impl MetricsService for Service {
         use std::sync::atomic::Ordering::Relaxed;
         let shared = &self.shared;
         shared.stats.requests.fetch_add(1, Relaxed);
-        if let Some(expected) = &shared.token {
-            let given = request
-                .metadata()
-                .get("authorization")
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.strip_prefix("Bearer "));
-            if given != Some(expected.as_str()) {
-                shared.stats.refused.fetch_add(1, Relaxed);
-                return Err(Status::unauthenticated(
-                    "missing or wrong bearer token (authorization: Bearer ...)",
-                ));
-            }
-        }
         let Ok(_permit) = shared.permits.try_acquire() else {
             shared.stats.refused.fetch_add(1, Relaxed);
             return Err(Status::unavailable(
@@ -52,6 +42,33 @@ impl MetricsService for Service {
     }
 }
 
+/// The checks made on a request's metadata, before its message is decompressed or decoded: the
+/// source's rate limit, then the bearer token.
+fn admit(shared: &Shared, request: Request<()>) -> Result<Request<()>, Status> {
+    use std::sync::atomic::Ordering::Relaxed;
+    if let Some(source) = request.remote_addr()
+        && let Err(wait) = shared.admit(source.ip())
+    {
+        shared.stats.requests.fetch_add(1, Relaxed);
+        shared.stats.refused.fetch_add(1, Relaxed);
+        return Err(Status::unavailable(format!(
+            "this source is over the watch's rate limit (rate_limit_per_source); retry in {wait} s"
+        )));
+    }
+    let given = request
+        .metadata()
+        .get("authorization")
+        .and_then(|v| v.to_str().ok());
+    if !shared.authorized(given) {
+        shared.stats.requests.fetch_add(1, Relaxed);
+        shared.stats.refused.fetch_add(1, Relaxed);
+        return Err(Status::unauthenticated(
+            "missing or wrong bearer token (authorization: Bearer ...)",
+        ));
+    }
+    Ok(request)
+}
+
 /// Serves gRPC on `listener` until `shutdown` turns true.
 pub(crate) async fn serve(
     listener: TcpListener,
@@ -59,10 +76,12 @@ pub(crate) async fn serve(
     mut shutdown: watch::Receiver<bool>,
 ) {
     let max = shared.max_body;
+    let checks = Arc::clone(&shared);
     let service = MetricsServiceServer::new(Service { shared })
         .accept_compressed(CompressionEncoding::Gzip)
         .send_compressed(CompressionEncoding::Gzip)
         .max_decoding_message_size(max);
+    let service = InterceptedService::new(service, move |request| admit(&checks, request));
     let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
     let result = tonic::transport::Server::builder()
         .add_service(service)

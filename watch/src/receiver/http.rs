@@ -1,10 +1,14 @@
 //! OTLP/HTTP at `/v1/metrics` (protobuf and JSON, gzip, chunked, CORS), plus the watch's own
 //! read endpoints: `GET /api/state`, `GET /api/alerts`, `GET /api/sla/report?month=YYYY-MM`
 //! (`&format=markdown` for Markdown) and `GET /healthz`.
+//!
+//! Every request but a CORS preflight and `/healthz` first takes a token of its source's rate
+//! limit; with a bearer token configured, exports and the `/api/` endpoints require it. Both are
+//! checked before the body is read.
 
 use std::convert::Infallible;
 use std::io::Read;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -26,6 +30,10 @@ use crate::report::{Month, SlaReport};
 
 type Body = Full<Bytes>;
 
+/// How long a client may take to send its body once its request is admitted: a request holds an
+/// ingest-queue permit while its body arrives, so a slow sender must not hold one for long.
+pub(crate) const BODY_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// How the body is encoded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Format {
@@ -44,11 +52,11 @@ pub(crate) async fn serve(
     loop {
         tokio::select! {
             accepted = listener.accept() => {
-                let Ok((stream, _)) = accepted else { continue };
+                let Ok((stream, peer)) = accepted else { continue };
                 let shared = Arc::clone(&shared);
                 let service = hyper::service::service_fn(move |req| {
                     let shared = Arc::clone(&shared);
-                    async move { Ok::<_, Infallible>(handle(req, &shared).await) }
+                    async move { Ok::<_, Infallible>(handle(req, &shared, peer.ip()).await) }
                 });
                 let conn = builder.serve_connection(TokioIo::new(stream), service).into_owned();
                 let conn = graceful.watch(conn);
@@ -68,15 +76,67 @@ pub(crate) fn local_addr(listener: &TcpListener) -> Option<SocketAddr> {
     listener.local_addr().ok()
 }
 
-async fn handle(req: Request<Incoming>, shared: &Shared) -> Response<Body> {
+async fn handle(req: Request<Incoming>, shared: &Shared, peer: IpAddr) -> Response<Body> {
+    use std::sync::atomic::Ordering::Relaxed;
     let origin = req
         .headers()
         .get(header::ORIGIN)
         .and_then(|o| o.to_str().ok())
         .map(str::to_owned);
     let path = req.uri().path().to_owned();
+    if req.method() == Method::OPTIONS {
+        return preflight(req.headers(), origin.as_deref(), shared);
+    }
+    let authorization = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok());
+    let admitted = if path == "/healthz" {
+        Ok(())
+    } else {
+        shared.admit(peer)
+    };
     let mut response = match (req.method(), path.as_str()) {
-        (&Method::OPTIONS, _) => return preflight(req.headers(), origin.as_deref(), shared),
+        _ if admitted.is_err() => {
+            if path == "/v1/metrics" {
+                shared.stats.requests.fetch_add(1, Relaxed);
+                shared.stats.refused.fetch_add(1, Relaxed);
+            }
+            let wait = admitted.err().unwrap_or(1);
+            let mut r = status(
+                StatusCode::TOO_MANY_REQUESTS,
+                request_format(req.headers()).unwrap_or(Format::Json),
+                code::RESOURCE_EXHAUSTED,
+                "this source is over the watch's rate limit (rate_limit_per_source); retry after the delay in Retry-After"
+                    .to_owned(),
+            );
+            if let Ok(v) = HeaderValue::from_str(&wait.to_string()) {
+                r.headers_mut().insert(header::RETRY_AFTER, v);
+            }
+            r
+        }
+        (_, "/v1/metrics" | "/api/state" | "/api/alerts" | "/api/sla/report")
+            if !shared.authorized(authorization) =>
+        {
+            if path == "/v1/metrics" {
+                shared.stats.requests.fetch_add(1, Relaxed);
+                shared.stats.refused.fetch_add(1, Relaxed);
+            }
+            let format = if path == "/v1/metrics" {
+                request_format(req.headers()).unwrap_or(Format::Json)
+            } else {
+                Format::Json
+            };
+            let mut r = status(
+                StatusCode::UNAUTHORIZED,
+                format,
+                code::UNAUTHENTICATED,
+                "missing or wrong bearer token (Authorization: Bearer ...)".to_owned(),
+            );
+            r.headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            r
+        }
         (&Method::POST, "/v1/metrics") => {
             if let Some(o) = &origin
                 && !shared.origin_allowed(o)
@@ -165,47 +225,21 @@ async fn export(req: Request<Incoming>, shared: &Shared) -> Response<Body> {
     use std::sync::atomic::Ordering::Relaxed;
     shared.stats.requests.fetch_add(1, Relaxed);
     let headers = req.headers();
-    let content_type = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-        .to_owned();
-    let media = content_type
-        .split(';')
-        .next()
-        .unwrap_or("")
-        .trim()
-        .to_ascii_lowercase();
-    let format = match media.as_str() {
-        "application/x-protobuf" | "application/protobuf" => Format::Protobuf,
-        "application/json" => Format::Json,
-        _ => {
-            shared.stats.refused.fetch_add(1, Relaxed);
-            return status(
-                StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                Format::Json,
-                code::INVALID_ARGUMENT,
-                format!(
-                    "unsupported content type {content_type:?}: OTLP/HTTP takes application/x-protobuf or application/json"
-                ),
-            );
-        }
+    let Some(format) = request_format(headers) else {
+        shared.stats.refused.fetch_add(1, Relaxed);
+        let content_type = headers
+            .get(header::CONTENT_TYPE)
+            .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+            .unwrap_or_default();
+        return status(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Format::Json,
+            code::INVALID_ARGUMENT,
+            format!(
+                "unsupported content type {content_type:?}: OTLP/HTTP takes application/x-protobuf or application/json"
+            ),
+        );
     };
-    if let Some(expected) = &shared.token {
-        let given = headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "));
-        if given != Some(expected.as_str()) {
-            shared.stats.refused.fetch_add(1, Relaxed);
-            return status(
-                StatusCode::UNAUTHORIZED,
-                format,
-                code::UNAUTHENTICATED,
-                "missing or wrong bearer token (Authorization: Bearer ...)".to_owned(),
-            );
-        }
-    }
     let gzip = match headers
         .get(header::CONTENT_ENCODING)
         .and_then(|v| v.to_str().ok())
@@ -225,21 +259,13 @@ async fn export(req: Request<Incoming>, shared: &Shared) -> Response<Body> {
         }
     };
     let max = shared.max_body;
-    let too_large = |what: &str| {
-        status(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            format,
-            code::RESOURCE_EXHAUSTED,
-            format!("{what} is larger than the watch's limit of {max} bytes (max_body_bytes)"),
-        )
-    };
     let declared = headers
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
     if declared.is_some_and(|n| n > max as u64) {
         shared.stats.refused.fetch_add(1, Relaxed);
-        return too_large("the body");
+        return Refused::too_large("the body", max).response(format);
     }
     // The ingest queue: a request holds a permit from reading its body to storing it.
     let Ok(_permit) = shared.permits.try_acquire() else {
@@ -254,14 +280,15 @@ async fn export(req: Request<Incoming>, shared: &Shared) -> Response<Body> {
             .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
         return r;
     };
-    let body = match Limited::new(req.into_body(), max).collect().await {
-        Ok(b) => b.to_bytes(),
-        Err(e) => {
+    let read = tokio::time::timeout(BODY_TIMEOUT, Limited::new(req.into_body(), max).collect());
+    let body = match read.await {
+        Ok(Ok(b)) => b.to_bytes(),
+        Ok(Err(e)) => {
             shared.stats.refused.fetch_add(1, Relaxed);
             if e.downcast_ref::<http_body_util::LengthLimitError>()
                 .is_some()
             {
-                return too_large("the body");
+                return Refused::too_large("the body", max).response(format);
             }
             return status(
                 StatusCode::BAD_REQUEST,
@@ -270,42 +297,24 @@ async fn export(req: Request<Incoming>, shared: &Shared) -> Response<Body> {
                 format!("the body could not be read: {e}"),
             );
         }
-    };
-    let body = if gzip {
-        let mut out = Vec::new();
-        let limit = u64::try_from(max).unwrap_or(u64::MAX) + 1;
-        match flate2::read::GzDecoder::new(&body[..])
-            .take(limit)
-            .read_to_end(&mut out)
-        {
-            Ok(_) if out.len() > max => {
-                shared.stats.refused.fetch_add(1, Relaxed);
-                return too_large("the decompressed body");
-            }
-            Ok(_) => Bytes::from(out),
-            Err(e) => {
-                shared.stats.refused.fetch_add(1, Relaxed);
-                return status(
-                    StatusCode::BAD_REQUEST,
-                    format,
-                    code::INVALID_ARGUMENT,
-                    format!("content-encoding is gzip but the body is not valid gzip: {e}"),
-                );
-            }
-        }
-    } else {
-        body
-    };
-    let request = match decode(&body, format) {
-        Ok(r) => r,
-        Err(message) => {
+        Err(_) => {
             shared.stats.refused.fetch_add(1, Relaxed);
             return status(
-                StatusCode::BAD_REQUEST,
+                StatusCode::REQUEST_TIMEOUT,
                 format,
                 code::INVALID_ARGUMENT,
-                message,
+                format!(
+                    "the body did not arrive within {} s",
+                    BODY_TIMEOUT.as_secs()
+                ),
             );
+        }
+    };
+    let request = match read_body(&body, format, gzip, max) {
+        Ok(r) => r,
+        Err(refused) => {
+            shared.stats.refused.fetch_add(1, Relaxed);
+            return refused.response(format);
         }
     };
     let ingested = shared.ingest(request);
@@ -324,6 +333,86 @@ async fn export(req: Request<Incoming>, shared: &Shared) -> Response<Body> {
     r.headers_mut()
         .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
     r
+}
+
+/// The encoding named by a request's `Content-Type`, if OTLP/HTTP has it.
+fn request_format(headers: &HeaderMap) -> Option<Format> {
+    let content_type = headers.get(header::CONTENT_TYPE)?.to_str().ok()?;
+    let media = content_type.split(';').next()?.trim().to_ascii_lowercase();
+    match media.as_str() {
+        "application/x-protobuf" | "application/protobuf" => Some(Format::Protobuf),
+        "application/json" => Some(Format::Json),
+        _ => None,
+    }
+}
+
+/// Why an export body was refused before validation: the HTTP status, the `google.rpc` code and
+/// the message of the status body.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Refused {
+    pub(crate) http: StatusCode,
+    pub(crate) code: i32,
+    pub(crate) message: String,
+}
+
+impl Refused {
+    fn too_large(what: &str, max: usize) -> Self {
+        Self {
+            http: StatusCode::PAYLOAD_TOO_LARGE,
+            code: code::RESOURCE_EXHAUSTED,
+            message: format!(
+                "{what} is larger than the watch's limit of {max} bytes (max_body_bytes)"
+            ),
+        }
+    }
+
+    fn invalid(message: String) -> Self {
+        Self {
+            http: StatusCode::BAD_REQUEST,
+            code: code::INVALID_ARGUMENT,
+            message,
+        }
+    }
+
+    fn response(self, format: Format) -> Response<Body> {
+        status(self.http, format, self.code, self.message)
+    }
+}
+
+/// What the receiver makes of a body it has read whole: gunzipped when `gzip` (never inflating
+/// past `max` bytes), then decoded.
+pub(crate) fn read_body(
+    body: &[u8],
+    format: Format,
+    gzip: bool,
+    max: usize,
+) -> Result<ExportMetricsServiceRequest, Refused> {
+    if body.len() > max {
+        return Err(Refused::too_large("the body", max));
+    }
+    if gzip {
+        let inflated = gunzip(body, max)?;
+        decode(&inflated, format).map_err(Refused::invalid)
+    } else {
+        decode(body, format).map_err(Refused::invalid)
+    }
+}
+
+/// Inflates a gzip body, reading at most `max + 1` bytes of output: a bomb is refused after
+/// `max` bytes, whatever it would inflate to.
+pub(crate) fn gunzip(body: &[u8], max: usize) -> Result<Vec<u8>, Refused> {
+    let mut out = Vec::new();
+    let limit = u64::try_from(max).unwrap_or(u64::MAX).saturating_add(1);
+    match flate2::read::GzDecoder::new(body)
+        .take(limit)
+        .read_to_end(&mut out)
+    {
+        Ok(_) if out.len() > max => Err(Refused::too_large("the decompressed body", max)),
+        Ok(_) => Ok(out),
+        Err(e) => Err(Refused::invalid(format!(
+            "content-encoding is gzip but the body is not valid gzip: {e}"
+        ))),
+    }
 }
 
 /// Decodes an export request body; the error names the problem.

@@ -7,7 +7,10 @@
 
 pub(crate) mod grpc;
 pub(crate) mod http;
+pub(crate) mod limit;
 
+use std::fmt;
+use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 
 use opentelemetry_proto::tonic::collector::metrics::v1::{
@@ -20,6 +23,7 @@ use crate::db::Db;
 use crate::ingest;
 use crate::judge::Snapshot;
 use crate::store::Store;
+use limit::RateLimiter;
 
 /// `google.rpc.Status`, the body of OTLP/HTTP error answers.
 #[derive(Clone, PartialEq, prost::Message, serde::Serialize)]
@@ -59,7 +63,8 @@ pub(crate) struct Shared {
     pub(crate) permits: Semaphore,
     pub(crate) max_body: usize,
     pub(crate) cors_origins: Vec<String>,
-    pub(crate) token: Option<String>,
+    pub(crate) token: Option<Token>,
+    pub(crate) limiter: Option<RateLimiter>,
     pub(crate) snapshot: Mutex<Option<Arc<Snapshot>>>,
     pub(crate) db: Option<Arc<Mutex<Db>>>,
     pub(crate) stats: Stats,
@@ -111,8 +116,81 @@ impl Shared {
         }
     }
 
+    /// Takes a request token of `source`'s bucket; on refusal, the seconds to wait.
+    pub(crate) fn admit(&self, source: IpAddr) -> Result<(), u64> {
+        match &self.limiter {
+            Some(limiter) => limiter.check(source, self.clock.now_ms()),
+            None => Ok(()),
+        }
+    }
+
+    /// Whether the `Authorization` value `given` carries the bearer token, when one is required.
+    pub(crate) fn authorized(&self, given: Option<&str>) -> bool {
+        self.token.as_ref().is_none_or(|t| t.matches(given))
+    }
+
     /// Whether `origin` may send from a browser.
     pub(crate) fn origin_allowed(&self, origin: &str) -> bool {
         self.cors_origins.iter().any(|o| o == "*" || o == origin)
+    }
+}
+
+/// The bearer token senders must present: compared in constant time, never shown by `Debug`.
+#[derive(Clone)]
+pub(crate) struct Token(String);
+
+impl Token {
+    pub(crate) fn new(token: String) -> Self {
+        Self(token)
+    }
+
+    /// Whether an `Authorization` header value is `Bearer <this token>` (the scheme in any case).
+    pub(crate) fn matches(&self, authorization: Option<&str>) -> bool {
+        let Some((scheme, given)) = authorization.and_then(|v| v.split_once(' ')) else {
+            return false;
+        };
+        scheme.eq_ignore_ascii_case("bearer")
+            && constant_time_eq(given.as_bytes(), self.0.as_bytes())
+    }
+}
+
+impl fmt::Debug for Token {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Token(<redacted>)")
+    }
+}
+
+/// Equality whose time depends on the lengths only, not on where the bytes differ.
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_token_matches_its_bearer_header_only() {
+        let token = Token::new("s3cret".into());
+        assert!(token.matches(Some("Bearer s3cret")));
+        assert!(token.matches(Some("bearer s3cret")));
+        for wrong in [
+            None,
+            Some(""),
+            Some("Bearer"),
+            Some("Bearer s3cre"),
+            Some("Bearer s3cret2"),
+            Some("Basic s3cret"),
+            Some("s3cret"),
+        ] {
+            assert!(!token.matches(wrong), "{wrong:?}");
+        }
+    }
+
+    #[test]
+    fn a_token_is_never_debug_printed() {
+        let token = Token::new("s3cret".into());
+        assert_eq!(format!("{token:?}"), "Token(<redacted>)");
+        assert!(!format!("{:?}", Some(token)).contains("s3cret"));
     }
 }

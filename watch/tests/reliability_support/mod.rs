@@ -1,0 +1,317 @@
+//! Helpers of the watch's reliability tests: SDK-encoded bodies from the core encoders and from
+//! the real export pipeline (captured by a one-shot local HTTP server), and totals of what the
+//! watch accepted.
+#![allow(
+    dead_code,
+    unreachable_pub,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic
+)]
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpListener;
+use std::sync::Arc;
+use std::time::Duration;
+
+use heartbeat::{AggregationTemporality, Batch, Collector, ManualClock, Registry};
+use heartbeat_watch::fuzz::AcceptedPoint;
+
+/// 2026-11-02T00:00:00Z, the fuzz targets' clock (`heartbeat_watch::fuzz::NOW_MS`).
+pub const T0_MS: i64 = heartbeat_watch::fuzz::NOW_MS;
+
+/// The outcomes, failure reasons and tenants the SDK-side models use.
+pub const OUTCOMES: [&str; 3] = ["message.send", "reply.deliver", "ai.answer"];
+pub const REASONS: [&str; 2] = ["timeout", "rejected"];
+pub const TENANTS: [&str; 4] = ["acme", "globex", "initech", "umbrella"];
+
+/// One recorded outcome: which outcome, which tenant (if any), and success or a reason index.
+#[derive(Debug, Clone, Copy)]
+pub struct Event {
+    pub outcome: usize,
+    pub tenant: Option<usize>,
+    pub failure: Option<usize>,
+}
+
+/// `(outcome, result, reason, tenant)`: one `heartbeat.outcomes` series without the fixed
+/// attributes.
+pub type Key = (String, String, String, String);
+
+/// The counts the events should produce, zero series left out.
+pub fn expected(events: &[Event]) -> BTreeMap<Key, f64> {
+    let mut out = BTreeMap::new();
+    for e in events {
+        let (result, reason) = match e.failure {
+            None => ("success", String::new()),
+            Some(r) => ("failure", REASONS[r].to_owned()),
+        };
+        let key = (
+            OUTCOMES[e.outcome].to_owned(),
+            result.to_owned(),
+            reason,
+            e.tenant.map(|t| TENANTS[t].to_owned()).unwrap_or_default(),
+        );
+        *out.entry(key).or_insert(0.0) += 1.0;
+    }
+    out
+}
+
+/// The `heartbeat.outcomes` totals of accepted points, zero series left out: cumulative points
+/// keep their latest value per series, delta points add up.
+pub fn totals<'a>(points: impl IntoIterator<Item = &'a AcceptedPoint>) -> BTreeMap<Key, f64> {
+    use heartbeat_watch::fuzz::Temporality;
+    let mut cumulative: BTreeMap<(Key, Vec<(String, String)>), f64> = BTreeMap::new();
+    let mut out = BTreeMap::new();
+    for p in points {
+        if p.metric != "heartbeat.outcomes" {
+            continue;
+        }
+        let attr = |k: &str| {
+            p.attributes
+                .iter()
+                .find(|(key, _)| key == k)
+                .map(|(_, v)| v.clone())
+                .unwrap_or_default()
+        };
+        let key = (
+            attr("heartbeat.outcome"),
+            attr("heartbeat.result"),
+            attr("heartbeat.reason"),
+            attr("heartbeat.tenant"),
+        );
+        match p.temporality {
+            Temporality::Cumulative => {
+                let mut attrs = p.attributes.clone();
+                attrs.sort();
+                cumulative.insert((key, attrs), p.value);
+            }
+            _ => *out.entry(key).or_insert(0.0) += p.value,
+        }
+    }
+    for ((key, _), value) in cumulative {
+        *out.entry(key).or_insert(0.0) += value;
+    }
+    out.retain(|_, v| *v != 0.0);
+    out
+}
+
+/// An SDK registry on a manual clock at `start_ms`, with the model's outcomes declared.
+pub struct Emitter {
+    pub clock: ManualClock,
+    pub registry: Registry,
+    pub outcomes: Vec<heartbeat::Outcome>,
+}
+
+impl Emitter {
+    pub fn new(start_ms: i64) -> Self {
+        let clock =
+            ManualClock::starting_at(Duration::from_millis(u64::try_from(start_ms).unwrap()));
+        let registry = Registry::builder()
+            .with_clock(Arc::new(clock.clone()))
+            .build();
+        let outcomes = OUTCOMES
+            .iter()
+            .map(|name| {
+                registry
+                    .outcome(*name)
+                    .with_attribute("surface", "web_messenger")
+                    .with_reasons(REASONS)
+                    .build()
+                    .unwrap()
+            })
+            .collect();
+        Self {
+            clock,
+            registry,
+            outcomes,
+        }
+    }
+
+    pub fn record(&self, e: Event) {
+        let o = &self.outcomes[e.outcome];
+        match (e.tenant, e.failure) {
+            (None, None) => o.success(),
+            (None, Some(r)) => o.failure_with(REASONS[r]),
+            (Some(t), None) => o.success_for(TENANTS[t]),
+            (Some(t), Some(r)) => o.failure_for_with(TENANTS[t], REASONS[r]),
+        }
+    }
+
+    pub fn collector(&self, temporality: AggregationTemporality) -> Collector {
+        Collector::new(&self.registry, temporality)
+            .with_resource_attribute("service.name", "messenger-api")
+            .with_resource_attribute("service.instance.id", "i-1")
+            .with_resource_attribute("service.version", "1.4.2")
+    }
+
+    /// Moves the clock on by `ms`.
+    pub fn advance(&self, ms: u64) {
+        self.clock.advance(Duration::from_millis(ms));
+    }
+}
+
+/// A batch with `beats` on the dead-man counter besides the outcomes.
+pub fn collect_with_beats(collector: &Collector, beats: u64) -> Batch {
+    collector.collect_with(|b| {
+        b.push_sum(
+            "heartbeat.beats",
+            "{beat}",
+            "Dead-man beats",
+            vec![("heartbeat.emitter".to_owned(), "api".to_owned())],
+            beats,
+        );
+    })
+}
+
+/// One request as a local server received it.
+#[derive(Debug, Clone)]
+pub struct Captured {
+    pub path: String,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl Captured {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// A local HTTP server on 127.0.0.1 that answers every request `200` with an empty protobuf
+/// `ExportMetricsServiceResponse` and hands the requests over a channel.
+pub struct CaptureServer {
+    pub addr: std::net::SocketAddr,
+    pub requests: std::sync::mpsc::Receiver<Captured>,
+}
+
+impl CaptureServer {
+    pub fn start() -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(stream) = stream else { return };
+                let tx = tx.clone();
+                std::thread::spawn(move || serve_connection(stream, &tx));
+            }
+        });
+        Self { addr, requests: rx }
+    }
+}
+
+fn serve_connection(stream: std::net::TcpStream, tx: &std::sync::mpsc::Sender<Captured>) {
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let mut writer = stream.try_clone().unwrap();
+    let mut reader = BufReader::new(stream);
+    loop {
+        let mut line = String::new();
+        if reader.read_line(&mut line).unwrap_or(0) == 0 {
+            return;
+        }
+        let path = line.split_whitespace().nth(1).unwrap_or("").to_owned();
+        let mut headers = Vec::new();
+        loop {
+            let mut h = String::new();
+            if reader.read_line(&mut h).unwrap_or(0) == 0 {
+                return;
+            }
+            let h = h.trim_end();
+            if h.is_empty() {
+                break;
+            }
+            if let Some((k, v)) = h.split_once(':') {
+                headers.push((k.trim().to_owned(), v.trim().to_owned()));
+            }
+        }
+        let find = |name: &str| {
+            headers
+                .iter()
+                .find(|(k, _): &&(String, String)| k.eq_ignore_ascii_case(name))
+                .map(|(_, v)| v.clone())
+        };
+        let mut body = Vec::new();
+        if let Some(len) = find("content-length") {
+            body.resize(len.parse().unwrap(), 0);
+            reader.read_exact(&mut body).unwrap();
+        } else if find("transfer-encoding").is_some_and(|v| v.contains("chunked")) {
+            loop {
+                let mut size = String::new();
+                reader.read_line(&mut size).unwrap();
+                let size = usize::from_str_radix(size.trim(), 16).unwrap();
+                let mut chunk = vec![0; size + 2];
+                reader.read_exact(&mut chunk).unwrap();
+                if size == 0 {
+                    break;
+                }
+                body.extend_from_slice(&chunk[..size]);
+            }
+        }
+        let _ = tx.send(Captured {
+            path,
+            headers,
+            body,
+        });
+        let answer =
+            "HTTP/1.1 200 OK\r\ncontent-type: application/x-protobuf\r\ncontent-length: 0\r\n\r\n";
+        if writer.write_all(answer.as_bytes()).is_err() {
+            return;
+        }
+    }
+}
+
+/// Exports `events` through the SDK's real pipeline (`Heartbeat`, OTLP/HTTP, gzip) to a capture
+/// server and returns every request it sent.
+pub async fn export_through_the_pipeline(
+    protocol: heartbeat::Protocol,
+    events: &[Event],
+) -> Vec<Captured> {
+    let server = CaptureServer::start();
+    let hb = heartbeat::Heartbeat::builder()
+        .with_environment(std::iter::empty::<(String, String)>())
+        .with_service_name("messenger-api")
+        .with_service_version("1.4.2")
+        .with_endpoint(format!("http://{}", server.addr))
+        .with_protocol(protocol)
+        .with_compression(heartbeat::Compression::Gzip)
+        .install()
+        .unwrap();
+    let outcomes: Vec<_> = OUTCOMES
+        .iter()
+        .map(|name| {
+            hb.outcome(*name)
+                .with_attribute("surface", "web_messenger")
+                .with_reasons(REASONS)
+                .build()
+                .unwrap()
+        })
+        .collect();
+    for e in events {
+        let o = &outcomes[e.outcome];
+        match (e.tenant, e.failure) {
+            (None, None) => o.success(),
+            (None, Some(r)) => o.failure_with(REASONS[r]),
+            (Some(t), None) => o.success_for(TENANTS[t]),
+            (Some(t), Some(r)) => o.failure_for_with(TENANTS[t], REASONS[r]),
+        }
+    }
+    hb.shutdown().await.unwrap();
+    server.requests.try_iter().collect()
+}
+
+/// Milliseconds since the epoch, now.
+pub fn now_ms() -> i64 {
+    i64::try_from(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis(),
+    )
+    .unwrap()
+}
