@@ -401,9 +401,44 @@ async fn gzip_run(ctx: &Ctx) -> Run<Arc<Recording>> {
     .await
 }
 
+/// `OTEL_EXPORTER_OTLP_COMPRESSION=none`, set explicitly.
+async fn no_compression_run(ctx: &Ctx) -> Run<Arc<Recording>> {
+    ctx.memo("compression-none", async {
+        let _slot = ctx.slot().await;
+        let mut s = ctx
+            .session("compression-none", ctx.info.primary(), |c| {
+                c.env = vec![(
+                    "OTEL_EXPORTER_OTLP_COMPRESSION".to_owned(),
+                    "none".to_owned(),
+                )];
+            })
+            .await?;
+        s.declare().await?;
+        s.successes(1).await?;
+        s.flush().await?;
+        s.wait_successes(1, Duration::from_secs(5)).await;
+        s.shutdown().await?;
+        Ok(Recording::new(s.rx.requests()))
+    })
+    .await
+}
+
 pub(crate) async fn gzip(ctx: Arc<Ctx>) -> Verdict {
     if !ctx.info.gzip {
         return Verdict::fail("the emitter does not offer gzip compression");
+    }
+    let none = match no_compression_run(&ctx).await {
+        Ok(r) => r,
+        Err(e) => return Verdict::fail(format!("with OTEL_EXPORTER_OTLP_COMPRESSION=none: {e}")),
+    };
+    if let Some(r) = none.requests.iter().find(|r| r.compressed) {
+        return Verdict::fail(format!(
+            "with OTEL_EXPORTER_OTLP_COMPRESSION=none request #{} is compressed",
+            r.seq
+        ));
+    }
+    if success_total(&none.points) != 1 {
+        return Verdict::fail("with OTEL_EXPORTER_OTLP_COMPRESSION=none nothing arrived");
     }
     let g = run!(gzip_run(&ctx).await);
     let reqs = &g.requests;
