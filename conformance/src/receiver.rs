@@ -830,10 +830,15 @@ fn success(
     match transport {
         Transport::Http => {
             let (content_type, body) = if json {
-                (
-                    "application/json",
-                    Bytes::from(serde_json::to_vec(&response).unwrap_or_else(|_| b"{}".to_vec())),
-                )
+                // OTLP/JSON: 64-bit integers as decimal strings.
+                let value = match &response.partial_success {
+                    Some(p) => serde_json::json!({ "partialSuccess": {
+                        "rejectedDataPoints": p.rejected_data_points.to_string(),
+                        "errorMessage": p.error_message,
+                    }}),
+                    None => serde_json::json!({}),
+                };
+                ("application/json", Bytes::from(value.to_string()))
             } else {
                 (
                     "application/x-protobuf",

@@ -38,7 +38,7 @@ struct Judge {
 impl Judge {
     async fn start(s: &Session, min_beats: u32, fire_after: u32) -> Run<Self> {
         let rules: RuleFile = format!(
-            "[watch]\ntick = \"1s\"\n\n[[deadman]]\nname = \"conformance\"\nservice = \"{}\"\nemitter = \"{EMITTER}\"\nwindow = \"2s\"\nmin_beats = {min_beats}\nfire_after = {fire_after}\nresolve_after = 1\n",
+            "[watch]\ntick = \"1s\"\nrate_limit_per_source = 0\n\n[[deadman]]\nname = \"conformance\"\nservice = \"{}\"\nemitter = \"{EMITTER}\"\nwindow = \"2s\"\nmin_beats = {min_beats}\nfire_after = {fire_after}\nresolve_after = 1\n",
             s.config.service_name
         )
         .parse()

@@ -1,0 +1,80 @@
+//! The suite against the Rust SDK: every case in process (the `native` target) must pass or be
+//! N/A, and the subprocess protocol works end to end with the `native-bin` emitter on a few
+//! cases.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use heartbeat_conformance::{RunOptions, Status, run, target};
+
+fn failures(report: &heartbeat_conformance::Report) -> Vec<String> {
+    report
+        .results
+        .iter()
+        .filter(|r| r.status == Status::Fail)
+        .map(|r| format!("{} {}: {}", r.id, r.level, r.detail))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_native_sdk_passes_every_applicable_case() {
+    // Other test binaries run beside this one: a wide slack keeps the wall-clock cases about the
+    // emitter, not the machine (scripts/test-conformance.sh runs them with the suite's 150 ms).
+    let options = RunOptions {
+        tolerance: std::time::Duration::from_secs(1),
+        ..RunOptions::default()
+    };
+    let report = run(target::by_name("native", &options).unwrap(), &options)
+        .await
+        .unwrap();
+    assert_eq!(report.results.len(), heartbeat_conformance::cases().len());
+    // The browser-only case is N/A for a process; rotel is skipped without HEARTBEAT_ROTEL.
+    let na: Vec<&str> = report
+        .results
+        .iter()
+        .filter(|r| r.status == Status::NotApplicable)
+        .map(|r| r.id.as_str())
+        .collect();
+    assert_eq!(na, vec!["HB-046"]);
+    assert!(failures(&report).is_empty(), "{:#?}", failures(&report));
+    assert!(report.passed());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_sdk_as_a_subprocess_speaks_the_emitter_protocol() {
+    let options = RunOptions {
+        emitter_bin: Some(PathBuf::from(env!(
+            "CARGO_BIN_EXE_heartbeat-conformance-emitter"
+        ))),
+        only: ["HB-001", "HB-024", "HB-047", "HB-048", "HB-049", "HB-070"]
+            .map(str::to_owned)
+            .to_vec(),
+        ..RunOptions::default()
+    };
+    let target: Arc<dyn heartbeat_conformance::Target> =
+        target::by_name("native-bin", &options).unwrap();
+    let report = run(target, &options).await.unwrap();
+    assert_eq!(report.results.len(), 6);
+    assert!(report.emitter.memory && report.emitter.stall);
+    assert!(failures(&report).is_empty(), "{:#?}", failures(&report));
+    // Resident memory is read from /proc for a subprocess.
+    let memory = report.results.iter().find(|r| r.id == "HB-070").unwrap();
+    assert!(
+        memory.detail.contains("resident memory"),
+        "{}",
+        memory.detail
+    );
+}
+
+#[tokio::test]
+async fn a_command_template_that_never_says_hello_is_a_clear_error() {
+    let options = RunOptions::default();
+    let target = target::by_name(
+        "command:sh -c 'echo not the protocol; echo oops >&2'",
+        &options,
+    )
+    .unwrap();
+    let err = run(target, &options).await.unwrap_err().to_string();
+    assert!(err.contains("ended without saying hello"), "{err}");
+    assert!(err.contains("oops"), "{err}");
+}
