@@ -214,6 +214,7 @@ impl WatchBuilder {
             limiter: RateLimiter::new(
                 self.rules.watch.rate_limit_per_source,
                 self.rules.watch.rate_limit_burst,
+                self.queue_capacity,
             ),
             snapshot: Mutex::new(None),
             db: Some(Arc::clone(&db)),

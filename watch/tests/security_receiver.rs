@@ -556,6 +556,80 @@ async fn a_slow_body_gives_its_queue_place_back_after_the_body_timeout() {
     .await;
 }
 
+/// A raw HTTP/1.1 export from the local address `from` (any 127.0.0.0/8 address is this host).
+async fn export_from(from: &str, to: std::net::SocketAddr, body: &[u8]) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind(format!("{from}:0").parse().unwrap()).unwrap();
+    let mut s = socket.connect(to).await.unwrap();
+    let head = format!(
+        "POST /v1/metrics HTTP/1.1\r\nHost: {to}\r\nContent-Type: application/x-protobuf\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    s.write_all(head.as_bytes()).await.unwrap();
+    s.write_all(body).await.unwrap();
+    let mut out = Vec::new();
+    let _ = s.read_to_end(&mut out).await;
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+#[tokio::test]
+async fn one_source_holds_at_most_a_quarter_of_the_ingest_queue() {
+    use tokio::io::AsyncWriteExt;
+    bounded(async {
+        let rules: RuleFile = "[watch]\nrate_limit_per_source = 100\n".parse().unwrap();
+        let watch = Watch::builder(rules)
+            .with_clock(Arc::new(ManualClock::at_ms(T0)))
+            .with_database(Database::InMemory)
+            .with_listen("127.0.0.1:0".parse().unwrap())
+            .with_grpc_listen(None)
+            .with_auto_tick(false)
+            .with_queue_capacity(4)
+            .start()
+            .await
+            .unwrap();
+        let addr = watch.http_addr();
+        // 127.0.0.1 starts a body and stalls: its one place of four.
+        let mut slow = tokio::net::TcpStream::connect(addr).await.unwrap();
+        slow.write_all(
+            format!(
+                "POST /v1/metrics HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/x-protobuf\r\nContent-Length: 100\r\n\r\n0123456789"
+            )
+            .as_bytes(),
+        )
+        .await
+        .unwrap();
+        let body = beats(1).protobuf();
+        let mut busy = String::new();
+        for _ in 0..100 {
+            busy = export_from("127.0.0.1", addr, &body).await;
+            if busy.starts_with("HTTP/1.1 429") {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert!(busy.starts_with("HTTP/1.1 429"), "{busy}");
+        assert!(busy.to_ascii_lowercase().contains("retry-after: 1"), "{busy}");
+        assert!(busy.contains("this source has 1 requests under way already"), "{busy}");
+        // Another source is not held up.
+        let other = export_from("127.0.0.2", addr, &body).await;
+        assert!(other.starts_with("HTTP/1.1 200"), "{other}");
+        // The stalled sender goes away: its place is free again.
+        drop(slow);
+        let mut again = String::new();
+        for _ in 0..100 {
+            again = export_from("127.0.0.1", addr, &body).await;
+            if again.starts_with("HTTP/1.1 200") {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert!(again.starts_with("HTTP/1.1 200"), "{again}");
+        watch.shutdown().await;
+    })
+    .await;
+}
+
 #[tokio::test]
 async fn by_default_the_watch_listens_on_loopback_only() {
     bounded(async {

@@ -47,13 +47,11 @@ impl MetricsService for Service {
 fn admit(shared: &Shared, request: Request<()>) -> Result<Request<()>, Status> {
     use std::sync::atomic::Ordering::Relaxed;
     if let Some(source) = request.remote_addr()
-        && let Err(wait) = shared.admit(source.ip())
+        && let Err(refusal) = shared.admit(source.ip())
     {
         shared.stats.requests.fetch_add(1, Relaxed);
         shared.stats.refused.fetch_add(1, Relaxed);
-        return Err(Status::unavailable(format!(
-            "this source is over the watch's rate limit (rate_limit_per_source); retry in {wait} s"
-        )));
+        return Err(Status::unavailable(refusal.message()));
     }
     let given = request
         .metadata()

@@ -25,6 +25,7 @@ use prost::Message;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
+use super::limit::Refusal;
 use super::{RpcStatus, Shared, code};
 use crate::report::{Month, SlaReport};
 
@@ -91,8 +92,9 @@ async fn handle(req: Request<Incoming>, shared: &Shared, peer: IpAddr) -> Respon
         .headers()
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok());
+    // Held until the answer is ready: the request counts as under way for its source.
     let admitted = if path == "/healthz" {
-        Ok(())
+        Ok(None)
     } else {
         shared.admit(peer)
     };
@@ -102,15 +104,14 @@ async fn handle(req: Request<Incoming>, shared: &Shared, peer: IpAddr) -> Respon
                 shared.stats.requests.fetch_add(1, Relaxed);
                 shared.stats.refused.fetch_add(1, Relaxed);
             }
-            let wait = admitted.err().unwrap_or(1);
+            let refusal = admitted.as_ref().err().copied().unwrap_or(Refusal::Rate(1));
             let mut r = status(
                 StatusCode::TOO_MANY_REQUESTS,
                 request_format(req.headers()).unwrap_or(Format::Json),
                 code::RESOURCE_EXHAUSTED,
-                "this source is over the watch's rate limit (rate_limit_per_source); retry after the delay in Retry-After"
-                    .to_owned(),
+                refusal.message(),
             );
-            if let Ok(v) = HeaderValue::from_str(&wait.to_string()) {
+            if let Ok(v) = HeaderValue::from_str(&refusal.retry_after().to_string()) {
                 r.headers_mut().insert(header::RETRY_AFTER, v);
             }
             r

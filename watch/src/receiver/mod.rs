@@ -23,7 +23,7 @@ use crate::db::Db;
 use crate::ingest;
 use crate::judge::Snapshot;
 use crate::store::Store;
-use limit::RateLimiter;
+use limit::{Permit, RateLimiter, Refusal};
 
 /// `google.rpc.Status`, the body of OTLP/HTTP error answers.
 #[derive(Clone, PartialEq, prost::Message, serde::Serialize)]
@@ -116,11 +116,12 @@ impl Shared {
         }
     }
 
-    /// Takes a request token of `source`'s bucket; on refusal, the seconds to wait.
-    pub(crate) fn admit(&self, source: IpAddr) -> Result<(), u64> {
+    /// Takes a token of `source`'s bucket; the request counts as under way while the permit
+    /// lives (none without a rate limit).
+    pub(crate) fn admit(&self, source: IpAddr) -> Result<Option<Permit<'_>>, Refusal> {
         match &self.limiter {
-            Some(limiter) => limiter.check(source, self.clock.now_ms()),
-            None => Ok(()),
+            Some(limiter) => limiter.check(source, self.clock.now_ms()).map(Some),
+            None => Ok(None),
         }
     }
 
