@@ -248,15 +248,24 @@ pub(crate) async fn lossy(ctx: Arc<Ctx>) -> Verdict {
     judged(&ctx, &seen, Classification::LossyPipeline, 1)
 }
 
-/// Sleeps until just after the next window boundary (windows are aligned to the epoch).
-async fn next_window() {
+/// How far into its window (windows are aligned to the epoch) the system clock is.
+fn into_window() -> Duration {
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .unwrap_or_default()
         .as_millis();
-    let window = WINDOW.as_millis();
-    let left = u64::try_from(window - now % window).unwrap_or(0);
-    tokio::time::sleep(Duration::from_millis(left + 50)).await;
+    Duration::from_millis(u64::try_from(now % WINDOW.as_millis()).unwrap_or(0))
+}
+
+/// Sleeps until just after a window boundary; a late wake-up (a busy machine) waits for the
+/// next one, so that the window starts nearly empty.
+async fn next_window() {
+    loop {
+        tokio::time::sleep(WINDOW - into_window() + Duration::from_millis(50)).await;
+        if into_window() < Duration::from_millis(250) {
+            return;
+        }
+    }
 }
 
 pub(crate) async fn restart(ctx: Arc<Ctx>) -> Verdict {

@@ -401,12 +401,12 @@ async fn gzip_run(ctx: &Ctx) -> Run<Arc<Recording>> {
     .await
 }
 
-/// `OTEL_EXPORTER_OTLP_COMPRESSION=none`, set explicitly.
-async fn no_compression_run(ctx: &Ctx) -> Run<Arc<Recording>> {
-    ctx.memo("compression-none", async {
+/// `OTEL_EXPORTER_OTLP_COMPRESSION=none`, set explicitly, over `protocol`.
+async fn no_compression_run(ctx: &Ctx, protocol: Protocol) -> Run<Arc<Recording>> {
+    ctx.memo(&format!("compression-none/{protocol}"), async {
         let _slot = ctx.slot().await;
         let mut s = ctx
-            .session("compression-none", ctx.info.primary(), |c| {
+            .session("compression-none", protocol, |c| {
                 c.env = vec![(
                     "OTEL_EXPORTER_OTLP_COMPRESSION".to_owned(),
                     "none".to_owned(),
@@ -427,18 +427,26 @@ pub(crate) async fn gzip(ctx: Arc<Ctx>) -> Verdict {
     if !ctx.info.gzip {
         return Verdict::fail("the emitter does not offer gzip compression");
     }
-    let none = match no_compression_run(&ctx).await {
-        Ok(r) => r,
-        Err(e) => return Verdict::fail(format!("with OTEL_EXPORTER_OTLP_COMPRESSION=none: {e}")),
-    };
-    if let Some(r) = none.requests.iter().find(|r| r.compressed) {
-        return Verdict::fail(format!(
-            "with OTEL_EXPORTER_OTLP_COMPRESSION=none request #{} is compressed",
-            r.seq
-        ));
-    }
-    if success_total(&none.points) != 1 {
-        return Verdict::fail("with OTEL_EXPORTER_OTLP_COMPRESSION=none nothing arrived");
+    for protocol in ctx.info.protocols.clone() {
+        let none = match no_compression_run(&ctx, protocol).await {
+            Ok(r) => r,
+            Err(e) => {
+                return Verdict::fail(format!(
+                    "with OTEL_EXPORTER_OTLP_COMPRESSION=none over {protocol}: {e}"
+                ));
+            }
+        };
+        if let Some(r) = none.requests.iter().find(|r| r.compressed) {
+            return Verdict::fail(format!(
+                "with OTEL_EXPORTER_OTLP_COMPRESSION=none over {protocol} request #{} is compressed",
+                r.seq
+            ));
+        }
+        if success_total(&none.points) != 1 {
+            return Verdict::fail(format!(
+                "with OTEL_EXPORTER_OTLP_COMPRESSION=none over {protocol} nothing arrived"
+            ));
+        }
     }
     let g = run!(gzip_run(&ctx).await);
     let reqs = &g.requests;

@@ -1,0 +1,150 @@
+#!/usr/bin/env bash
+# The conformance suite's install and run (issue 6; docs/conformance.md):
+#
+#   ./scripts/test-conformance.sh                 install what is missing, build, run every target
+#   ./scripts/test-conformance.sh --no-install    the same, trusting what is installed
+#   ./scripts/test-conformance.sh --targets native,wasm-node    only these targets
+#
+# Runs `heartbeat-conformance run` against the Rust SDK in process (native) and as a binary
+# (native-bin), the WASM build under node (wasm-node) and in headless Chromium (wasm-chromium):
+# a MUST failure of any of them fails the script. The reference emitters (python-otel, js-otel)
+# run beside them; their results are reported, and only a crash of the runner fails the script.
+# Reports: target/conformance/<target>.{json,md} and target/conformance/summary.md.
+#
+# Needs what scripts/test.sh and scripts/test-wasm.sh install: .venv (rotel, OpenTelemetry Python),
+# the built npm package (wasm/npm/dist) with its node_modules (playwright-core), Debian chromium.
+# Installs itself: the npm packages of conformance/reference (package-lock.json, `npm ci`).
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+OUT="$ROOT/target/conformance"
+REFERENCE="$ROOT/conformance/reference"
+CI_TARGETS=(native native-bin wasm-node wasm-chromium)
+REFERENCE_TARGETS=(python-otel js-otel)
+
+INSTALL=1
+ONLY=""
+while (($# > 0)); do
+  case "$1" in
+    --no-install) INSTALL=0 ;;
+    --targets) ONLY="${2:?--targets needs a comma-separated list}"; shift ;;
+    -h | --help) sed -n '2,17s/^# \{0,1\}//p' "$0"; exit 0 ;;
+    *) echo "unknown option: $1 (try --help)" >&2; exit 2 ;;
+  esac
+  shift
+done
+
+wanted() {
+  [[ -z "$ONLY" || ",$ONLY," == *",$1,"* ]]
+}
+
+ensure_reference_npm() {
+  local stamp="$REFERENCE/node_modules/.heartbeat-lock" want
+  want="$(node --version) $(sha256sum "$REFERENCE/package-lock.json" | cut -d' ' -f1)"
+  if [[ -f "$stamp" && "$(cat "$stamp")" == "$want" ]]; then
+    echo "npm: conformance/reference/node_modules up to date"
+    return 0
+  fi
+  (cd "$REFERENCE" && npm ci --no-audit --no-fund --loglevel=error)
+  printf '%s' "$want" >"$stamp"
+}
+
+if ((INSTALL)); then
+  echo "==> conformance: install"
+  ensure_reference_npm
+fi
+
+# What the targets need, checked up front so that a missing piece is named, not a timeout.
+missing=()
+[[ -x "$ROOT/.venv/bin/python" ]] || missing+=(".venv (run ./scripts/test.sh once)")
+[[ -f "$ROOT/wasm/npm/dist/heartbeat_wasm_bg.wasm" ]] || missing+=("wasm/npm/dist (run ./scripts/test-wasm.sh or ./wasm/build.sh)")
+[[ -d "$ROOT/wasm/npm/node_modules/playwright-core" ]] || missing+=("wasm/npm/node_modules (run ./scripts/test-wasm.sh)")
+[[ -d "$REFERENCE/node_modules/@opentelemetry/sdk-metrics" ]] || missing+=("conformance/reference/node_modules (run without --no-install)")
+if ((${#missing[@]} > 0)); then
+  printf 'conformance: missing %s\n' "${missing[@]}" >&2
+  exit 1
+fi
+
+if [[ -z "${HEARTBEAT_ROTEL:-}" ]]; then
+  for candidate in "$ROOT/.venv/bin/rotel-agent" "$ROOT"/.venv/lib/python3*/site-packages/rotel/rotel-agent; do
+    if [[ -x "$candidate" ]]; then
+      export HEARTBEAT_ROTEL="$candidate"
+      break
+    fi
+  done
+fi
+export HEARTBEAT_PYTHON="${HEARTBEAT_PYTHON:-$ROOT/.venv/bin/python}"
+
+echo "==> conformance: build (heartbeat-conformance, heartbeat-conformance-emitter)"
+cargo build -p heartbeat-conformance --bins
+RUNNER="$ROOT/target/debug/heartbeat-conformance"
+mkdir -p "$OUT"
+
+# run TARGET: one report per target; prints the summary line; returns the runner's exit status.
+run() {
+  local target="$1"
+  timeout 600 "$RUNNER" run --target "$target" --root "$ROOT" \
+    --report-json "$OUT/$target.json" --report-md "$OUT/$target.md" >"$OUT/$target.log" 2>&1
+}
+
+START=$SECONDS
+# The reference emitters mostly wait (timeouts, backoffs): they run beside the CI targets.
+declare -A STATUS=()
+declare -A PIDS=()
+for target in "${REFERENCE_TARGETS[@]}"; do
+  if wanted "$target"; then
+    run "$target" &
+    PIDS[$target]=$!
+  fi
+done
+for target in "${CI_TARGETS[@]}"; do
+  if wanted "$target"; then
+    echo "==> conformance: $target"
+    set +e
+    run "$target"
+    STATUS[$target]=$?
+    set -e
+    tail -n 1 "$OUT/$target.log"
+  fi
+done
+for target in "${!PIDS[@]}"; do
+  set +e
+  wait "${PIDS[$target]}"
+  STATUS[$target]=$?
+  set -e
+  echo "==> conformance: $target (reference emitter)"
+  tail -n 1 "$OUT/$target.log"
+done
+
+# The summary: one line per target, then each target's report.
+{
+  echo "# Heartbeat conformance: summary"
+  echo
+  echo "| target | result |"
+  echo "|---|---|"
+  for target in "${CI_TARGETS[@]}" "${REFERENCE_TARGETS[@]}"; do
+    [[ -n "${STATUS[$target]+x}" ]] || continue
+    echo "| \`$target\` | $(tail -n 1 "$OUT/$target.log" | sed 's/|/\\|/g') |"
+  done
+} >"$OUT/summary.md"
+echo "==> conformance: reports in target/conformance/ ($((SECONDS - START)) s)"
+
+failed=0
+for target in "${CI_TARGETS[@]}"; do
+  [[ -n "${STATUS[$target]+x}" ]] || continue
+  case "${STATUS[$target]}" in
+    0) ;;
+    1) echo "conformance: $target failed a MUST (see target/conformance/$target.md)" >&2; failed=1 ;;
+    *) echo "conformance: the run against $target broke (exit ${STATUS[$target]}):" >&2; tail -n 20 "$OUT/$target.log" >&2; failed=1 ;;
+  esac
+done
+for target in "${REFERENCE_TARGETS[@]}"; do
+  [[ -n "${STATUS[$target]+x}" ]] || continue
+  case "${STATUS[$target]}" in
+    0 | 1) ;;
+    *) echo "conformance: the run against the reference $target broke (exit ${STATUS[$target]}):" >&2; tail -n 20 "$OUT/$target.log" >&2; failed=1 ;;
+  esac
+done
+if ((failed)); then exit 1; fi
+echo "test-conformance.sh: every CI target passed its MUSTs"
