@@ -2,6 +2,8 @@
 //! N/A, and the subprocess protocol works end to end with the `native-bin` emitter on a few
 //! cases.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use std::path::PathBuf;
 use std::sync::Arc;
 

@@ -2,6 +2,8 @@
 //! OTLP requests over HTTP (protobuf, JSON, gzip) and gRPC, so that a case's verdict can be
 //! trusted to describe the emitter and not the receiver.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use std::io::Write;
 use std::time::Duration;
 
