@@ -631,6 +631,32 @@ async fn one_source_holds_at_most_a_quarter_of_the_ingest_queue() {
 }
 
 #[tokio::test]
+async fn a_client_stalled_in_its_headers_loses_its_connection() {
+    bounded(async {
+        let (watch, _clock) = start(RULES, None).await;
+        let addr = watch.http_addr();
+        let answer = tokio::task::spawn_blocking(move || {
+            let mut s = std::net::TcpStream::connect(addr).unwrap();
+            // Well past the watch's 10 s: a read timing out here means the connection was kept.
+            s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+            write!(s, "POST /v1/metrics HTTP/1.1\r\nHost: {addr}\r\nContent-Ty").unwrap();
+            let mut out = Vec::new();
+            s.read_to_end(&mut out).map(|_| out)
+        })
+        .await
+        .unwrap();
+        let out = answer.expect("the watch closed the connection");
+        let text = String::from_utf8_lossy(&out);
+        assert!(
+            text.is_empty() || text.starts_with("HTTP/1.1 408"),
+            "{text}"
+        );
+        watch.shutdown().await;
+    })
+    .await;
+}
+
+#[tokio::test]
 async fn by_default_the_watch_listens_on_loopback_only() {
     bounded(async {
         let rules: RuleFile = "".parse().unwrap();

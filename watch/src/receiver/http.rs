@@ -17,7 +17,7 @@ use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
 use hyper::header::{self, HeaderMap, HeaderValue};
 use hyper::{Method, Request, Response, StatusCode};
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
 use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
@@ -34,6 +34,9 @@ type Body = Full<Bytes>;
 /// How long a client may take to send its body once its request is admitted: a request holds an
 /// ingest-queue permit while its body arrives, so a slow sender must not hold one for long.
 pub(crate) const BODY_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a client may take to send a request's headers (HTTP/1): a stalled client does not
+/// keep its connection.
+pub(crate) const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// How the body is encoded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -49,7 +52,11 @@ pub(crate) async fn serve(
     mut shutdown: watch::Receiver<bool>,
 ) {
     let graceful = GracefulShutdown::new();
-    let builder = auto::Builder::new(TokioExecutor::new());
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(HEADER_TIMEOUT);
     loop {
         tokio::select! {
             accepted = listener.accept() => {
