@@ -56,6 +56,47 @@ async fn timing_run(ctx: &Ctx) -> Run<Arc<Timing>> {
     .await
 }
 
+/// Virtual time: the cadence, jitter and number of beats of the injected-clock run.
+const VIRTUAL_CADENCE: Duration = Duration::from_secs(1);
+const VIRTUAL_JITTER: Duration = Duration::from_millis(100);
+const VIRTUAL_BEATS: usize = 200;
+
+/// When the target can inject a clock: 200 beats of its schedule in virtual time, offsets from
+/// the grid `(n - 1) × cadence` in milliseconds (exact to the millisecond the run polls at).
+async fn virtual_offsets(ctx: &Ctx) -> Run<Arc<Option<Vec<f64>>>> {
+    ctx.memo("timing-virtual", async {
+        match ctx
+            .target
+            .virtual_beats(VIRTUAL_CADENCE, VIRTUAL_JITTER, VIRTUAL_BEATS)
+            .await
+        {
+            Ok(times) if times.len() == VIRTUAL_BEATS => Ok(Some(
+                times
+                    .iter()
+                    .enumerate()
+                    .map(|(n, t)| {
+                        (t.as_secs_f64() - n as f64 * VIRTUAL_CADENCE.as_secs_f64()) * 1000.0
+                    })
+                    .collect(),
+            )),
+            Ok(times) => Err(format!(
+                "{} beats in the time of {VIRTUAL_BEATS} on the injected clock",
+                times.len()
+            )),
+            Err(crate::target::TargetError::Unsupported(_)) => Ok(None),
+            Err(e) => Err(e.to_string()),
+        }
+    })
+    .await
+}
+
+/// The range of the virtual offsets.
+fn virtual_range(offsets: &[f64]) -> (f64, f64) {
+    let min = offsets.iter().copied().fold(f64::INFINITY, f64::min);
+    let max = offsets.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    (min, max)
+}
+
 /// Offsets of each arrival from the grid `first + (n - 1) × cadence`, relative to the smallest.
 fn offsets(arrivals: &[Duration], cadence: Duration) -> Vec<f64> {
     let raw: Vec<f64> = arrivals
@@ -117,14 +158,30 @@ pub(crate) async fn no_drift(ctx: Arc<Ctx>) -> Verdict {
     };
     let cadence = CADENCE.as_secs_f64() * 1000.0;
     let drift = (period - cadence) / cadence;
-    Verdict::when(
-        drift.abs() <= 0.03,
-        format!(
-            "fitted period {period:.1} ms for a cadence of {cadence:.0} ms over {} beats ({:+.1} %)",
-            t.arrivals.len(),
-            drift * 100.0
-        ),
-    )
+    let wire = format!(
+        "on the wire, fitted period {period:.1} ms for a cadence of {cadence:.0} ms over {} beats ({:+.1} %)",
+        t.arrivals.len(),
+        drift * 100.0
+    );
+    if drift.abs() > 0.03 {
+        return Verdict::fail(wire);
+    }
+    match &*run!(virtual_offsets(&ctx).await) {
+        None => Verdict::pass(wire),
+        Some(offsets) => {
+            // On the grid means no drift: beat 200 is as close to its tick as beat 1.
+            let (min, max) = virtual_range(offsets);
+            let bound = VIRTUAL_JITTER.as_secs_f64() * 1000.0 + 1.0;
+            let last = offsets.last().copied().unwrap_or_default();
+            Verdict::when(
+                min >= 0.0 && max <= bound,
+                format!(
+                    "{wire}; on an injected clock, {VIRTUAL_BEATS} beats at {} stay within [0, {max:.0}] ms of their ticks (beat {VIRTUAL_BEATS}: {last:.0} ms)",
+                    ms(VIRTUAL_CADENCE)
+                ),
+            )
+        }
+    }
 }
 
 pub(crate) async fn jitter_bound(ctx: Arc<Ctx>) -> Verdict {
@@ -134,21 +191,47 @@ pub(crate) async fn jitter_bound(ctx: Arc<Ctx>) -> Verdict {
     }
     let spread = spread(&offsets(&t.arrivals, CADENCE));
     let bound = (JITTER + INTERVAL + ctx.slack()).as_secs_f64() * 1000.0;
-    Verdict::when(
-        spread <= bound,
-        format!(
-            "offsets from the grid spread over {spread:.0} ms; bound jitter {} + export interval {} + T {} = {bound:.0} ms",
-            ms(JITTER),
-            ms(INTERVAL),
-            ms(ctx.slack())
-        ),
-    )
+    let wire = format!(
+        "on the wire, offsets from the grid spread over {spread:.0} ms; bound jitter {} + export interval {} + T {} = {bound:.0} ms",
+        ms(JITTER),
+        ms(INTERVAL),
+        ms(ctx.slack())
+    );
+    if spread > bound {
+        return Verdict::fail(wire);
+    }
+    match &*run!(virtual_offsets(&ctx).await) {
+        None => Verdict::pass(wire),
+        Some(offsets) => {
+            let (min, max) = virtual_range(offsets);
+            let jitter = VIRTUAL_JITTER.as_secs_f64() * 1000.0;
+            Verdict::when(
+                min >= 0.0 && max <= jitter + 1.0,
+                format!(
+                    "{wire}; on an injected clock every beat is in [tick, tick + {jitter:.0} ms]: offsets {min:.0} to {max:.0} ms"
+                ),
+            )
+        }
+    }
 }
 
 pub(crate) async fn jitter_applied(ctx: Arc<Ctx>) -> Verdict {
     let t = run!(timing_run(&ctx).await);
     if t.arrivals.len() < 6 {
         return Verdict::fail(format!("{} beats arrived", t.arrivals.len()));
+    }
+    if let Some(offsets) = &*run!(virtual_offsets(&ctx).await) {
+        // Exact: the wire's delivery noise cannot pass for jitter here.
+        let (min, max) = virtual_range(offsets);
+        let least = VIRTUAL_JITTER.as_secs_f64() * 1000.0 / 3.0;
+        return Verdict::when(
+            max - min >= least,
+            format!(
+                "on an injected clock, {VIRTUAL_BEATS} beats with a jitter of {} spread over {:.0} ms (at least {least:.0} ms expected)",
+                ms(VIRTUAL_JITTER),
+                max - min
+            ),
+        );
     }
     let spread = spread(&offsets(&t.arrivals, CADENCE));
     let least = JITTER.as_secs_f64() * 1000.0 / 3.0;

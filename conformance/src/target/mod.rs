@@ -437,6 +437,23 @@ pub trait Target: Send + Sync {
     /// # Errors
     /// [`TargetError`] when it cannot be started.
     async fn start(&self, config: &EmitterConfig) -> Result<Box<dyn Emitter>, TargetError>;
+
+    /// Runs a dead-man emitter on an injected clock (virtual time) for `beats` beats at
+    /// `cadence` with `jitter`, and returns when each beat happened, from the emitter's start.
+    /// Only a target that can inject a clock offers it; the timing cases then judge the schedule
+    /// exactly, besides what reaches the wire.
+    ///
+    /// # Errors
+    /// [`TargetError::Unsupported`] by default.
+    async fn virtual_beats(
+        &self,
+        cadence: Duration,
+        jitter: Duration,
+        beats: usize,
+    ) -> Result<Vec<Duration>, TargetError> {
+        let _ = (cadence, jitter, beats);
+        Err(TargetError::Unsupported("run on an injected clock"))
+    }
 }
 
 /// A running emitter instance. Dropping it kills it.

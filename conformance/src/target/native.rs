@@ -213,6 +213,24 @@ impl Target for Native {
         Ok(sdk_info("in process", false))
     }
 
+    async fn virtual_beats(
+        &self,
+        cadence: Duration,
+        jitter: Duration,
+        beats: usize,
+    ) -> Result<Vec<Duration>, TargetError> {
+        let (tx, rx) = oneshot::channel();
+        std::thread::Builder::new()
+            .name("conformance-virtual".to_owned())
+            .spawn(move || {
+                let _ = tx.send(virtual_beats(cadence, jitter, beats));
+            })
+            .map_err(|e| TargetError::Start(e.to_string()))?;
+        rx.await
+            .map_err(|_| TargetError::Protocol("the virtual-time thread ended".to_owned()))?
+            .map_err(TargetError::Protocol)
+    }
+
     async fn start(&self, config: &EmitterConfig) -> Result<Box<dyn Emitter>, TargetError> {
         let env = config.environment();
         let (tx, mut rx) = mpsc::unbounded_channel::<Ctl>();
@@ -326,6 +344,70 @@ impl Drop for NativeEmitter {
             self.join();
         }
     }
+}
+
+/// A [`heartbeat::Clock`] reading tokio's time: on a paused runtime, virtual time, which the
+/// runtime advances to the next timer whenever every task waits.
+#[derive(Debug)]
+struct TokioClock {
+    origin: tokio::time::Instant,
+    unix: Duration,
+}
+
+impl heartbeat::Clock for TokioClock {
+    fn now_unix(&self) -> Duration {
+        self.unix + self.origin.elapsed()
+    }
+
+    fn monotonic(&self) -> Duration {
+        self.origin.elapsed()
+    }
+}
+
+/// The SDK's dead-man emitter on a paused current-thread runtime with a [`TokioClock`],
+/// attached to a provider without readers (nothing is exported): each beat's time is read from
+/// the emitter's beat count, polled every virtual millisecond.
+fn virtual_beats(
+    cadence: Duration,
+    jitter: Duration,
+    beats: usize,
+) -> Result<Vec<Duration>, String> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .start_paused(true)
+        .build()
+        .map_err(|e| e.to_string())?;
+    runtime.block_on(async move {
+        let origin = tokio::time::Instant::now();
+        let unix = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default();
+        let clock: std::sync::Arc<dyn heartbeat::Clock> =
+            std::sync::Arc::new(TokioClock { origin, unix });
+        let provider = opentelemetry_sdk::metrics::SdkMeterProvider::builder().build();
+        let (hb, _idle) = Heartbeat::builder()
+            .with_meter_provider(provider)
+            .with_clock(clock)
+            .build()
+            .map_err(|e| e.to_string())?;
+        let emitter = hb
+            .deadman("virtual")
+            .with_cadence(cadence)
+            .with_jitter(jitter)
+            .start()
+            .map_err(|e| e.to_string())?;
+        let mut times = Vec::with_capacity(beats);
+        let limit = cadence.saturating_mul(u32::try_from(beats).unwrap_or(u32::MAX)) + cadence * 2;
+        while times.len() < beats && origin.elapsed() < limit {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+            let count = usize::try_from(emitter.health().beats).unwrap_or(usize::MAX);
+            while times.len() < count.min(beats) {
+                times.push(origin.elapsed());
+            }
+        }
+        drop(emitter);
+        Ok(times)
+    })
 }
 
 /// Runs the emitter protocol on standard input and output with the Rust SDK configured from the
