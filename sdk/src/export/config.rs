@@ -502,13 +502,8 @@ impl HeartbeatBuilder {
             return Ok(Trust::default());
         };
         let path = path.trim().to_owned();
-        let pem = std::fs::read(&path).map_err(|e| {
-            invalid(
-                Some(var),
-                Some(path.clone()),
-                format!("cannot read it: {e}"),
-            )
-        })?;
+        let pem = read_bounded(&path, MAX_CERTIFICATE_FILE)
+            .map_err(|problem| invalid(Some(var), Some(path.clone()), problem))?;
         Trust::from_pem(&pem).map_err(|p| invalid(Some(var), Some(path), p.to_owned()))
     }
 
@@ -586,6 +581,24 @@ pub(crate) struct Config {
     pub(crate) retry: Retry,
     pub(crate) tenant_limit: usize,
     pub(crate) trust: Trust,
+}
+
+/// The largest CA certificate file read: bundles are tens of kilobytes; a path such as
+/// `/dev/zero` must not exhaust memory.
+const MAX_CERTIFICATE_FILE: u64 = 1024 * 1024;
+
+/// Reads at most `max` bytes of the file at `path`; a longer one is refused.
+fn read_bounded(path: &str, max: u64) -> Result<Vec<u8>, String> {
+    use std::io::Read as _;
+    let file = std::fs::File::open(path).map_err(|e| format!("cannot read it: {e}"))?;
+    let mut bytes = Vec::new();
+    file.take(max + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| format!("cannot read it: {e}"))?;
+    if u64::try_from(bytes.len()).unwrap_or(u64::MAX) > max {
+        return Err(format!("it is larger than {max} bytes"));
+    }
+    Ok(bytes)
 }
 
 fn merge(into: &mut Vec<(String, String)>, pairs: Vec<(String, String)>) {
@@ -815,6 +828,17 @@ mod tests {
                 .resolve()
                 .unwrap()
                 .disabled
+        );
+    }
+
+    #[test]
+    fn a_certificate_file_is_read_only_up_to_its_bound() {
+        let err = env(&[("OTEL_EXPORTER_OTLP_CERTIFICATE", "/dev/zero")])
+            .resolve()
+            .unwrap_err();
+        assert!(
+            err.to_string().ends_with("it is larger than 1048576 bytes"),
+            "{err}"
         );
     }
 

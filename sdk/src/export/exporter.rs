@@ -12,7 +12,7 @@ use super::error::BuildError;
 use opentelemetry_otlp::MetricExporter;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError, Weak};
 
 fn retry_policy(r: Retry) -> opentelemetry_otlp::RetryPolicy {
     opentelemetry_otlp::RetryPolicy::recommended()
@@ -35,14 +35,21 @@ fn exporter_error(config: &Config, e: impl std::fmt::Display) -> BuildError {
 }
 
 type Task = Pin<Box<dyn Future<Output = ()> + Send>>;
+type Held = Mutex<Vec<Task>>;
 
-/// An executor for the tasks a transport starts while being built (tonic's channel worker):
-/// spawned at once inside a tokio runtime, else held until the driver starts, so `build()` works
-/// outside a runtime as documented.
-#[derive(Clone, Default)]
-pub(crate) struct Deferred(Arc<Mutex<Vec<Task>>>);
+/// Tasks a transport starts while being built (tonic's channel worker), held until the driver
+/// runs when `build()` was called outside a tokio runtime, as it may be. The driver owns this;
+/// the transport gets a [`DeferredExecutor`], which only points at it: a held task that refers
+/// back to the executor makes no cycle, so a driver dropped unstarted frees everything.
+#[derive(Default)]
+pub(crate) struct Deferred(Arc<Held>);
 
 impl Deferred {
+    /// The executor to give the transport.
+    pub(crate) fn executor(&self) -> DeferredExecutor {
+        DeferredExecutor(Arc::downgrade(&self.0))
+    }
+
     /// Spawns whatever was held, on the current runtime (the driver calls it first thing).
     pub(crate) fn start(&self) {
         let held = std::mem::take(&mut *self.0.lock().unwrap_or_else(PoisonError::into_inner));
@@ -52,17 +59,19 @@ impl Deferred {
     }
 }
 
-impl hyper::rt::Executor<Task> for Deferred {
+/// Spawns at once inside a tokio runtime, else hands the task to the driver's [`Deferred`]
+/// (or drops it, if the driver is gone).
+#[derive(Clone)]
+pub(crate) struct DeferredExecutor(Weak<Held>);
+
+impl hyper::rt::Executor<Task> for DeferredExecutor {
     fn execute(&self, task: Task) {
-        match tokio::runtime::Handle::try_current() {
-            Ok(runtime) => {
-                runtime.spawn(task);
-            }
-            Err(_) => self
-                .0
-                .lock()
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            runtime.spawn(task);
+        } else if let Some(held) = self.0.upgrade() {
+            held.lock()
                 .unwrap_or_else(PoisonError::into_inner)
-                .push(task),
+                .push(task);
         }
     }
 }
@@ -160,7 +169,7 @@ mod grpc {
             })?
             .timeout(config.timeout)
             .connect_timeout(config.timeout)
-            .executor(deferred.clone());
+            .executor(deferred.executor());
         let endpoint = tls::configure(endpoint, config)?;
         let channel = endpoint.connect_with_connector_lazy(Recording {
             tcp: transport::tcp(config.timeout),

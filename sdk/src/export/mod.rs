@@ -11,6 +11,8 @@ pub(crate) mod config;
 pub(crate) mod env;
 pub(crate) mod error;
 mod exporter;
+#[cfg(test)]
+mod properties;
 #[cfg(feature = "tls")]
 mod tls;
 pub(crate) mod transport;

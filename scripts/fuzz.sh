@@ -1,0 +1,119 @@
+#!/usr/bin/env bash
+# Fuzzing with cargo-fuzz (libFuzzer, AddressSanitizer) of the SDK's environment, header and
+# endpoint parsing and of the core OTLP encoders' round trip (sdk/fuzz). Figures go in
+# docs/reliability.md. Installs cargo-fuzz into .tools/ (idempotent).
+#
+#   ./scripts/fuzz.sh                 every target for FUZZ_SECONDS (default 600) each
+#   ./scripts/fuzz.sh --smoke         every target for 10 s from the committed seeds (test.sh)
+#   ./scripts/fuzz.sh --seconds N     every target for N seconds
+#   ./scripts/fuzz.sh --target NAME   only this target (repeatable)
+#   ./scripts/fuzz.sh --crate DIR     fuzz this cargo-fuzz crate instead of sdk/fuzz (repeatable;
+#                                     e.g. --crate sdk/fuzz --crate watch/fuzz)
+#   ./scripts/fuzz.sh --no-install    trust .tools/bin/cargo-fuzz
+#
+# Toolchain: cargo-fuzz passes nightly flags (-Zsanitizer, sanitizer coverage). The stable
+# toolchain of the repository accepts them with RUSTC_BOOTSTRAP=1, so no nightly is downloaded
+# (RUSTUP_AUTO_INSTALL=0 on our machines). FUZZ_TOOLCHAIN=nightly uses an installed nightly
+# instead. FUZZ_SANITIZER=none turns AddressSanitizer off (faster, finds panics only).
+#
+# The committed seeds (DIR/corpus/TARGET) are read only; each run grows a working corpus in
+# DIR/target/corpus/TARGET, kept between runs. A crash leaves its input in DIR/artifacts/TARGET
+# and fails the script.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+
+CARGO_FUZZ_VERSION=0.13.2
+TOOLS="$ROOT/.tools"
+SECONDS_EACH="${FUZZ_SECONDS:-600}"
+SANITIZER="${FUZZ_SANITIZER:-address}"
+INSTALL=1
+CRATES=()
+TARGETS=()
+
+while (($# > 0)); do
+  case "$1" in
+    --smoke) SECONDS_EACH=10 ;;
+    --seconds) SECONDS_EACH="$2"; shift ;;
+    --target) TARGETS+=("$2"); shift ;;
+    --crate) CRATES+=("$2"); shift ;;
+    --no-install) INSTALL=0 ;;
+    -h | --help) sed -n '2,22s/^# \{0,1\}//p' "$0"; exit 0 ;;
+    *) echo "unknown option: $1 (try --help)" >&2; exit 2 ;;
+  esac
+  shift
+done
+if ((${#CRATES[@]} == 0)); then CRATES=(sdk/fuzz); fi
+
+ensure_cargo_fuzz() {
+  if [[ "$("$TOOLS/bin/cargo-fuzz" --version 2>/dev/null)" == "cargo-fuzz $CARGO_FUZZ_VERSION" ]]; then
+    echo "cargo-fuzz $CARGO_FUZZ_VERSION present"
+    return 0
+  fi
+  cargo install cargo-fuzz --version "=$CARGO_FUZZ_VERSION" --locked --root "$TOOLS"
+}
+
+if ((INSTALL)); then ensure_cargo_fuzz; fi
+export PATH="$TOOLS/bin:$PATH"
+
+toolchain=()
+if [[ "${FUZZ_TOOLCHAIN:-}" == nightly ]]; then
+  toolchain=(+nightly)
+else
+  export RUSTC_BOOTSTRAP=1
+fi
+
+REPORT_ROWS=()
+FAILED=0
+
+fuzz_crate() {
+  local dir="$1"
+  local targets=("${TARGETS[@]+"${TARGETS[@]}"}")
+  if ((${#targets[@]} == 0)); then
+    mapfile -t targets < <(cargo "${toolchain[@]}" fuzz list --fuzz-dir "$dir")
+  fi
+  echo "==> build $dir (sanitizer: $SANITIZER)"
+  cargo "${toolchain[@]}" fuzz build --fuzz-dir "$dir" --sanitizer "$SANITIZER" "${targets[@]}" 2>&1 \
+    | grep -v '^\s*Compiling ' || true
+  local target
+  for target in "${targets[@]}"; do
+    local work="$dir/target/corpus/$target" seeds="$dir/corpus/$target"
+    local log="$dir/target/fuzz-$target.log"
+    local stamp="$dir/target/fuzz-$target.start"
+    mkdir -p "$work" "$seeds" "$dir/artifacts/$target"
+    touch "$stamp"
+    echo "==> $dir $target: ${SECONDS_EACH}s"
+    local status=0
+    cargo "${toolchain[@]}" fuzz run --fuzz-dir "$dir" --sanitizer "$SANITIZER" "$target" \
+      "$work" "$seeds" -- \
+      -max_total_time="$SECONDS_EACH" -print_final_stats=1 -timeout=20 -rss_limit_mb=2048 \
+      -max_len=4096 -close_fd_mask=1 >"$log" 2>&1 || status=$?
+    local execs rss corpus crashes
+    execs="$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)"
+    rss="$(sed -n 's/^stat::peak_rss_mb: *//p' "$log" | tail -1)"
+    corpus="$(find "$work" -type f | wc -l)"
+    crashes="$(find "$dir/artifacts/$target" -type f -newer "$stamp" | wc -l)"
+    if ((status != 0)); then
+      FAILED=1
+      echo "FAILED: $target (exit $status); the end of its log ($log):" >&2
+      tail -40 "$log" >&2
+    fi
+    REPORT_ROWS+=("$(printf '| %s | %s | %ss | %s | %s | %s MB | %s |' \
+      "$dir" "$target" "$SECONDS_EACH" "${execs:-?}" "$corpus" "${rss:-?}" "$crashes")")
+  done
+}
+
+for dir in "${CRATES[@]}"; do fuzz_crate "$dir"; done
+
+report="| crate | target | time | executions | corpus | peak RSS | crashes |
+|---|---|---|---|---|---|---|"
+for row in "${REPORT_ROWS[@]}"; do report+=$'\n'"$row"; done
+printf '\n%s\n' "$report"
+mkdir -p target
+printf '%s\n' "$report" >target/fuzz-report.md
+if ((FAILED)); then
+  echo "fuzz.sh: a target failed (inputs in */fuzz/artifacts/)" >&2
+  exit 1
+fi
+echo "fuzz.sh: no crash"
