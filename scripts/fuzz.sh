@@ -70,12 +70,16 @@ FAILED=0
 fuzz_crate() {
   local dir="$1"
   local targets=("${TARGETS[@]+"${TARGETS[@]}"}")
+  local build=("${targets[@]+"${targets[@]}"}")
   if ((${#targets[@]} == 0)); then
     mapfile -t targets < <(cargo "${toolchain[@]}" fuzz list --fuzz-dir "$dir")
+    build=("") # every target at once
   fi
   echo "==> build $dir (sanitizer: $SANITIZER)"
-  cargo "${toolchain[@]}" fuzz build --fuzz-dir "$dir" --sanitizer "$SANITIZER" "${targets[@]}" 2>&1 \
-    | grep -v '^\s*Compiling ' || true
+  local one
+  for one in "${build[@]}"; do
+    cargo "${toolchain[@]}" fuzz build --fuzz-dir "$dir" --sanitizer "$SANITIZER" ${one:+"$one"}
+  done
   local target
   for target in "${targets[@]}"; do
     local work="$dir/target/corpus/$target" seeds="$dir/corpus/$target"

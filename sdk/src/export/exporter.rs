@@ -153,12 +153,14 @@ mod grpc {
                     problem: "it is not a valid gRPC metadata key",
                 },
             )?;
-            let value =
+            let mut value =
                 ::http::HeaderValue::from_str(v).map_err(|_| BuildError::InvalidSetting {
                     setting: "value of header",
                     value: k.clone(),
                     problem: "header values are visible ASCII, spaces and tabs (the value is not shown)",
                 })?;
+            // Never shown by a `Debug` of the metadata.
+            value.set_sensitive(true);
             headers.insert(name, value);
         }
         let endpoint = tonic::transport::Endpoint::from_shared(url)
