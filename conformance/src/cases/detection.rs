@@ -257,12 +257,13 @@ fn into_window() -> Duration {
     Duration::from_millis(u64::try_from(now % WINDOW.as_millis()).unwrap_or(0))
 }
 
-/// Sleeps until just after a window boundary; a late wake-up (a busy machine) waits for the
-/// next one, so that the window starts nearly empty.
+/// Sleeps until a little after a window boundary; a late wake-up (a busy machine) waits for the
+/// next one, so that the window starts nearly empty. "A little": more than a tick, as the watch
+/// counts what arrives between a boundary and the tick that closes the window in that window.
 async fn next_window() {
     loop {
-        tokio::time::sleep(WINDOW - into_window() + Duration::from_millis(50)).await;
-        if into_window() < Duration::from_millis(250) {
+        tokio::time::sleep(WINDOW - into_window() + TICK + Duration::from_millis(50)).await;
+        if into_window() < TICK * 3 + Duration::from_millis(50) {
             return;
         }
     }
