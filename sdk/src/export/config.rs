@@ -580,6 +580,11 @@ pub(crate) struct Config {
     pub(crate) temporality: Temporality,
     pub(crate) retry: Retry,
     pub(crate) tenant_limit: usize,
+    // Read by the HTTP transport, and by gRPC with TLS.
+    #[cfg_attr(
+        not(any(feature = "tls", feature = "http-proto", feature = "http-json")),
+        allow(dead_code)
+    )]
     pub(crate) trust: Trust,
 }
 

@@ -46,6 +46,7 @@ pub(crate) struct Deferred(Arc<Held>);
 
 impl Deferred {
     /// The executor to give the transport.
+    #[cfg_attr(not(feature = "grpc"), allow(dead_code))]
     pub(crate) fn executor(&self) -> DeferredExecutor {
         DeferredExecutor(Arc::downgrade(&self.0))
     }
@@ -62,6 +63,7 @@ impl Deferred {
 /// Spawns at once inside a tokio runtime, else hands the task to the driver's [`Deferred`]
 /// (or drops it, if the driver is gone).
 #[derive(Clone)]
+#[cfg_attr(not(feature = "grpc"), allow(dead_code))]
 pub(crate) struct DeferredExecutor(Weak<Held>);
 
 impl hyper::rt::Executor<Task> for DeferredExecutor {

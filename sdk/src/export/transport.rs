@@ -29,6 +29,7 @@ pub(crate) use super::tls::{Connector, TLS, Trust};
 pub(crate) use plain::{Connector, TLS, Trust};
 
 /// The largest response body read from a collector (as the OpenTelemetry HTTP clients do).
+#[cfg(any(feature = "http-proto", feature = "http-json"))]
 pub(crate) const MAX_EXPORT_RESPONSE: usize = 4 * 1024 * 1024;
 /// The largest response body read from a ping channel: pings only look at the status.
 pub(crate) const MAX_PING_RESPONSE: usize = 64 * 1024;
@@ -46,7 +47,11 @@ pub(crate) enum Failure {
     /// The TLS handshake failed: most often the certificate did not verify.
     #[cfg_attr(not(feature = "tls"), allow(dead_code))]
     Tls,
-    /// The peer answered with this non-2xx status.
+    /// The peer answered with this non-2xx status (recorded by the OTLP/HTTP exporter).
+    #[cfg_attr(
+        not(any(feature = "http-proto", feature = "http-json")),
+        allow(dead_code)
+    )]
     Status(u16),
     /// Anything else (a malformed answer, a body over the size limit, ...).
     Other,
@@ -355,7 +360,7 @@ mod plain {
 
     /// What a connection trusts; without TLS there is nothing to configure.
     #[derive(Debug, Clone, Default)]
-    pub(crate) struct Trust;
+    pub(crate) struct Trust {}
 
     impl Trust {
         /// Always refused: there is no TLS to use a CA certificate with.
