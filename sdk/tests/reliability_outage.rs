@@ -83,6 +83,17 @@ fn builder(endpoint: &str) -> HeartbeatBuilder {
 /// Records for `seconds` of simulated time, once a second: successes, a failure, and a
 /// per-tenant success cycling over `tenants` tenants. Returns the number of events.
 async fn record_for(sim: &Sim, send: &Outcome, seconds: u64, tenants: u64) -> i64 {
+    record_while(sim, send, seconds, tenants, || true).await
+}
+
+/// [`record_for`], each step settled when `settled` says so.
+async fn record_while(
+    sim: &Sim,
+    send: &Outcome,
+    seconds: u64,
+    tenants: u64,
+    settled: impl Fn() -> bool,
+) -> i64 {
     let mut events = 0;
     for s in 0..seconds {
         for _ in 0..5 {
@@ -91,7 +102,7 @@ async fn record_for(sim: &Sim, send: &Outcome, seconds: u64, tenants: u64) -> i6
         send.failure_with("timeout");
         send.success_for(&format!("tenant-{}", s % tenants.max(1)));
         events += 7;
-        sim.step(Duration::from_secs(1)).await;
+        sim.step_until(Duration::from_secs(1), &settled).await;
     }
     events
 }
@@ -124,15 +135,20 @@ async fn a_ten_minute_outage_loses_no_count_and_the_dead_man_keeps_reporting_it(
         .with_ping(PingConfig::new(channel.url("/ping"))?.with_retries(0))
         .start()?;
 
+    // Each beat's ping is answered before time moves on.
+    let pinged = || {
+        let h = beat.health();
+        h.pings_ok + h.pings_failed + h.pings_skipped >= h.beats
+    };
     // A minute with the collector up.
-    let mut events = record_for(&sim, &send, 60, 20).await;
+    let mut events = record_while(&sim, &send, 60, 20, pinged).await;
     assert!(hb.export_health().exports_ok >= 6);
     assert_eq!(hb.export_health().exports_failed, 0);
 
     // Ten minutes down: nothing listens on the collector's port.
     front.set(Mode::Refuse).await;
     let pings_before = channel.requests().len();
-    events += record_for(&sim, &send, 600, 20).await;
+    events += record_while(&sim, &send, 600, 20, pinged).await;
     let health = hb.export_health();
     assert!(
         health.exports_failed >= 60,
@@ -158,7 +174,7 @@ async fn a_ten_minute_outage_loses_no_count_and_the_dead_man_keeps_reporting_it(
     // Back up: the next periodic export carries every count recorded during the outage.
     front.set(Mode::Forward(sink.addr())).await;
     let ok_before = hb.export_health().exports_ok;
-    events += record_for(&sim, &send, 15, 20).await;
+    events += record_while(&sim, &send, 15, 20, pinged).await;
     assert!(hb.export_health().exports_ok > ok_before);
     hb.flush().await?;
     assert_eq!(

@@ -178,10 +178,20 @@ impl Sim {
     /// Moves tokio time forward by `d`, then gives the runtime a few milliseconds of real time
     /// to run what came due (exports, beats, pings over loopback).
     pub async fn step(&self, d: Duration) {
+        self.step_until(d, || true).await;
+    }
+
+    /// Like [`Sim::step`], and then waits (in real time, up to two seconds) until `settled`
+    /// says the exchanges the step started are done, so a loaded machine cannot make a
+    /// simulated timeout fire.
+    pub async fn step_until(&self, d: Duration, settled: impl Fn() -> bool) {
         tokio::time::advance(d).await;
-        for _ in 0..3 {
+        for i in 0..2000 {
             tokio::task::yield_now().await;
             real_sleep(Duration::from_millis(1)).await;
+            if i >= 2 && settled() {
+                break;
+            }
         }
     }
 }
