@@ -22,8 +22,10 @@ const INTERVAL: Duration = Duration::from_millis(100);
 /// Beats for a few seconds, then a kill, then silence is watched.
 pub(crate) struct Timing {
     recording: Recording,
-    /// When each beat arrived, before the kill.
+    /// When each beat arrived, before the kill was asked for.
     arrivals: Vec<Duration>,
+    kill_sent_at: Duration,
+    /// When the kill was done.
     killed_at: Duration,
 }
 
@@ -38,18 +40,21 @@ async fn timing_run(ctx: &Ctx) -> Run<Arc<Timing>> {
         s.beat(CADENCE.as_millis() as u64, Some(JITTER.as_millis() as u64))
             .await?;
         tokio::time::sleep(Duration::from_millis(3500)).await;
+        let kill_sent_at = s.rx.now();
         // Dead once kill returns (a page first crashes itself): the silence counts from there.
         s.emitter.kill().await;
         let killed_at = s.rx.now();
         tokio::time::sleep(Duration::from_millis(1200)).await;
         let recording = Recording::new(s.rx.requests());
+        // The schedule is judged on what arrived before the kill was asked for.
         let arrivals = otlp::arrivals(&recording.points, BEATS, &[("heartbeat.emitter", EMITTER)])
             .into_iter()
-            .filter(|a| *a <= killed_at)
+            .filter(|a| *a <= kill_sent_at)
             .collect();
         Ok(Timing {
             recording,
             arrivals,
+            kill_sent_at,
             killed_at,
         })
     })
@@ -135,7 +140,7 @@ pub(crate) async fn cadence(ctx: Arc<Ctx>) -> Verdict {
     let Some(first) = t.arrivals.first() else {
         return Verdict::fail("no beat arrived");
     };
-    let span = t.killed_at.saturating_sub(*first);
+    let span = t.kill_sent_at.saturating_sub(*first);
     let expected = span.as_secs_f64() / CADENCE.as_secs_f64() + 1.0;
     let got = t.arrivals.len() as f64;
     Verdict::when(
