@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
 # Fuzzing with cargo-fuzz (libFuzzer, AddressSanitizer) of the SDK's environment, header and
-# endpoint parsing and of the core OTLP encoders' round trip (sdk/fuzz). Figures go in
+# endpoint parsing and of the core OTLP encoders' round trip (sdk/fuzz), and of the watch's OTLP
+# decoding (protobuf, JSON, gzip) and rule-file parser (watch/fuzz). Figures go in
 # docs/reliability.md. Installs cargo-fuzz into .tools/ (idempotent).
 #
 #   ./scripts/fuzz.sh                 every target for FUZZ_SECONDS (default 600) each
 #   ./scripts/fuzz.sh --smoke         every target for 10 s from the committed seeds (test.sh)
 #   ./scripts/fuzz.sh --seconds N     every target for N seconds
 #   ./scripts/fuzz.sh --target NAME   only this target (repeatable)
-#   ./scripts/fuzz.sh --crate DIR     fuzz this cargo-fuzz crate instead of sdk/fuzz (repeatable;
-#                                     e.g. --crate sdk/fuzz --crate watch/fuzz)
+#   ./scripts/fuzz.sh --crate DIR     fuzz this cargo-fuzz crate instead of sdk/fuzz and watch/fuzz
+#                                     (repeatable; e.g. --crate watch/fuzz)
 #   ./scripts/fuzz.sh --no-install    trust .tools/bin/cargo-fuzz
 #
 # Toolchain: cargo-fuzz passes nightly flags (-Zsanitizer, sanitizer coverage). The stable
@@ -44,7 +45,7 @@ while (($# > 0)); do
   esac
   shift
 done
-if ((${#CRATES[@]} == 0)); then CRATES=(sdk/fuzz); fi
+if ((${#CRATES[@]} == 0)); then CRATES=(sdk/fuzz watch/fuzz); fi
 
 ensure_cargo_fuzz() {
   if [[ "$("$TOOLS/bin/cargo-fuzz" --version 2>/dev/null)" == "cargo-fuzz $CARGO_FUZZ_VERSION" ]]; then
