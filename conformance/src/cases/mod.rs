@@ -139,6 +139,42 @@ impl Ctx {
     }
 }
 
+/// Measures how late this machine wakes a sleeping task, while a wall-clock scenario runs: the
+/// worst lateness of a 20 ms sleep. The wall-clock checks add it to their slack `T`, so that a
+/// busy machine (other builds on the same two cores) reads as noise, not as a late emitter.
+pub(crate) struct Noise {
+    stop: tokio::sync::watch::Sender<bool>,
+    task: tokio::task::JoinHandle<Duration>,
+}
+
+impl Noise {
+    pub(crate) fn start() -> Self {
+        let (stop, mut stopped) = tokio::sync::watch::channel(false);
+        let task = tokio::spawn(async move {
+            let mut worst = Duration::ZERO;
+            let step = Duration::from_millis(20);
+            loop {
+                let t = tokio::time::Instant::now();
+                tokio::select! {
+                    () = tokio::time::sleep(step) => {}
+                    _ = stopped.changed() => return worst,
+                }
+                worst = worst.max(t.elapsed().saturating_sub(step));
+            }
+        });
+        Self { stop, task }
+    }
+
+    /// The worst lateness seen, capped at a second.
+    pub(crate) async fn finish(self) -> Duration {
+        let _ = self.stop.send(true);
+        self.task
+            .await
+            .unwrap_or_default()
+            .min(Duration::from_secs(1))
+    }
+}
+
 /// A receiver with one emitter talking to it.
 pub(crate) struct Session {
     pub(crate) rx: Receiver,
