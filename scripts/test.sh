@@ -212,7 +212,7 @@ else
   step "tests (all features)" cargo test --workspace --all-features
 fi
 step "tests (core alone: no default features + testing)" \
-  cargo test -p heartbeat --no-default-features --features testing
+  cargo test -p heartbeat --no-default-features --features testing --lib
 # The browser build: wasm-bindgen tests under node and headless Chromium, the Playwright
 # end-to-end test, the size budget (installs Chromium, wasm-bindgen-cli and npm packages itself).
 if ((INSTALL)); then
@@ -220,6 +220,17 @@ if ((INSTALL)); then
 else
   step "wasm plugin (build, node + Chromium tests, e2e, size)" ./scripts/test-wasm.sh --no-install
 fi
+# The conformance suite (conformance/SPEC.md) against the SDK in process and as a binary and the
+# WASM build under node and in Chromium: a MUST failure fails the run. The reference emitters
+# (OpenTelemetry Python and JS) run beside them and are reported only.
+NO_INSTALL=()
+if ((INSTALL == 0)); then NO_INSTALL=(--no-install); fi
+step "conformance (native, native-bin, wasm-node, wasm-chromium)" \
+  ./scripts/test-conformance.sh "${NO_INSTALL[@]+"${NO_INSTALL[@]}"}"
+# A short fuzz smoke of every cargo-fuzz target (SDK parsing and encoders, the watch's OTLP
+# decoding and rule-file parser) from the committed seeds; long runs: ./scripts/fuzz.sh.
+step "fuzz smoke (sdk/fuzz, watch/fuzz)" \
+  ./scripts/fuzz.sh --smoke "${NO_INSTALL[@]+"${NO_INSTALL[@]}"}"
 if ((QUICK == 0)); then
   # Runs every criterion benchmark once in test mode (debug profile, no timing): proves the
   # benches build and run without a release build of every dependency. Figures come from
