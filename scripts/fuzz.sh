@@ -84,8 +84,10 @@ fuzz_crate() {
   local target
   for target in "${targets[@]}"; do
     local work="$dir/target/corpus/$target" seeds="$dir/corpus/$target"
-    local log="$dir/target/fuzz-$target.log"
-    local stamp="$dir/target/fuzz-$target.start"
+    # Per run, so that two runs at once (a smoke beside a long run) keep their own figures.
+    local log="$dir/target/fuzz-logs/$target-$(date +%Y%m%dT%H%M%S)-$$.log"
+    local stamp="$dir/target/fuzz-logs/$target-$$.start"
+    mkdir -p "$dir/target/fuzz-logs"
     mkdir -p "$work" "$seeds" "$dir/artifacts/$target"
     touch "$stamp"
     echo "==> $dir $target: ${SECONDS_EACH}s"
