@@ -213,7 +213,7 @@ pub struct Anomaly {
     pub season: Duration,
     /// How far below the baseline, in units of its spread, counts as a drop (default 3, positive).
     pub sensitivity: f64,
-    /// History needed before the rule judges at all (default 3 seasons, at least one season).
+    /// History needed before the rule judges at all (default 3 seasons; from one to 8 seasons).
     pub min_history: Duration,
 }
 
@@ -731,9 +731,13 @@ fn location(text: &str, offset: usize, path: Option<&Path>) -> Location {
 // Durations
 // ---------------------------------------------------------------------------------------------
 
+/// The longest duration a rule file may hold: 366 days. Windows, ticks and seasons longer than a
+/// year mean nothing to the judge, and the bound keeps its time arithmetic far from overflow.
+const MAX_DURATION_SECS: u64 = 366 * 86_400;
+
 /// Parses a duration written as whole units: `"30s"`, `"5m"`, `"1h"`, `"1d"`, `"1w"`, or a
 /// sequence of them from the largest unit down, such as `"1h30m"`. Zero is refused: no window,
-/// tick or season can be empty.
+/// tick or season can be empty; so is anything longer than 366 days.
 ///
 /// # Errors
 ///
@@ -779,6 +783,11 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     }
     if total == 0 {
         return Err(format!("duration {text:?} must be greater than zero"));
+    }
+    if total > MAX_DURATION_SECS {
+        return Err(format!(
+            "duration {text:?} is too long: at most 366 days (\"366d\")"
+        ));
     }
     Ok(Duration::from_secs(total))
 }
@@ -1095,6 +1104,9 @@ fn de_opt_duration<'de, D: Deserializer<'de>>(
     de_duration(deserializer).map(Some)
 }
 
+/// The most past seasons an anomaly baseline reads.
+pub(crate) const MAX_HISTORY_SEASONS: u32 = 8;
+
 impl TryFrom<RawAnomaly> for Anomaly {
     type Error = String;
 
@@ -1106,6 +1118,15 @@ impl TryFrom<RawAnomaly> for Anomaly {
                 "anomaly.min_history {} must be at least one season ({})",
                 DisplayDuration(min_history),
                 DisplayDuration(season)
+            ));
+        }
+        // The baseline looks this many seasons back; a longer history would be kept, and
+        // walked every window, for nothing.
+        if min_history.as_secs() / season.as_secs().max(1) > u64::from(MAX_HISTORY_SEASONS) {
+            return Err(format!(
+                "anomaly.min_history {} must be at most {MAX_HISTORY_SEASONS} seasons ({})",
+                DisplayDuration(min_history),
+                DisplayDuration(season.saturating_mul(MAX_HISTORY_SEASONS))
             ));
         }
         Ok(Self {
@@ -1387,6 +1408,12 @@ command = ["/usr/local/bin/notify", "--fast"]
                 .unwrap_err()
                 .contains("too long")
         );
+        // Found by fuzzing the judge: a window of 9999999999 weeks overflowed its arithmetic.
+        assert_eq!(secs("366d"), Ok(366 * 86_400));
+        assert_eq!(
+            parse_duration("52w2d1s").unwrap_err(),
+            "duration \"52w2d1s\" is too long: at most 366 days (\"366d\")"
+        );
     }
 
     #[test]
@@ -1495,6 +1522,23 @@ command = ["/usr/local/bin/notify", "--fast"]
         let error = parse_err(&text);
         assert!(
             error.contains("anomaly.season 7m must be a multiple of the window 5m"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn min_history_longer_than_eight_seasons_is_refused() {
+        // Found by fuzzing: 1s seasons with a year of history made every tick walk 15 million
+        // past seasons.
+        let text = OUTCOME.replace(
+            "min_success_ratio = 0.95",
+            "anomaly = { season = \"10m\", min_history = \"81m\" }",
+        );
+        assert!(text.parse::<RuleFile>().is_ok(), "8 seasons and a bit");
+        let text = text.replace("81m", "90m");
+        let error = parse_err(&text);
+        assert!(
+            error.contains("anomaly.min_history 1h30m must be at most 8 seasons (1h20m)"),
             "{error}"
         );
     }

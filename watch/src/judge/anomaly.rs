@@ -18,8 +18,8 @@
 
 /// Smallest relative drop that can fire, whatever the spread: 15 % below the expected.
 pub(crate) const MIN_RELATIVE_DROP: f64 = 0.15;
-/// Past seasons looked at, at most (or `min_seasons` if larger).
-pub(crate) const MAX_SEASONS: u32 = 8;
+/// Past seasons looked at, at most (the rule file refuses a `min_history` of more).
+pub(crate) const MAX_SEASONS: u32 = crate::rulefile::MAX_HISTORY_SEASONS;
 
 /// The expectation for one window.
 #[derive(Debug, Clone, Copy, PartialEq)]
