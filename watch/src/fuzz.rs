@@ -257,14 +257,20 @@ pub fn fuzz_otlp_gzip(data: &[u8]) -> Result<(), String> {
     Ok(())
 }
 
-/// The fuzz target `rule_file`: `data` as a rule file. A file that parses keeps the parser's
-/// promises, generates rules for every engine or says why not, and can be judged.
+/// The fuzz target `rule_file`: `data` as a rule file, or, when it starts with a 0 byte, the
+/// numbers of a rule file with every kind of rule (ticks, windows, seasons, counts, ratios, from
+/// tiny to absurd). A file that parses keeps the parser's promises, generates rules for every
+/// engine or says why not, and can be judged.
 ///
 /// # Errors
 /// The invariant the parser, a generator or the judge broke.
 pub fn fuzz_rule_file(data: &[u8]) -> Result<(), String> {
-    let Ok(text) = std::str::from_utf8(data) else {
-        return Ok(());
+    let text = match data.split_first() {
+        Some((0, numbers)) => numbered_rule_file(numbers),
+        _ => match std::str::from_utf8(data) {
+            Ok(text) => text.to_owned(),
+            Err(_) => return Ok(()),
+        },
     };
     let rules: RuleFile = match text.parse() {
         Ok(rules) => rules,
@@ -306,6 +312,67 @@ pub fn fuzz_rule_file(data: &[u8]) -> Result<(), String> {
     }
     let _ = judge.snapshot(&store, now);
     Ok(())
+}
+
+/// A rule file with one rule of each kind whose numbers come from `data`, eight bytes each: an
+/// integer's top bits choose a small value, a multiple of the one before (so windows fit ticks
+/// and seasons fit windows), up to 400 days, or any up to 2^62; a float is the raw bits.
+pub fn numbered_rule_file(data: &[u8]) -> String {
+    let mut words = data.chunks(8).map(|c| {
+        let mut bytes = [0u8; 8];
+        bytes[..c.len()].copy_from_slice(c);
+        u64::from_le_bytes(bytes)
+    });
+    let mut raw = move || words.next().unwrap_or(1);
+    let mut last = 1u64;
+    let mut number = |w: u64| {
+        let value = match w >> 62 {
+            0 => w % 100,
+            1 => last.saturating_mul(w % 16 + 1),
+            2 => w % (400 * 86_400),
+            _ => w & ((1 << 62) - 1),
+        };
+        last = value.max(1);
+        value
+    };
+    let tick = number(raw());
+    let window = number(raw());
+    let outcome_window = number(raw());
+    let season = number(raw());
+    let history = number(raw());
+    let min_beats = number(raw());
+    let fire_after = number(raw());
+    let resolve_after = number(raw());
+    let sensitivity = f64::from_bits(raw());
+    let ratio = f64::from_bits(raw());
+    let rate = f64::from_bits(raw());
+    let objective = f64::from_bits(raw());
+    format!(
+        r#"[watch]
+tick = "{tick}s"
+
+[[deadman]]
+name = "beats"
+service = "messenger-api"
+window = "{window}s"
+min_beats = {min_beats}
+fire_after = {fire_after}
+resolve_after = {resolve_after}
+
+[[outcome]]
+name = "send"
+outcome = "message.send"
+window = "{outcome_window}s"
+min_success_ratio = {ratio:?}
+min_rate_per_minute = {rate:?}
+anomaly = {{ season = "{season}s", sensitivity = {sensitivity:?}, min_history = "{history}s" }}
+
+[[sla]]
+name = "core"
+signals = ["send"]
+objective = {objective:?}
+"#
+    )
 }
 
 /// The rules the OTLP targets judge with: every rule kind, over the metrics the seeds carry.

@@ -578,4 +578,53 @@ async fn write_the_seeds_when_asked() {
     for (name, text) in rule_files() {
         write("rule_file", &format!("{name}.toml"), text.as_bytes());
     }
+    for (name, words) in numbered_rule_files() {
+        let mut data = vec![0];
+        for w in words {
+            data.extend_from_slice(&w.to_le_bytes());
+        }
+        write("rule_file", name, &data);
+    }
+}
+
+/// Words of the rule-file target's numbered form (`heartbeat_watch::fuzz::numbered_rule_file`):
+/// the top two bits of an integer choose small (0), a multiple of the one before (1, by the
+/// low bits mod 16 plus 1), up to 400 days (2) or any below 2^62 (3); floats are raw bits.
+fn numbered_rule_files() -> Vec<(&'static str, Vec<u64>)> {
+    let small = |v: u64| v;
+    let times = |factor: u64| (1 << 62) | (factor - 1);
+    let floats = [3.0f64, 0.95, 10.0, 0.999].map(f64::to_bits);
+    let mut valid = vec![
+        small(10), // tick 10s
+        times(6),  // dead-man window 60s
+        times(5),  // outcome window 300s
+        times(12), // season 3600s
+        times(3),  // min_history 10800s
+        small(5),  // min_beats
+        small(2),  // fire_after
+        small(1),  // resolve_after
+    ];
+    valid.extend(floats);
+    // A tick of 2^52 s: the judge's window arithmetic near the end of i64 milliseconds.
+    let mut extreme = vec![
+        (3 << 62) | (1 << 52),
+        times(1),
+        times(1),
+        times(2),
+        times(1),
+        small(1),
+        small(1),
+        small(1),
+    ];
+    extreme.extend([3.0f64, 0.5, 1.0, 0.99].map(f64::to_bits));
+    vec![("numbered-valid", valid), ("numbered-extreme", extreme)]
+}
+
+#[test]
+fn the_numbered_rule_file_seed_is_a_valid_rule_file() {
+    let data = std::fs::read(corpus("rule_file").join("numbered-valid")).unwrap();
+    let text = heartbeat_watch::fuzz::numbered_rule_file(&data[1..]);
+    if let Err(e) = text.parse::<heartbeat_watch::RuleFile>() {
+        panic!("{e}\n{text}");
+    }
 }
