@@ -17,6 +17,9 @@
 # (RUSTUP_AUTO_INSTALL=0 on our machines). FUZZ_TOOLCHAIN=nightly uses an installed nightly
 # instead. FUZZ_SANITIZER=none turns AddressSanitizer off (faster, finds panics only).
 #
+# Both crates build into one target directory (FUZZ_TARGET_DIR, default target/fuzz), so the
+# dependencies they share (tokio, hyper, prost, serde...) are built once per sanitizer.
+#
 # The committed seeds (DIR/corpus/TARGET) are read only; each run grows a working corpus in
 # DIR/target/corpus/TARGET, kept between runs. A crash leaves its input in DIR/artifacts/TARGET
 # and fails the script.
@@ -29,6 +32,7 @@ CARGO_FUZZ_VERSION=0.13.2
 TOOLS="$ROOT/.tools"
 SECONDS_EACH="${FUZZ_SECONDS:-600}"
 SANITIZER="${FUZZ_SANITIZER:-address}"
+TARGET_DIR="${FUZZ_TARGET_DIR:-$ROOT/target/fuzz}"
 INSTALL=1
 CRATES=()
 TARGETS=()
@@ -40,7 +44,7 @@ while (($# > 0)); do
     --target) TARGETS+=("$2"); shift ;;
     --crate) CRATES+=("$2"); shift ;;
     --no-install) INSTALL=0 ;;
-    -h | --help) sed -n '2,22s/^# \{0,1\}//p' "$0"; exit 0 ;;
+    -h | --help) sed -n '2,25s/^# \{0,1\}//p' "$0"; exit 0 ;;
     *) echo "unknown option: $1 (try --help)" >&2; exit 2 ;;
   esac
   shift
@@ -79,7 +83,8 @@ fuzz_crate() {
   echo "==> build $dir (sanitizer: $SANITIZER)"
   local one
   for one in "${build[@]}"; do
-    cargo "${toolchain[@]}" fuzz build --fuzz-dir "$dir" --sanitizer "$SANITIZER" ${one:+"$one"}
+    cargo "${toolchain[@]}" fuzz build --fuzz-dir "$dir" --target-dir "$TARGET_DIR" \
+      --sanitizer "$SANITIZER" ${one:+"$one"}
   done
   local target
   for target in "${targets[@]}"; do
@@ -92,7 +97,8 @@ fuzz_crate() {
     touch "$stamp"
     echo "==> $dir $target: ${SECONDS_EACH}s"
     local status=0
-    cargo "${toolchain[@]}" fuzz run --fuzz-dir "$dir" --sanitizer "$SANITIZER" "$target" \
+    cargo "${toolchain[@]}" fuzz run --fuzz-dir "$dir" --target-dir "$TARGET_DIR" \
+      --sanitizer "$SANITIZER" "$target" \
       "$work" "$seeds" -- \
       -max_total_time="$SECONDS_EACH" -print_final_stats=1 -timeout=20 -rss_limit_mb=2048 \
       -max_len=4096 -close_fd_mask=1 >"$log" 2>&1 || status=$?
