@@ -66,11 +66,12 @@ pub mod tuning {
     pub use crate::core::tuning::{Detection, TuningError, detection};
 }
 
-/// The standard `OTEL_*` environment variables the builder reads.
+/// The environment variables the builder reads: the standard `OTEL_*` ones and
+/// [`HEARTBEAT_TENANT_HASH_SALT`](env::HEARTBEAT_TENANT_HASH_SALT).
 #[cfg(feature = "export")]
 pub mod env {
     pub use crate::export::env::{
-        OTEL_EXPORTER_OTLP_CERTIFICATE, OTEL_EXPORTER_OTLP_COMPRESSION,
+        HEARTBEAT_TENANT_HASH_SALT, OTEL_EXPORTER_OTLP_CERTIFICATE, OTEL_EXPORTER_OTLP_COMPRESSION,
         OTEL_EXPORTER_OTLP_ENDPOINT, OTEL_EXPORTER_OTLP_HEADERS,
         OTEL_EXPORTER_OTLP_METRICS_CERTIFICATE, OTEL_EXPORTER_OTLP_METRICS_COMPRESSION,
         OTEL_EXPORTER_OTLP_METRICS_ENDPOINT, OTEL_EXPORTER_OTLP_METRICS_HEADERS,
@@ -115,6 +116,9 @@ pub use crate::core::registry::{
     OutcomeBuilder, Registry, RegistryBuilder, RegistryHealth, Series,
 };
 pub use crate::core::tenant::{DEFAULT_TENANT_LIMIT, OVERFLOW_TENANT};
+pub use crate::core::tenant_hash::{
+    MAX_SALT_LEN, TENANT_HASH_PREFIX, TenantHashError, TenantHasher,
+};
 pub use crate::core::validate::{MAX_NAME_LEN, MAX_REASON_LEN, MAX_REASONS, OutcomeError};
 
 /// The README's examples, compiled as doctests so they cannot rot.

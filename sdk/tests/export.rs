@@ -370,6 +370,59 @@ async fn tenant_overflow_keeps_outcome_result_and_reason_and_totals_stay_exact()
     .await
 }
 
+/// With tenant hashing on, the drill-down carries the hashed ids and the raw ids are nowhere in
+/// what is sent, in either body format; totals, invalid ids and `_overflow` are as without.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hashed_tenants_never_put_the_raw_id_on_the_wire() -> TestResult {
+    // From sdk/tests/data/tenant_hash_vectors.json (computed with OpenSSL, not with the SDK).
+    const ACME: &str = "h-6614d812eeab4e05";
+    const GLOBEX: &str = "h-3d220ee51154278b";
+    bounded(TEST_LIMIT, async {
+        for protocol in [Protocol::HttpProtobuf, Protocol::HttpJson] {
+            let sink = Sink::start().await?;
+            let (hb, driver) = builder(&sink.endpoint(), protocol)
+                .with_tenant_hashing("s3cret-salt")
+                .build()?;
+            tokio::spawn(driver);
+            record_mix(&hb);
+            let reply = hb.outcome("reply.deliver").build()?;
+            reply.success_for("acme\n"); // invalid: counted in _overflow, as without hashing
+            hb.flush().await?;
+
+            // The mix arrives exactly, with the hashed ids in place of the raw ones.
+            check_mix(|f| {
+                let f: Vec<(&str, &str)> = f
+                    .iter()
+                    .map(|&(k, v)| match (k, v) {
+                        ("heartbeat.tenant", "acme") => (k, ACME),
+                        ("heartbeat.tenant", "globex") => (k, GLOBEX),
+                        kv => kv,
+                    })
+                    .collect();
+                sink.sum_total(OUTCOMES, &f)
+            });
+            let tenant = |t: &str| sink.sum_total(OUTCOMES, &[("heartbeat.tenant", t)]);
+            assert_eq!(tenant("_overflow"), Some(1), "{protocol}");
+            assert_eq!(tenant("acme"), None, "{protocol}");
+            assert_eq!(hb.registry().health().invalid_tenants, 1);
+
+            let requests = sink.requests();
+            assert!(!requests.is_empty());
+            for request in &requests {
+                let body = request.body.clone()?;
+                let has = |needle: &[u8]| body.windows(needle.len()).any(|w| w == needle);
+                assert!(has(ACME.as_bytes()), "{protocol}: the hashed id is sent");
+                for raw in [&b"acme"[..], b"globex"] {
+                    assert!(!has(raw), "{protocol}: a raw tenant id is on the wire");
+                }
+            }
+            hb.shutdown().await?;
+        }
+        Ok(())
+    })
+    .await
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_environment_configures_the_pipeline() -> TestResult {
     bounded(TEST_LIMIT, async {

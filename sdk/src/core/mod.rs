@@ -7,5 +7,6 @@ pub(crate) mod otlp;
 pub(crate) mod outcome;
 pub(crate) mod registry;
 pub(crate) mod tenant;
+pub(crate) mod tenant_hash;
 pub(crate) mod tuning;
 pub(crate) mod validate;

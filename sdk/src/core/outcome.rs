@@ -3,6 +3,7 @@
 use super::counter::ShardedCounter;
 use super::registry::Health;
 use super::tenant::{TenantCells, TenantTable};
+use super::tenant_hash::TenantHasher;
 use std::fmt;
 use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
@@ -65,10 +66,11 @@ impl OutcomeInner {
         attributes: Box<[(Box<str>, Box<str>)]>,
         reasons: Box<[Box<str>]>,
         tenant_limit: usize,
+        tenant_hasher: Option<TenantHasher>,
         health: Arc<Health>,
     ) -> Self {
         let failures = reasons.iter().map(|_| ShardedCounter::default()).collect();
-        let tenants = TenantTable::new(tenant_limit, 1 + reasons.len());
+        let tenants = TenantTable::new(tenant_limit, 1 + reasons.len(), tenant_hasher);
         Self {
             name,
             attributes,
@@ -235,7 +237,9 @@ impl Outcome {
     ///
     /// Tenants beyond the outcome's cardinality limit share one overflow series per result and
     /// reason (`heartbeat.tenant = "_overflow"`), as do invalid tenant ids (empty, over 255
-    /// bytes, control characters); totals stay exact.
+    /// bytes, control characters); totals stay exact. With tenant hashing
+    /// ([`RegistryBuilder::with_tenant_hasher`](crate::RegistryBuilder::with_tenant_hasher)),
+    /// the id is hashed once, when the tenant is first seen.
     pub fn tenant(&self, tenant: &str) -> TenantOutcome {
         TenantOutcome {
             target: self.inner.as_ref().map(|inner| {

@@ -3,6 +3,7 @@
 use super::clock::{Clock, SystemClock};
 use super::outcome::{Outcome, OutcomeInner, OutcomeResult, RESERVED_REASONS};
 use super::tenant::{DEFAULT_TENANT_LIMIT, OVERFLOW_TENANT};
+use super::tenant_hash::TenantHasher;
 use super::validate::{self, MAX_REASONS, OutcomeError};
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
@@ -59,7 +60,7 @@ impl<'a> Series<'a> {
         self.reason
     }
     /// The tenant (`heartbeat.tenant`), `"_overflow"` for the overflow series; `None` off the
-    /// drill-down path.
+    /// drill-down path. With tenant hashing, the hashed id (`"h-"` and 16 hex digits).
     pub fn tenant(&self) -> Option<&'a str> {
         self.tenant
     }
@@ -76,6 +77,7 @@ impl<'a> Series<'a> {
 struct RegistryInner {
     outcomes: Mutex<Vec<Arc<OutcomeInner>>>,
     tenant_limit: usize,
+    tenant_hasher: Option<TenantHasher>,
     clock: Arc<dyn Clock>,
     start_unix: Duration,
     health: Arc<Health>,
@@ -95,6 +97,7 @@ impl fmt::Debug for Registry {
         f.debug_struct("Registry")
             .field("outcomes", &self.outcome_count())
             .field("tenant_limit", &self.inner.tenant_limit)
+            .field("tenant_hashing", &self.inner.tenant_hasher.is_some())
             .finish_non_exhaustive()
     }
 }
@@ -115,6 +118,7 @@ impl Registry {
     pub fn builder() -> RegistryBuilder {
         RegistryBuilder {
             tenant_limit: DEFAULT_TENANT_LIMIT,
+            tenant_hasher: None,
             clock: None,
         }
     }
@@ -139,6 +143,11 @@ impl Registry {
     /// When the registry started (Unix time): the start time of every cumulative series.
     pub fn start_time(&self) -> Duration {
         self.inner.start_unix
+    }
+
+    /// The tenant hasher, when tenant ids are hashed before they are exported.
+    pub fn tenant_hasher(&self) -> Option<&TenantHasher> {
+        self.inner.tenant_hasher.as_ref()
     }
 
     /// How many outcomes are declared.
@@ -216,6 +225,7 @@ impl Registry {
 #[derive(Debug)]
 pub struct RegistryBuilder {
     tenant_limit: usize,
+    tenant_hasher: Option<TenantHasher>,
     clock: Option<Arc<dyn Clock>>,
 }
 
@@ -223,6 +233,29 @@ impl RegistryBuilder {
     /// The default number of distinct tenants per outcome before overflow (default 1000).
     pub fn with_tenant_limit(mut self, limit: usize) -> Self {
         self.tenant_limit = limit;
+        self
+    }
+
+    /// Hashes tenant ids before they leave the process (default: off): every series of the
+    /// drill-down carries [`TenantHasher::hash`] of the id instead of the id. Invalid ids still
+    /// count in `"_overflow"`, which is never hashed; totals stay exact. The hash is computed
+    /// once per admitted tenant; recording for a known tenant costs what it costs without.
+    ///
+    /// ```
+    /// use heartbeat::{Registry, TenantHasher};
+    ///
+    /// let registry = Registry::builder()
+    ///     .with_tenant_hasher(TenantHasher::new("s3cret-salt")?)
+    ///     .build();
+    /// let send = registry.outcome("message.send").build()?;
+    /// send.success_for("acme");
+    /// let mut tenants = Vec::new();
+    /// registry.collect(|s| tenants.extend(s.tenant().map(str::to_owned)));
+    /// assert_eq!(tenants, ["h-6614d812eeab4e05"]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn with_tenant_hasher(mut self, hasher: TenantHasher) -> Self {
+        self.tenant_hasher = Some(hasher);
         self
     }
 
@@ -242,6 +275,7 @@ impl RegistryBuilder {
             inner: Arc::new(RegistryInner {
                 outcomes: Mutex::new(Vec::new()),
                 tenant_limit: self.tenant_limit,
+                tenant_hasher: self.tenant_hasher,
                 clock,
                 start_unix,
                 health: Arc::default(),
@@ -352,6 +386,7 @@ impl OutcomeBuilder<'_> {
             reasons.into(),
             self.tenant_limit
                 .unwrap_or(self.registry.inner.tenant_limit),
+            self.registry.inner.tenant_hasher,
             Arc::clone(&self.registry.inner.health),
         ));
         outcomes.push(Arc::clone(&inner));

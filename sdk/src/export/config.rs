@@ -5,6 +5,7 @@ use super::error::BuildError;
 use super::transport::Trust;
 use crate::core::clock::Clock;
 use crate::core::tenant::DEFAULT_TENANT_LIMIT;
+use crate::core::tenant_hash::TenantHasher;
 use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
@@ -129,6 +130,7 @@ pub struct HeartbeatBuilder {
     pub(crate) temporality: Option<Temporality>,
     pub(crate) retry: Option<Retry>,
     pub(crate) tenant_limit: Option<usize>,
+    pub(crate) tenant_salt: Option<String>,
     pub(crate) disabled: Option<bool>,
     pub(crate) clock: Option<Arc<dyn Clock>>,
     pub(crate) ca_certificate: Option<Vec<u8>>,
@@ -147,6 +149,7 @@ impl fmt::Debug for HeartbeatBuilder {
             .field("protocol", &self.protocol)
             .field("headers", &headers)
             .field("ca_certificate", &self.ca_certificate.is_some())
+            .field("tenant_hashing", &self.tenant_salt.is_some())
             .field("export_interval", &self.export_interval)
             .field("temporality", &self.temporality)
             .finish_non_exhaustive()
@@ -255,6 +258,29 @@ impl HeartbeatBuilder {
     /// Distinct tenants tracked per outcome before overflow (default 1000).
     pub fn with_tenant_limit(mut self, limit: usize) -> Self {
         self.tenant_limit = Some(limit);
+        self
+    }
+
+    /// Hashes tenant ids with this salt before they leave the process (else
+    /// `HEARTBEAT_TENANT_HASH_SALT`, else off): the drill-down series carry `"h-"` and 16 hex
+    /// digits of a keyed SipHash-2-4 of the id instead of the id, the same value the browser
+    /// package and `heartbeat-watch tenant-hash` compute (see [`TenantHasher`] and
+    /// `docs/semantic-conventions.md`). Invalid ids still count in `"_overflow"`, which is
+    /// never hashed; a known tenant is not hashed again. The salt is used as given (1 to 255
+    /// bytes); a bad one is a [`BuildError`] that does not show it.
+    ///
+    /// Pseudonymisation, not encryption: whoever knows the salt can hash a guessed id and
+    /// compare, so keep it out of logs and source control.
+    ///
+    /// ```no_run
+    /// # fn run() -> Result<(), Box<dyn std::error::Error>> {
+    /// let (hb, driver) = heartbeat::Heartbeat::builder()
+    ///     .with_tenant_hashing(std::env::var("MY_TENANT_SALT")?)
+    ///     .build()?;
+    /// # Ok(()) }
+    /// ```
+    pub fn with_tenant_hashing(mut self, salt: impl Into<String>) -> Self {
+        self.tenant_salt = Some(salt.into());
         self
     }
 
@@ -459,6 +485,7 @@ impl HeartbeatBuilder {
         }
 
         let tenant_limit = self.tenant_limit.unwrap_or(DEFAULT_TENANT_LIMIT);
+        let tenant_hasher = self.resolve_tenant_hasher()?;
         let retry = self.retry.unwrap_or_default();
         let trust = self.resolve_trust()?;
         if endpoint.starts_with("https://") && !super::transport::TLS {
@@ -482,8 +509,23 @@ impl HeartbeatBuilder {
             temporality,
             retry,
             tenant_limit,
+            tenant_hasher,
             trust,
         })
+    }
+
+    /// The tenant hasher: from the salt in code, else from the variable, else none.
+    fn resolve_tenant_hasher(&self) -> Result<Option<TenantHasher>, BuildError> {
+        let (var, salt) = match &self.tenant_salt {
+            Some(salt) => (None, salt.clone()),
+            None => match self.env.get_as_set(env::HEARTBEAT_TENANT_HASH_SALT) {
+                Some(salt) => (Some(env::HEARTBEAT_TENANT_HASH_SALT), salt),
+                None => return Ok(None),
+            },
+        };
+        TenantHasher::new(&salt)
+            .map(Some)
+            .map_err(|error| BuildError::InvalidTenantSalt { var, error })
     }
 
     /// The CA certificates to trust: from code, else from the file a certificate variable names,
@@ -580,6 +622,7 @@ pub(crate) struct Config {
     pub(crate) temporality: Temporality,
     pub(crate) retry: Retry,
     pub(crate) tenant_limit: usize,
+    pub(crate) tenant_hasher: Option<TenantHasher>,
     // Read by the HTTP transport, and by gRPC with TLS.
     #[cfg_attr(
         not(any(feature = "tls", feature = "http-proto", feature = "http-json")),
@@ -845,6 +888,50 @@ mod tests {
             err.to_string().ends_with("it is larger than 1048576 bytes"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn tenant_hashing_comes_from_code_then_the_environment_and_is_off_by_default() {
+        assert!(env(&[]).resolve().unwrap().tenant_hasher.is_none());
+        let from_env = env(&[("HEARTBEAT_TENANT_HASH_SALT", "env-salt")])
+            .resolve()
+            .unwrap()
+            .tenant_hasher;
+        assert_eq!(from_env, Some(TenantHasher::new("env-salt").unwrap()));
+        let from_code = env(&[("HEARTBEAT_TENANT_HASH_SALT", "env-salt")])
+            .with_tenant_hashing("code-salt")
+            .resolve()
+            .unwrap()
+            .tenant_hasher;
+        assert_eq!(from_code, Some(TenantHasher::new("code-salt").unwrap()));
+        // Used as given: surrounding spaces are part of the salt.
+        let spaced = env(&[("HEARTBEAT_TENANT_HASH_SALT", " env-salt ")])
+            .resolve()
+            .unwrap()
+            .tenant_hasher;
+        assert_eq!(spaced, Some(TenantHasher::new(" env-salt ").unwrap()));
+    }
+
+    #[test]
+    fn a_bad_tenant_salt_is_refused_naming_its_origin_but_not_its_value() {
+        let err = env(&[("HEARTBEAT_TENANT_HASH_SALT", "")])
+            .resolve()
+            .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "invalid tenant hashing salt \"\": it is empty; allowed: 1 to 255 bytes of UTF-8 (set by HEARTBEAT_TENANT_HASH_SALT)"
+        );
+        let long = format!("secret{}", "k".repeat(300));
+        let err = Heartbeat::builder()
+            .with_tenant_hashing(long)
+            .resolve()
+            .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "invalid tenant hashing salt (not shown): it is longer than 255 bytes; allowed: 1 to 255 bytes of UTF-8"
+        );
+        let debug = format!("{:?}", Heartbeat::builder().with_tenant_hashing("secret"));
+        assert!(!debug.contains("secret"), "{debug}");
     }
 
     #[test]

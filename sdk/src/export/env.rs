@@ -1,5 +1,6 @@
-//! The standard `OTEL_*` environment variables, parsed strictly: a bad value is an error that
-//! names the variable, the value and what is allowed.
+//! The standard `OTEL_*` environment variables, and Heartbeat's own
+//! [`HEARTBEAT_TENANT_HASH_SALT`], parsed strictly: a bad value is an error that names the
+//! variable, the value and what is allowed.
 
 use super::error::BuildError;
 use std::collections::HashMap;
@@ -43,6 +44,10 @@ pub const OTEL_METRIC_EXPORT_TIMEOUT: &str = "OTEL_METRIC_EXPORT_TIMEOUT";
 /// `cumulative`, `delta` or `lowmemory`.
 pub const OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE: &str =
     "OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE";
+/// Heartbeat's own: hash tenant ids with this salt before they are exported (see
+/// `HeartbeatBuilder::with_tenant_hashing`). Used as given, not trimmed; set but empty is an
+/// error, not "off".
+pub const HEARTBEAT_TENANT_HASH_SALT: &str = "HEARTBEAT_TENANT_HASH_SALT";
 
 /// Where environment values come from: the process environment, or a fixed map.
 #[derive(Clone, Default)]
@@ -60,6 +65,14 @@ impl EnvSource {
             EnvSource::Fixed(map) => map.get(name).cloned(),
         };
         value.filter(|v| !v.trim().is_empty())
+    }
+
+    /// A variable's value as set, even empty (for settings where empty must not mean unset).
+    pub(crate) fn get_as_set(&self, name: &str) -> Option<String> {
+        match self {
+            EnvSource::Process => std::env::var(name).ok(),
+            EnvSource::Fixed(map) => map.get(name).cloned(),
+        }
     }
 
     /// The first of the variables that is set, with its name.

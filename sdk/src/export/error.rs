@@ -1,5 +1,6 @@
 //! Errors of the export pipeline, one enum per operation.
 
+use crate::core::tenant_hash::TenantHashError;
 use std::time::Duration;
 
 /// Why [`HeartbeatBuilder::build`](crate::HeartbeatBuilder::build) refused the configuration.
@@ -46,6 +47,14 @@ pub enum BuildError {
         /// What is wrong with it.
         problem: String,
     },
+    /// The tenant-hashing salt, given in code or by `HEARTBEAT_TENANT_HASH_SALT`, cannot be used.
+    #[error("{error}{}", salt_origin(*.var))]
+    InvalidTenantSalt {
+        /// The variable that set it (`None`: given in code).
+        var: Option<&'static str>,
+        /// What is wrong with it (a long salt is not shown).
+        error: TenantHashError,
+    },
     /// The OpenTelemetry OTLP exporter refused its configuration.
     #[error("the OTLP exporter could not be built: {0}")]
     Exporter(String),
@@ -57,6 +66,11 @@ fn certificate_origin(var: Option<&str>, path: Option<&str>) -> String {
         (Some(var), None) => format!("named by {var}"),
         (None, _) => "given to with_ca_certificate_pem".to_owned(),
     }
+}
+
+fn salt_origin(var: Option<&str>) -> String {
+    var.map(|var| format!(" (set by {var})"))
+        .unwrap_or_default()
 }
 
 /// Why [`HeartbeatBuilder::install`](crate::HeartbeatBuilder::install) failed.

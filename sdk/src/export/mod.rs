@@ -655,6 +655,9 @@ impl HeartbeatBuilder {
     pub fn build(self) -> Result<(Heartbeat, Driver), BuildError> {
         let config = self.resolve()?;
         let mut registry = Registry::builder().with_tenant_limit(config.tenant_limit);
+        if let Some(hasher) = config.tenant_hasher {
+            registry = registry.with_tenant_hasher(hasher);
+        }
         if let Some(clock) = &self.clock {
             registry = registry.with_clock(Arc::clone(clock));
         }
