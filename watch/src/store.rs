@@ -59,8 +59,12 @@ pub(crate) struct Pending {
     pub(crate) increase: f64,
     /// Points received.
     pub(crate) points: u32,
-    /// The largest increase carried by one point.
+    /// The largest increase carried by one cumulative point. (A delta point carrying 2 is two
+    /// beats in one export, not a loss: delta losses show as `gaps`.)
     pub(crate) max_jump: f64,
+    /// Delta points that do not start where the series' previous point ended: the intervals
+    /// between were exported and never arrived.
+    pub(crate) gaps: u32,
     /// Resets seen (a lower value or a new start time).
     pub(crate) resets: u32,
 }
@@ -385,6 +389,7 @@ impl Store {
             return; // a duplicate or out-of-order point: already counted
         }
         let mut reset = false;
+        let gap = kind == Kind::Delta && !first && point.start_ns > s.last_time_ns;
         let increase = match kind {
             Kind::Gauge => 0.0,
             Kind::Delta => point.value,
@@ -414,8 +419,11 @@ impl Store {
         }
         s.pending.points += 1;
         s.pending.increase += increase;
-        if increase > s.pending.max_jump {
+        if kind == Kind::Cumulative && increase > s.pending.max_jump {
             s.pending.max_jump = increase;
+        }
+        if gap {
+            s.pending.gaps += 1;
         }
         if reset {
             s.pending.resets += 1;
@@ -615,6 +623,19 @@ mod tests {
                 .collect();
         }
         assert_eq!(recent, (3..=10).map(|t| t * 1000).collect::<Vec<i64>>());
+    }
+
+    #[test]
+    fn a_delta_point_of_two_is_not_a_jump_and_a_broken_chain_is_a_gap() {
+        let mut store = Store::new(10, 0);
+        store.ingest(&mut batch("a", Kind::Delta, vec![(0, 1000, 2.0)]), 1000);
+        store.ingest(&mut batch("a", Kind::Delta, vec![(1000, 2000, 2.0)]), 2000);
+        let p = drained(&mut store);
+        assert_eq!((p[0].increase, p[0].max_jump, p[0].gaps), (4.0, 0.0, 0));
+        // The interval 2000..3000 never arrived.
+        store.ingest(&mut batch("a", Kind::Delta, vec![(3000, 4000, 1.0)]), 4000);
+        let p = drained(&mut store);
+        assert_eq!((p[0].increase, p[0].gaps), (1.0, 1));
     }
 
     #[test]

@@ -257,6 +257,81 @@ async fn jumps_then_silence_is_a_lossy_pipeline() {
     .await;
 }
 
+/// Beats of a delta emitter (the browser build): each export carries the beats counted since
+/// the end of the one before.
+fn delta_beats(from_ms: i64, to_ms: i64, beats: i64) -> Vec<u8> {
+    Payload::new("svc", "A", Some("1.0"))
+        .delta(
+            "heartbeat.beats",
+            &[("heartbeat.emitter", "api")],
+            from_ms,
+            to_ms,
+            beats,
+        )
+        .protobuf()
+}
+
+#[tokio::test]
+async fn a_delta_emitter_batching_its_beats_then_silent_is_dead_not_lossy() {
+    bounded(async {
+        let (watch, clock) = manual_watch(RULES).await;
+        // An export every 2 s carrying the 2 beats of its interval, chained end to start: two
+        // beats in one export is batching, not loss.
+        let mut events = run(&watch, &clock, 0..20, |s| {
+            (s % 2 == 1).then(|| delta_beats(T0 + (s - 2) * 1000 + 100, T0 + s * 1000 + 100, 2))
+        })
+        .await;
+        assert!(fired(&events, "api").is_none(), "{events:?}");
+        events.extend(run(&watch, &clock, 20..40, |_| None).await);
+        let alert = fired(&events, "api").expect("api fired");
+        assert_eq!(
+            alert.classification,
+            Classification::DeadEmitter,
+            "{alert:?}"
+        );
+        watch.shutdown().await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_delta_emitter_whose_exports_go_missing_is_a_lossy_pipeline() {
+    bounded(async {
+        let (watch, clock) = manual_watch(RULES).await;
+        let interval = |s: i64| (T0 + (s - 1) * 1000 + 100, T0 + s * 1000 + 100);
+        let mut events = run(&watch, &clock, 0..20, |s| {
+            let (from, to) = interval(s);
+            Some(delta_beats(from, to, 1))
+        })
+        .await;
+        assert!(fired(&events, "api").is_none(), "{events:?}");
+        // Only every fourth export arrives: each that does starts where a lost one ended.
+        events.extend(
+            run(&watch, &clock, 20..40, |s| {
+                let (from, to) = interval(s);
+                (s < 30 && s % 4 == 3).then(|| delta_beats(from, to, 1))
+            })
+            .await,
+        );
+        let alert = fired(&events, "api").expect("api fired");
+        assert_eq!(
+            alert.classification,
+            Classification::LossyPipeline,
+            "{alert:?}"
+        );
+        assert!(
+            alert
+                .details
+                .iter()
+                .any(|d| d.contains("did not start where the one before ended")),
+            "{:?}",
+            alert.details
+        );
+        watch.shutdown().await;
+    })
+    .await;
+}
+
 #[tokio::test]
 async fn a_new_instance_that_beats_too_little_is_a_restart() {
     bounded(async {

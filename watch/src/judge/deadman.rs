@@ -30,8 +30,19 @@ pub(crate) struct BeatWindow {
     beats: f64,
     points: u32,
     max_jump: f64,
+    /// Delta intervals that never arrived (see `Pending::gaps`).
+    gaps: u32,
     resets: u32,
     restarts: Vec<(Name, Name)>,
+}
+
+impl BeatWindow {
+    /// The window shows exports that never arrived: a cumulative count that jumped by 2 or
+    /// more between received points, or a delta point that does not start where the one before
+    /// ended.
+    fn lost_exports(&self) -> bool {
+        self.max_jump >= 2.0 || self.gaps > 0
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -117,6 +128,7 @@ impl DeadmanState {
                 acc.beats += pending.increase;
                 acc.points += pending.points;
                 acc.max_jump = acc.max_jump.max(pending.max_jump);
+                acc.gaps += pending.gaps;
                 acc.resets += pending.resets;
                 // A restart is an instance never seen before, after another one: replicas
                 // beating side by side are not restarts.
@@ -194,7 +206,7 @@ impl DeadmanState {
     }
 
     fn judge_window(&mut self, w: BeatWindow, store: &Store, now_ms: i64, report: &mut TickReport) {
-        let jumpy = w.points > 0 && (w.max_jump >= 2.0 || w.beats > f64::from(w.points));
+        let jumpy = w.points > 0 && w.lost_exports();
         self.judge_beats(w, store, now_ms, report);
         // Updated after the diagnosis, which looks at the windows before this one.
         self.jumpy_windows = if jumpy {
@@ -232,12 +244,21 @@ impl DeadmanState {
         } else {
             self.streak_good += 1;
             self.streak_bad = 0;
-            let bulk = (w.max_jump >= 2.0).then_some(w.max_jump);
+            let note = if w.gaps > 0 {
+                Some(format!(
+                    "beats arrived again, after {} export(s) that never arrived: the pipeline lost exports",
+                    w.gaps
+                ))
+            } else {
+                (w.max_jump >= 2.0).then(|| {
+                    format!(
+                        "beats arrived again, {} at once in one export: the pipeline delayed or lost exports",
+                        w.max_jump
+                    )
+                })
+            };
             self.bad.clear();
             if self.streak_good >= self.rule.resolve_after {
-                let note = bulk.map(|j| {
-                    format!("beats arrived again, {j} at once in one export: the pipeline delayed or lost exports")
-                });
                 if let Some(alert) = resolve_alert(&mut self.firing, now_ms, note) {
                     report.events.push(alert);
                 }
@@ -258,6 +279,7 @@ impl DeadmanState {
         let beats: f64 = self.bad.iter().map(|w| w.beats).sum();
         let points: u32 = self.bad.iter().map(|w| w.points).sum();
         let max_jump = self.bad.iter().map(|w| w.max_jump).fold(0.0, f64::max);
+        let gaps: u32 = self.bad.iter().map(|w| w.gaps).sum();
         let restarts: Vec<&(Name, Name)> = self.bad.iter().flat_map(|w| &w.restarts).collect();
         let resets: u32 = self.bad.iter().map(|w| w.resets).sum();
         let service_seen = store
@@ -319,13 +341,19 @@ impl DeadmanState {
                         .to_owned(),
                 ],
             )
-        } else if (points > 0 && (max_jump >= 2.0 || beats > f64::from(points)))
+        } else if (points > 0 && (max_jump >= 2.0 || gaps > 0))
             || (points == 0 && self.jumpy_windows > 0)
         {
-            details.push(format!(
-                "{points} point(s) received carrying {beats} beat(s); the counter jumped by up to {} between received points",
-                max_jump.max(2.0)
-            ));
+            details.push(if gaps > 0 {
+                format!(
+                    "{points} point(s) received carrying {beats} beat(s); {gaps} of them did not start where the one before ended: the exports between never arrived"
+                )
+            } else {
+                format!(
+                    "{points} point(s) received carrying {beats} beat(s); the counter jumped by up to {} between received points",
+                    max_jump.max(2.0)
+                )
+            });
             (
                 Classification::LossyPipeline,
                 format!("beats of {subject} are counted but arrive late or not at all: the pipeline loses exports"),

@@ -67,18 +67,41 @@ impl Payload {
 
     /// A cumulative monotonic sum point (`start_ms`, `time_ms` in ms).
     pub fn sum(
-        mut self,
+        self,
         name: &str,
         attrs: &[(&str, &str)],
         start_ms: i64,
         time_ms: i64,
         value: i64,
     ) -> Self {
+        let p = point(attrs, start_ms, time_ms, value);
+        self.monotonic(name, p, AggregationTemporality::Cumulative)
+    }
+
+    /// A delta monotonic sum point: `value` counted from `start_ms` to `time_ms`.
+    pub fn delta(
+        self,
+        name: &str,
+        attrs: &[(&str, &str)],
+        start_ms: i64,
+        time_ms: i64,
+        value: i64,
+    ) -> Self {
+        let p = point(attrs, start_ms, time_ms, value);
+        self.monotonic(name, p, AggregationTemporality::Delta)
+    }
+
+    fn monotonic(
+        mut self,
+        name: &str,
+        p: NumberDataPoint,
+        temporality: AggregationTemporality,
+    ) -> Self {
         self.push(Metric {
             name: name.to_owned(),
             data: Some(metric::Data::Sum(Sum {
-                data_points: vec![point(attrs, start_ms, time_ms, value)],
-                aggregation_temporality: AggregationTemporality::Cumulative as i32,
+                data_points: vec![p],
+                aggregation_temporality: temporality as i32,
                 is_monotonic: true,
             })),
             ..Default::default()
