@@ -43,6 +43,23 @@ impl BeatWindow {
     fn lost_exports(&self) -> bool {
         self.max_jump >= 2.0 || self.gaps > 0
     }
+
+    /// What a good window that resolves an alert says about the exports it saw lost.
+    fn recovery_note(&self) -> Option<String> {
+        if self.gaps > 0 {
+            Some(format!(
+                "beats arrived again, after {} export(s) that never arrived: the pipeline lost exports",
+                self.gaps
+            ))
+        } else {
+            (self.max_jump >= 2.0).then(|| {
+                format!(
+                    "beats arrived again, {} at once in one export: the pipeline delayed or lost exports",
+                    self.max_jump
+                )
+            })
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -244,24 +261,12 @@ impl DeadmanState {
         } else {
             self.streak_good += 1;
             self.streak_bad = 0;
-            let note = if w.gaps > 0 {
-                Some(format!(
-                    "beats arrived again, after {} export(s) that never arrived: the pipeline lost exports",
-                    w.gaps
-                ))
-            } else {
-                (w.max_jump >= 2.0).then(|| {
-                    format!(
-                        "beats arrived again, {} at once in one export: the pipeline delayed or lost exports",
-                        w.max_jump
-                    )
-                })
-            };
             self.bad.clear();
-            if self.streak_good >= self.rule.resolve_after {
-                if let Some(alert) = resolve_alert(&mut self.firing, now_ms, note) {
-                    report.events.push(alert);
-                }
+            if self.streak_good >= self.rule.resolve_after
+                && self.firing.is_some()
+                && let Some(alert) = resolve_alert(&mut self.firing, now_ms, w.recovery_note())
+            {
+                report.events.push(alert);
             }
         }
     }
