@@ -13,6 +13,9 @@
 //!   reserved reasons, tenant drill-down and the overflow series), on one thread without its
 //!   thread-local shards, locks and hash maps, which would more than double the module; unit
 //!   tests check both against each other, input for input;
+//! - tenant ids are hashed, when the page asks (`hashTenants`), by the core's
+//!   [`heartbeat::TenantHasher`] itself, so a browser and a native service send the same value
+//!   for the same salt and id;
 //! - the core's [`heartbeat::Collector`] (standalone, in delta temporality) turns the counts
 //!   into batches and commits a batch's counts only when [`Sdk::ack`] says the collector
 //!   accepted it, so nothing is lost while the browser is offline, and the buffer is bounded

@@ -8,7 +8,12 @@
 //! sorted by key; tenants admitted first come, first served up to the limit and never evicted,
 //! with invalid ids and latecomers counted in `_overflow`; the self-health counts; and the series
 //! reported: every untenanted series from the start, tenant rows' success always and their
-//! failures once non-zero, the overflow row once it counted anything.
+//! failures once non-zero, the overflow row once it counted anything; and, with tenant hashing,
+//! the core's [`TenantHasher`] applied to valid ids only.
+//!
+//! With hashing, rows are kept and looked up by the hashed id, so the raw id is not kept at
+//! all: each tenant event hashes its id again (tens of nanoseconds for a short id, at the rate
+//! a page records), which costs less code than a second key per row.
 
 use heartbeat::semconv::{
     ATTR_OUTCOME, ATTR_REASON, ATTR_RESULT, ATTR_TENANT, METRIC_OUTCOMES,
@@ -16,7 +21,7 @@ use heartbeat::semconv::{
 };
 use heartbeat::{
     Batch, DEFAULT_TENANT_LIMIT, MAX_NAME_LEN, MAX_REASON_LEN, MAX_REASONS, OVERFLOW_TENANT,
-    REASON_ABANDONED, REASON_OTHER, REASON_PANICKED, REASON_UNSPECIFIED,
+    REASON_ABANDONED, REASON_OTHER, REASON_PANICKED, REASON_UNSPECIFIED, TenantHasher,
 };
 
 /// The description of `heartbeat.outcomes`, as the native SDK sends it.
@@ -63,7 +68,7 @@ struct Outcome {
     reasons: Vec<String>,
     /// The untenanted series.
     row: Row,
-    /// Admitted tenants, sorted by id for lookup.
+    /// Admitted tenants, sorted by their `heartbeat.tenant` value (the id, or its hash) for lookup.
     tenants: Vec<Row>,
     overflow: Row,
     tenant_limit: usize,
@@ -81,6 +86,8 @@ struct Health {
 pub(crate) struct Outcomes {
     all: Vec<Outcome>,
     tenant_limit: usize,
+    /// Set before the first tenant is recorded (by `Sdk::hash_tenants`).
+    pub(crate) hasher: Option<TenantHasher>,
     health: Health,
 }
 
@@ -94,6 +101,7 @@ impl Outcomes {
             } else {
                 tenant_limit
             },
+            hasher: None,
             health: Health::default(),
         }
     }
@@ -225,7 +233,17 @@ impl Outcomes {
             o.row.add(slot);
             return;
         };
-        match o.tenants.binary_search_by(|r| (*r.tenant).cmp(tenant)) {
+        // The raw id is validated first; only a valid one is hashed. An invalid one (never
+        // equal to a hash, which is 18 visible characters) then misses in the lookup below.
+        let hashed;
+        let key = match &self.hasher {
+            Some(h) if value_problem(tenant).is_none() => {
+                hashed = h.hash(tenant);
+                &hashed
+            }
+            _ => tenant,
+        };
+        match o.tenants.binary_search_by(|r| (*r.tenant).cmp(key)) {
             Ok(t) => o.tenants[t].add(slot),
             Err(_) if value_problem(tenant).is_some() || tenant == OVERFLOW_TENANT => {
                 self.health.invalid_tenants += 1;
@@ -236,7 +254,7 @@ impl Outcomes {
                 o.overflow.add(slot);
             }
             Err(at) => {
-                let mut row = Row::new(tenant, o.row.counts.len());
+                let mut row = Row::new(key, o.row.counts.len());
                 row.add(slot);
                 o.tenants.insert(at, row);
             }
@@ -518,8 +536,31 @@ mod same_as_native {
 
     #[test]
     fn the_same_events_give_the_same_series_and_values() {
-        let registry = Registry::builder().with_tenant_limit(2).build();
+        same_series_and_values(None);
+    }
+
+    #[test]
+    fn with_tenant_hashing_the_same_events_give_the_same_series_and_values() {
+        let hasher = TenantHasher::new("s3cret-salt").unwrap();
+        let tenants = same_series_and_values(Some(hasher));
+        // acme (sdk/tests/data/tenant_hash_vectors.json, computed with OpenSSL), and no raw id.
+        assert!(tenants.contains("h-6614d812eeab4e05"), "{tenants}");
+        assert!(tenants.contains("_overflow"), "{tenants}");
+        for raw in ["acme", "globex", "initech"] {
+            assert!(!tenants.contains(raw), "{tenants}");
+        }
+    }
+
+    /// Records the same events natively and in the browser's counting; returns the browser's
+    /// series keys.
+    fn same_series_and_values(hasher: Option<TenantHasher>) -> String {
+        let mut registry = Registry::builder().with_tenant_limit(2);
+        if let Some(h) = hasher {
+            registry = registry.with_tenant_hasher(h);
+        }
+        let registry = registry.build();
         let mut outcomes = Outcomes::new(2);
+        outcomes.hasher = hasher;
         let decls: [Decl<'_>; 2] = [
             (
                 "message.send",
@@ -550,6 +591,7 @@ mod same_as_native {
             (0, Some(""), Some("timeout")), // invalid
             (0, Some("_overflow"), None),   // reserved
             (1, Some("acme"), Some("nope")),
+            (1, Some("a\u{7}b"), None), // invalid
             (1, None, None),
         ];
         for &(o, tenant, reason) in events {
@@ -573,6 +615,7 @@ mod same_as_native {
         outcomes.push_to(&mut b);
         assert!(points(&n).len() > 10);
         assert_eq!(points(&b), points(&n));
+        let keys: Vec<String> = points(&b).into_keys().collect();
         let h = registry.health();
         assert_eq!(
             (
@@ -586,5 +629,6 @@ mod same_as_native {
                 outcomes.health.undeclared_reasons
             )
         );
+        keys.join("\n")
     }
 }

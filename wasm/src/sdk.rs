@@ -8,7 +8,9 @@
 use crate::clock::PageClock;
 use crate::emitters::{Emitters, StartError};
 use crate::outcomes::{Outcomes, quote};
-use heartbeat::{AggregationTemporality, Batch, Collector, encode_json};
+use heartbeat::{
+    AggregationTemporality, Batch, Collector, TenantHashError, TenantHasher, encode_json,
+};
 use std::mem;
 use std::sync::Arc;
 use wasm_bindgen::prelude::wasm_bindgen;
@@ -68,7 +70,13 @@ impl Sdk {
 
     /// Adds a resource attribute to every batch (before the first [`Sdk::collect`]; a later
     /// one is refused). Give each key once: the JavaScript half merges the options first.
+    ///
+    /// An empty `key` (never a resource attribute) sets the tenant-hashing salt instead:
+    /// [`Sdk::hash_tenants`]`(value)`, through this export to keep the module small.
     pub fn resource(&mut self, key: &str, value: &str) -> bool {
+        if key.is_empty() {
+            return self.hash_tenants(value);
+        }
         if self.fixed {
             return self.refuse("resource attributes are fixed once the first batch is built");
         }
@@ -222,6 +230,26 @@ impl Sdk {
 }
 
 impl Sdk {
+    /// Hashes tenant ids with `salt` before they are exported, as the native SDK's
+    /// `with_tenant_hashing` does (the same function, so the same values). Call it before the
+    /// first tenant is recorded. `false` for a bad salt, with the native message in
+    /// [`Sdk::error`] (a long salt is not shown).
+    pub fn hash_tenants(&mut self, salt: &str) -> bool {
+        match TenantHasher::new(salt) {
+            Ok(h) => {
+                self.outcomes.hasher = Some(h);
+                true
+            }
+            // The native messages, without the `fmt` machinery.
+            Err(TenantHashError::InvalidSalt { len: 0, .. }) => self.refuse(
+                "invalid tenant hashing salt \"\": it is empty; allowed: 1 to 255 bytes of UTF-8",
+            ),
+            Err(_) => self.refuse(
+                "invalid tenant hashing salt (not shown): it is longer than 255 bytes; allowed: 1 to 255 bytes of UTF-8",
+            ),
+        }
+    }
+
     /// The beats of heartbeat `i` so far (the JavaScript half counts its own handle's beats).
     pub fn beats(&self, i: u32) -> u64 {
         self.emitters.beats(i as usize)
@@ -251,4 +279,23 @@ impl Sdk {
 /// An index as returned to JavaScript (indices stay far below `i32::MAX`).
 fn index(i: usize) -> i32 {
     i32::try_from(i).unwrap_or(-1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_bad_salt_is_refused_with_the_native_message() {
+        for salt in [String::new(), "k".repeat(256), "s".repeat(1000)] {
+            let mut sdk = Sdk::new(0);
+            assert!(!sdk.hash_tenants(&salt));
+            let native = TenantHasher::new(&salt).unwrap_err().to_string();
+            assert_eq!(sdk.error(), native);
+            assert!(!sdk.error().contains("kkkk") && !sdk.error().contains("ssss"));
+        }
+        let mut sdk = Sdk::new(0);
+        assert!(sdk.hash_tenants(&"k".repeat(255)));
+        assert_eq!(sdk.error(), "");
+    }
 }

@@ -237,3 +237,55 @@ fn resource_attributes_are_fixed_once_the_first_batch_is_built() {
 fn the_version_is_the_workspace_version() {
     assert_eq!(heartbeat_wasm::VERSION, env!("CARGO_PKG_VERSION"));
 }
+
+/// The vectors of `sdk/tests/data/tenant_hash_vectors.json` (computed with OpenSSL) as
+/// (salt, tenant, wire): one per line, plain strings without escapes.
+fn tenant_hash_vectors() -> Vec<(String, String, String)> {
+    include_str!("../../sdk/tests/data/tenant_hash_vectors.json")
+        .lines()
+        .filter(|l| l.contains(r#""wire": "#))
+        .map(|l| {
+            let v: Vec<&str> = l.split('"').collect();
+            assert_eq!((v[1], v[5], v[9]), ("salt", "tenant", "wire"), "{l}");
+            (v[3].to_owned(), v[7].to_owned(), v[11].to_owned())
+        })
+        .collect()
+}
+
+#[wasm_bindgen_test]
+fn hashed_tenants_are_sent_as_the_vectors_say_and_raw_ids_are_not() {
+    let vectors = tenant_hash_vectors();
+    assert!(vectors.len() >= 10);
+    for (salt, tenant, wire) in vectors {
+        let mut sdk = Sdk::new(0);
+        assert!(sdk.hash_tenants(&salt), "{}", sdk.error());
+        let send = declared(&mut sdk, "message.send", &[]);
+        sdk.tenant(send, &tenant, false, "");
+        sdk.tenant(send, &tenant, false, "");
+        sdk.tenant(send, "", false, ""); // invalid: _overflow, as without hashing
+        let body = sdk.collect(false).expect("first batch");
+        assert_eq!(
+            total(&body, OUTCOMES, &[("heartbeat.tenant", &wire)]),
+            2,
+            "{tenant:?}"
+        );
+        assert_eq!(
+            total(&body, OUTCOMES, &[("heartbeat.tenant", "_overflow")]),
+            1
+        );
+        assert!(
+            !body.contains(&format!(r#""stringValue":"{tenant}""#)),
+            "{body}"
+        );
+    }
+}
+
+#[wasm_bindgen_test]
+fn a_bad_salt_is_refused_with_a_message() {
+    let mut sdk = Sdk::new(0);
+    assert!(!sdk.hash_tenants(""));
+    assert_eq!(
+        sdk.error(),
+        "invalid tenant hashing salt \"\": it is empty; allowed: 1 to 255 bytes of UTF-8"
+    );
+}

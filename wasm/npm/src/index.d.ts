@@ -46,6 +46,15 @@ export interface InitOptions {
   exportIntervalMs?: number;
   /** Default distinct tenants per outcome before the `_overflow` series (default 1000). */
   tenantLimit?: number;
+  /**
+   * Hashes tenant ids before they leave the page: `heartbeat.tenant` carries `"h-"` and 16 hex
+   * digits of a SipHash-2-4 keyed from `salt` (1 to 255 bytes of UTF-8), the value the native
+   * SDK and `heartbeat-watch tenant-hash --salt` give for the same id. Invalid ids still count in
+   * `_overflow`. A salt in a page is public: this keeps ids and e-mails out of telemetry
+   * backends, it does not stop someone who can guess ids (see docs/browser.md). A bad salt
+   * rejects init() with `invalid_options`.
+   */
+  hashTenants?: { salt: string };
   /** Called with every error, instead of anything being thrown. */
   onError?: (error: HeartbeatError) => void;
   /** Logs every error with console.error. */

@@ -83,6 +83,8 @@ function parse(o) {
   check(typeof o.serviceName === 'string' && o.serviceName !== '', C, 'options.serviceName', 'a non-empty string', o.serviceName);
   check(o.serviceVersion === undefined || typeof o.serviceVersion === 'string', C, 'options.serviceVersion', 'a string', o.serviceVersion);
   check(o.onError === undefined || typeof o.onError === 'function', C, 'options.onError', 'a function', o.onError);
+  const h = o.hashTenants;
+  check(h === undefined || typeof h?.salt === 'string', C, 'options.hashTenants', '{ salt: string }', h);
   return {
     url: url.href,
     name: o.serviceName,
@@ -91,6 +93,7 @@ function parse(o) {
     attributes: strings(o.attributes, 'options.attributes', C),
     interval: integer(o.exportIntervalMs, 'options.exportIntervalMs', MIN_INTERVAL_MS, MAX_MS, 10000, C),
     tenantLimit: integer(o.tenantLimit, 'options.tenantLimit', 1, 1e6, 0, C),
+    salt: h?.salt,
     onError: o.onError,
     debug: o.debug === true,
     wasm: o.wasm,
@@ -161,8 +164,13 @@ export class Heartbeat {
       ['telemetry.sdk.version', VERSION],
     ];
     if (c.version !== undefined) resource.push(['service.version', c.version]);
+    // The empty key sets the tenant-hashing salt; the module checks it as the native SDK does
+    // (on a refusal, the finalizer frees the module's state).
+    if (c.salt !== undefined) resource.push(['', c.salt]);
     // One value per key: the named options win over the same key in options.attributes.
-    for (const [k, v] of new Map(c.attributes.concat(resource))) this.s.resource(k, v);
+    for (const [k, v] of new Map(c.attributes.concat(resource))) {
+      if (!this.s.resource(k, v)) throw new HeartbeatError('invalid_options', this.s.error());
+    }
     const timer = setInterval(() => this.guard_(() => this.send(false)), c.interval);
     this.off_.push(() => clearInterval(timer));
     if (doc()) {

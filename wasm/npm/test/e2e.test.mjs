@@ -7,7 +7,7 @@
 //   node --test wasm/npm/test/e2e.test.mjs
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { copyFileSync, mkdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { launch, servers, until, PACKAGE_ROOT } from './browser.mjs';
 
 let browser;
@@ -82,6 +82,27 @@ test('the collector receives exactly the outcomes and beats the page recorded', 
   assert.ok(sent.length > 0 && sent.every((r) => r.temporalities.every((t) => t === 1)), 'delta');
   assert.ok(sent.every((r) => r.contentType === 'application/json' && r.resource['telemetry.sdk.language'] === 'webjs'));
   assert.ok(rx.preflights > 0, 'a cross-origin JSON POST is preflighted');
+  assert.deepEqual(await page.evaluate(() => window.errors), []);
+  await ctx.close();
+});
+
+test('with hashTenants the collector sees the native hash of a tenant id, never the id', async () => {
+  // The vector the native SDK's tests check its own hash against (computed with OpenSSL).
+  const vectors = JSON.parse(readFileSync(new URL('../../../sdk/tests/data/tenant_hash_vectors.json', import.meta.url), 'utf8')).vectors;
+  const { wire } = vectors.find((v) => v.salt === 'e2e-salt' && v.tenant === 'acme');
+  const { page, ctx } = await open({ serviceName: 'e2e-hashed', exportIntervalMs: 86400000, hashTenants: { salt: 'e2e-salt' } });
+  await page.evaluate(async () => {
+    const send = hb.outcome('hashed.send');
+    for (let i = 0; i < 3; i++) send.tenant('acme').success();
+    send.tenant('').success(); // invalid: _overflow, as without hashing
+    await hb.flush();
+  });
+  const rx = env.rx;
+  assert.ok(await until(() => rx.value('heartbeat.outcomes', outcome('hashed.send', 'success', { 'heartbeat.tenant': wire })) === 3), 'the hashed series arrives');
+  assert.equal(rx.value('heartbeat.outcomes', outcome('hashed.send', 'success', { 'heartbeat.tenant': '_overflow' })), 1);
+  const tenants = rx.series().filter((s) => s.attrs['heartbeat.outcome'] === 'hashed.send').map((s) => s.attrs['heartbeat.tenant']);
+  assert.deepEqual(tenants.filter((t) => t !== undefined).sort(), ['_overflow', wire]);
+  assert.ok(!rx.series().some((s) => Object.values(s.attrs).includes('acme') && s.attrs['heartbeat.outcome'] === 'hashed.send'), 'the raw id never arrives');
   assert.deepEqual(await page.evaluate(() => window.errors), []);
   await ctx.close();
 });
@@ -262,7 +283,7 @@ test('bad input reaches the page as errors through the promise and the callback,
   const result = await page.evaluate(async (endpoint) => {
     const seen = [];
     const rejected = [];
-    for (const options of [undefined, {}, { endpoint: 'not a url', serviceName: 'x' }, { endpoint, serviceName: 42 }]) {
+    for (const options of [undefined, {}, { endpoint: 'not a url', serviceName: 'x' }, { endpoint, serviceName: 42 }, { endpoint, serviceName: 'x', hashTenants: { salt: '' } }]) {
       await window.heartbeat.init(options).catch((e) => rejected.push(e.code));
     }
     const hb = await window.heartbeat.init({ endpoint, serviceName: 'e2e-bad', exportIntervalMs: 86400000, onError: (e) => seen.push(e.code) });
@@ -274,7 +295,7 @@ test('bad input reaches the page as errors through the promise and the callback,
     await hb.flush();
     return { rejected, seen };
   }, env.rx.url);
-  assert.deepEqual(result.rejected, ['invalid_options', 'invalid_options', 'invalid_options', 'invalid_options']);
+  assert.deepEqual(result.rejected, ['invalid_options', 'invalid_options', 'invalid_options', 'invalid_options', 'invalid_options']);
   assert.deepEqual(result.seen, ['invalid_outcome', 'invalid_outcome', 'invalid_outcome', 'invalid_argument', 'invalid_heartbeat']);
   assert.equal(env.rx.total('heartbeat.outcomes', { 'heartbeat.outcome': '1bad' }), 0);
   assert.equal(env.rx.value('heartbeat.outcomes', outcome('ok', 'failure', { 'heartbeat.reason': 'other' })), 1);

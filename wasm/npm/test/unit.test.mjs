@@ -136,6 +136,42 @@ test('successes, failures with reasons and tenants arrive as exact counts', asyn
   await hb.shutdown();
 });
 
+// The tenant-hashing vectors the native SDK is tested against (computed with OpenSSL).
+const VECTORS = JSON.parse(readFileSync(new URL('../../../sdk/tests/data/tenant_hash_vectors.json', import.meta.url), 'utf8')).vectors;
+
+test('with hashTenants, tenants arrive as the native hashes and the raw ids are never sent', async () => {
+  assert.ok(VECTORS.length >= 10);
+  for (const { salt, tenant, wire } of VECTORS) {
+    collector.calls.length = 0;
+    collector.totals.clear();
+    const { hb, errors } = await start({ hashTenants: { salt } });
+    const send = hb.outcome('message.send', { reasons: ['timeout'] });
+    send.tenant(tenant).success();
+    send.tenant(tenant).failure('timeout');
+    send.tenant('a\nb').success(); // invalid: _overflow, as without hashing
+    assert.equal(await hb.flush(), true);
+    assert.equal(total('heartbeat.outcomes', outcomeAttrs('message.send', 'success', { 'heartbeat.tenant': wire })), 1, tenant);
+    assert.equal(total('heartbeat.outcomes', outcomeAttrs('message.send', 'failure', { 'heartbeat.reason': 'timeout', 'heartbeat.tenant': wire })), 1);
+    assert.equal(total('heartbeat.outcomes', outcomeAttrs('message.send', 'success', { 'heartbeat.tenant': '_overflow' })), 1);
+    for (const { init: req } of collector.calls) {
+      assert.ok(!req.body.includes(JSON.stringify(tenant)), `the raw id ${JSON.stringify(tenant).slice(0, 20)} is on the wire`);
+    }
+    assert.deepEqual(errors, []);
+    await hb.shutdown();
+  }
+});
+
+test('a bad hashTenants option rejects init with the native message, never the salt', async () => {
+  const base = { endpoint: ENDPOINT, serviceName: 's', wasm };
+  await rejects({ ...base, hashTenants: { salt: '' } }, 'invalid_options', /^invalid tenant hashing salt "": it is empty; allowed: 1 to 255 bytes of UTF-8$/);
+  const long = 'secret'.repeat(50);
+  await rejects({ ...base, hashTenants: { salt: long } }, 'invalid_options', /^invalid tenant hashing salt \(not shown\): it is longer than 255 bytes/);
+  await assert.rejects(init({ ...base, hashTenants: { salt: long } }), (e) => !e.message.includes('secret'));
+  await rejects({ ...base, hashTenants: 'salt' }, 'invalid_options', /options\.hashTenants must be \{ salt: string \}, got string/);
+  await rejects({ ...base, hashTenants: { salt: 42 } }, 'invalid_options', /options\.hashTenants must be \{ salt: string \}, got object/);
+  await rejects({ ...base, hashTenants: null }, 'invalid_options', /options\.hashTenants must be \{ salt: string \}, got null/);
+});
+
 test('requests are JSON POSTs without credentials, with the configured headers', async () => {
   const { hb } = await start({ headers: { 'X-Ingest-Key': 'k1' } });
   hb.outcome('message.send').success();
