@@ -1,8 +1,10 @@
 //! `heartbeat-watch`: receive and judge Heartbeat metrics.
 //!
 //! Subcommands: `serve --rules FILE` (the receiver, the judge and the live view), `demo` (the
-//! whole system on one machine in about a minute), `report --month YYYY-MM` (the SLA ledger) and
-//! `rules ENGINE --rules FILE` (rules for Prometheus, Alertmanager, Datadog and CloudWatch).
+//! whole system on one machine in about a minute), `report --month YYYY-MM` (the SLA ledger),
+//! `rules ENGINE --rules FILE` (rules for Prometheus, Alertmanager, Datadog and CloudWatch) and
+//! `tenant-hash --salt SALT ID...` (the `heartbeat.tenant` value of each id when emitters hash
+//! tenant ids).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -63,6 +65,17 @@ enum Command {
         /// The rule file.
         #[arg(long)]
         rules: PathBuf,
+    },
+    /// Print the `heartbeat.tenant` value each tenant id is sent as when emitters hash tenant
+    /// ids with this salt (to find a customer in the drill-down): the value, a tab, the id.
+    TenantHash {
+        /// The salt the emitters hash with (else HEARTBEAT_TENANT_HASH_SALT, which keeps it out
+        /// of the shell history and the process list).
+        #[arg(long)]
+        salt: Option<String>,
+        /// Tenant ids, as the application records them.
+        #[arg(required = true)]
+        ids: Vec<String>,
     },
 }
 
@@ -154,6 +167,25 @@ fn run(command: Command) -> Result<ExitCode, Box<dyn std::error::Error>> {
             let file = RuleFile::from_path(&rules)?;
             let out = heartbeat_watch::generate(&file, engine, &rules.display().to_string())?;
             print!("{out}");
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::TenantHash { salt, ids } => {
+            let var = heartbeat::env::HEARTBEAT_TENANT_HASH_SALT;
+            let salt = match salt {
+                Some(salt) => salt,
+                None => std::env::var(var)
+                    .map_err(|_| format!("give the salt with --salt, or set {var}"))?,
+            };
+            let hasher = heartbeat::TenantHasher::new(&salt)?;
+            for id in &ids {
+                let wire = hasher.wire_value(id);
+                if wire == heartbeat::OVERFLOW_TENANT {
+                    eprintln!(
+                        "heartbeat-watch: {id:?} is not a valid tenant id (empty, over 255 bytes, control characters, or _overflow itself): it is counted in _overflow, unhashed"
+                    );
+                }
+                println!("{wire}\t{}", id.escape_debug());
+            }
             Ok(ExitCode::SUCCESS)
         }
     }
