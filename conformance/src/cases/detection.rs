@@ -11,6 +11,7 @@
 //! emitter exporting each beat at once does. (With a cadence equal to the export interval two
 //! beats sometimes share an export, and the watch reads the jumps as a lossy pipeline.)
 
+use std::collections::BTreeSet;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -132,6 +133,15 @@ async fn beating(ctx: &Ctx, scenario: &str) -> Run<Session> {
     } else {
         Err("no beat arrived within 15 s".to_owned())
     }
+}
+
+/// The `service.instance.id`s of the beats in `points`.
+fn instances(points: &[otlp::Point]) -> BTreeSet<String> {
+    points
+        .iter()
+        .filter(|p| p.metric == BEATS)
+        .filter_map(|p| p.resource.get("service.instance.id").cloned())
+        .collect()
 }
 
 fn last_beat(s: &Session) -> Option<Duration> {
@@ -284,9 +294,12 @@ pub(crate) async fn restart(ctx: Arc<Ctx>) -> Verdict {
             tokio::time::sleep(Duration::from_millis(4500)).await;
             next_window().await;
             let early = false_pages(&judge);
+            let first = instances(&s.points());
             let fault_at = s.rx.now();
             s.emitter.kill().await;
-            // A crash loop: the new instance beats twice and dies too.
+            // A crash loop: the new instance beats and dies too, once its beat is on the wire
+            // (a slow machine or a batching emitter takes its time to send it; a fixed wait
+            // would sometimes kill the new instance before any beat of it arrived).
             next.send(&crate::target::Command::Beat {
                 emitter: EMITTER.to_owned(),
                 cadence_ms: CADENCE_MS,
@@ -294,8 +307,24 @@ pub(crate) async fn restart(ctx: Arc<Ctx>) -> Verdict {
             })
             .await
             .map_err(|e| format!("the second instance: {e}"))?;
-            tokio::time::sleep(Duration::from_millis(250)).await;
+            let beat =
+                s.rx.wait_for(Duration::from_secs(10), |reqs| {
+                    otlp::points(reqs).iter().any(|p| {
+                        p.metric == BEATS
+                            && matches!(p.value, otlp::PointValue::Int(v) if v > 0)
+                            && p.resource
+                                .get("service.instance.id")
+                                .is_some_and(|i| !first.contains(i))
+                    })
+                })
+                .await;
             next.kill().await;
+            if !beat {
+                judge.stop().await;
+                return Err(
+                    "the second instance's first beat did not arrive within 10 s".to_owned(),
+                );
+            }
             let alert = judge.wait_firing(Duration::from_secs(9)).await;
             if std::env::var_os("HEARTBEAT_CONFORMANCE_VERBOSE").is_some() {
                 eprintln!(
