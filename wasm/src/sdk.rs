@@ -298,4 +298,28 @@ mod tests {
         assert!(sdk.hash_tenants(&"k".repeat(255)));
         assert_eq!(sdk.error(), "");
     }
+
+    /// The JavaScript half sets the salt as a resource attribute with an empty key.
+    #[test]
+    fn an_empty_resource_key_sets_the_salt_and_adds_no_attribute() {
+        let mut sdk = Sdk::new(0);
+        assert!(!sdk.resource("", ""));
+        assert_eq!(sdk.error(), TenantHasher::new("").unwrap_err().to_string());
+        assert!(sdk.resource("", "s3cret-salt"));
+        sdk.outcome("message.send");
+        let send = sdk.declare(0) as u32;
+        sdk.tenant(send, "acme", false, "");
+        let body = sdk.collect(false).unwrap();
+        // acme with salt s3cret-salt (sdk/tests/data/tenant_hash_vectors.json, from OpenSSL).
+        assert!(
+            body.contains(r#""stringValue":"h-6614d812eeab4e05""#),
+            "{body}"
+        );
+        assert!(!body.contains("acme"), "{body}");
+        assert!(!body.contains("s3cret"), "{body}");
+        assert!(
+            !body.contains(r#"{"key":"","#),
+            "no attribute with an empty key: {body}"
+        );
+    }
 }
