@@ -5,7 +5,10 @@
 # docs/reliability.md. Installs cargo-fuzz into .tools/ (idempotent).
 #
 #   ./scripts/fuzz.sh                 every target for FUZZ_SECONDS (default 600) each
-#   ./scripts/fuzz.sh --smoke         every target for 10 s from the committed seeds (test.sh)
+#   ./scripts/fuzz.sh --smoke         every target for 10 s from the committed seeds (test.sh),
+#                                     built unoptimised without AddressSanitizer (half the build
+#                                     time; debug assertions and overflow checks on) unless
+#                                     FUZZ_PROFILE / FUZZ_SANITIZER say otherwise
 #   ./scripts/fuzz.sh --seconds N     every target for N seconds
 #   ./scripts/fuzz.sh --target NAME   only this target (repeatable)
 #   ./scripts/fuzz.sh --crate DIR     fuzz this cargo-fuzz crate instead of sdk/fuzz and watch/fuzz
@@ -15,7 +18,9 @@
 # Toolchain: cargo-fuzz passes nightly flags (-Zsanitizer, sanitizer coverage). The stable
 # toolchain of the repository accepts them with RUSTC_BOOTSTRAP=1, so no nightly is downloaded
 # (RUSTUP_AUTO_INSTALL=0 on our machines). FUZZ_TOOLCHAIN=nightly uses an installed nightly
-# instead. FUZZ_SANITIZER=none turns AddressSanitizer off (faster, finds panics only).
+# instead. FUZZ_SANITIZER=none turns AddressSanitizer off (faster, finds panics only);
+# FUZZ_PROFILE=dev builds unoptimised (builds twice as fast, runs slower). Defaults: address and
+# release for long runs, none and dev for the smoke.
 #
 # Both crates build into one target directory (FUZZ_TARGET_DIR, default target/fuzz), so the
 # dependencies they share (tokio, hyper, prost, serde...) are built once per sanitizer.
@@ -31,7 +36,7 @@ cd "$ROOT"
 CARGO_FUZZ_VERSION=0.13.2
 TOOLS="$ROOT/.tools"
 SECONDS_EACH="${FUZZ_SECONDS:-600}"
-SANITIZER="${FUZZ_SANITIZER:-address}"
+SMOKE=0
 TARGET_DIR="${FUZZ_TARGET_DIR:-$ROOT/target/fuzz}"
 INSTALL=1
 CRATES=()
@@ -39,17 +44,29 @@ TARGETS=()
 
 while (($# > 0)); do
   case "$1" in
-    --smoke) SECONDS_EACH=10 ;;
+    --smoke) SECONDS_EACH=10; SMOKE=1 ;;
     --seconds) SECONDS_EACH="$2"; shift ;;
     --target) TARGETS+=("$2"); shift ;;
     --crate) CRATES+=("$2"); shift ;;
     --no-install) INSTALL=0 ;;
-    -h | --help) sed -n '2,25s/^# \{0,1\}//p' "$0"; exit 0 ;;
+    -h | --help) sed -n '2,30s/^# \{0,1\}//p' "$0"; exit 0 ;;
     *) echo "unknown option: $1 (try --help)" >&2; exit 2 ;;
   esac
   shift
 done
 if ((${#CRATES[@]} == 0)); then CRATES=(sdk/fuzz watch/fuzz); fi
+if ((SMOKE)); then
+  SANITIZER="${FUZZ_SANITIZER:-none}"
+  PROFILE="${FUZZ_PROFILE:-dev}"
+else
+  SANITIZER="${FUZZ_SANITIZER:-address}"
+  PROFILE="${FUZZ_PROFILE:-release}"
+fi
+case "$PROFILE" in
+  release) PROFILE_FLAG=(--release) ;;
+  dev) PROFILE_FLAG=(--dev) ;;
+  *) echo "FUZZ_PROFILE=$PROFILE: allowed are release and dev" >&2; exit 2 ;;
+esac
 
 ensure_cargo_fuzz() {
   if [[ "$("$TOOLS/bin/cargo-fuzz" --version 2>/dev/null)" == "cargo-fuzz $CARGO_FUZZ_VERSION" ]]; then
@@ -80,11 +97,11 @@ fuzz_crate() {
     mapfile -t targets < <(cargo "${toolchain[@]}" fuzz list --fuzz-dir "$dir")
     build=("") # every target at once
   fi
-  echo "==> build $dir (sanitizer: $SANITIZER)"
+  echo "==> build $dir (sanitizer: $SANITIZER, profile: $PROFILE)"
   local one
   for one in "${build[@]}"; do
     cargo "${toolchain[@]}" fuzz build --fuzz-dir "$dir" --target-dir "$TARGET_DIR" \
-      --sanitizer "$SANITIZER" ${one:+"$one"}
+      --sanitizer "$SANITIZER" "${PROFILE_FLAG[@]}" ${one:+"$one"}
   done
   local target
   for target in "${targets[@]}"; do
@@ -98,7 +115,7 @@ fuzz_crate() {
     echo "==> $dir $target: ${SECONDS_EACH}s"
     local status=0
     cargo "${toolchain[@]}" fuzz run --fuzz-dir "$dir" --target-dir "$TARGET_DIR" \
-      --sanitizer "$SANITIZER" "$target" \
+      --sanitizer "$SANITIZER" "${PROFILE_FLAG[@]}" "$target" \
       "$work" "$seeds" -- \
       -max_total_time="$SECONDS_EACH" -print_final_stats=1 -timeout=20 -rss_limit_mb=2048 \
       -max_len=4096 -close_fd_mask=1 >"$log" 2>&1 || status=$?
@@ -119,7 +136,9 @@ fuzz_crate() {
 
 for dir in "${CRATES[@]}"; do fuzz_crate "$dir"; done
 
-report="| crate | target | time | executions | corpus | peak RSS | crashes |
+report="Sanitizer: $SANITIZER; profile: $PROFILE.
+
+| crate | target | time | executions | corpus | peak RSS | crashes |
 |---|---|---|---|---|---|---|"
 for row in "${REPORT_ROWS[@]}"; do report+=$'\n'"$row"; done
 printf '\n%s\n' "$report"
