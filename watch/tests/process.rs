@@ -3,22 +3,12 @@
 //! problem.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::io::{BufRead, BufReader};
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
+mod support;
+
+use std::process::Command;
 use std::time::{Duration, Instant};
 
-const BIN: &str = env!("CARGO_BIN_EXE_heartbeat-watch");
-
-/// Kills the child when dropped, so that no test leaves a process behind.
-struct Guard(Child);
-
-impl Drop for Guard {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
+use support::{BIN, serve};
 
 fn temp(name: &str, ext: &str) -> std::path::PathBuf {
     let nanos = std::time::SystemTime::now()
@@ -29,29 +19,6 @@ fn temp(name: &str, ext: &str) -> std::path::PathBuf {
         "hbw-proc-{name}-{}-{nanos}.{ext}",
         std::process::id()
     ))
-}
-
-/// Starts `serve` and returns it with its OTLP/HTTP address, read from its first stderr line.
-fn serve(rules: &Path) -> (Guard, String) {
-    let mut child = Command::new(BIN)
-        .args(["serve", "--quiet", "--rules"])
-        .arg(rules)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stderr = child.stderr.take().unwrap();
-    let guard = Guard(child);
-    let mut line = String::new();
-    BufReader::new(stderr).read_line(&mut line).unwrap();
-    let addr = line
-        .split("http://")
-        .nth(1)
-        .and_then(|rest| rest.split('/').next())
-        .unwrap_or_else(|| panic!("no address in {line:?}"))
-        .to_owned();
-    (guard, addr)
 }
 
 fn get(addr: &str, path: &str) -> String {

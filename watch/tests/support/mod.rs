@@ -201,3 +201,48 @@ pub fn temp_path(name: &str) -> std::path::PathBuf {
         .as_nanos();
     std::env::temp_dir().join(format!("hbw-{name}-{}-{nanos}.db", std::process::id()))
 }
+
+/// The `heartbeat-watch` binary of this build.
+pub const BIN: &str = env!("CARGO_BIN_EXE_heartbeat-watch");
+
+/// Kills the child when dropped, so that no test leaves a process behind.
+pub struct Guard(pub std::process::Child);
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Starts `heartbeat-watch serve --quiet --rules RULES` and returns it with its OTLP/HTTP
+/// address, read from its first stderr line; the rest of stderr is drained so the watch never
+/// blocks on a full pipe.
+pub fn serve(rules: &std::path::Path) -> (Guard, String) {
+    use std::io::{BufRead, BufReader, Read};
+    use std::process::{Command, Stdio};
+    let mut child = Command::new(BIN)
+        .args(["serve", "--quiet", "--rules"])
+        .arg(rules)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let guard = Guard(child);
+    let mut reader = BufReader::new(stderr);
+    let mut line = String::new();
+    reader.read_line(&mut line).unwrap();
+    let addr = line
+        .split("http://")
+        .nth(1)
+        .and_then(|rest| rest.split('/').next())
+        .unwrap_or_else(|| panic!("no address in {line:?}"))
+        .to_owned();
+    std::thread::spawn(move || {
+        let mut sink = String::new();
+        let _ = reader.read_to_string(&mut sink);
+    });
+    (guard, addr)
+}
