@@ -53,7 +53,7 @@ pub use crate::receiver::{
     Fault, Outage, Probe, Receiver, ReceiverOptions, Recorded, Replied, Rule, Transport,
 };
 pub use crate::report::{CaseResult, Counts, Report};
-pub use crate::runner::{RunError, RunOptions, run, run_cases};
+pub use crate::runner::{RunError, RunOptions, check_only, run, run_cases};
 pub use crate::spec::{Case, Check, Level, Needs, Scope, SpecRow, Status, Verdict, spec_rows};
 pub use crate::target::{
     Command, Emitter, EmitterConfig, KillMode, Protocol, Reply, ResultKind, Target, TargetError,

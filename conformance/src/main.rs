@@ -6,7 +6,11 @@
 //! heartbeat-conformance list
 //! ```
 //!
-//! Exit status: 0 when no MUST failed, 1 when one did, 2 when the run could not be made.
+//! Exit status: 0 when every applicable MUST was judged and passed; 1 when a MUST failed, or
+//! when one was skipped on this machine (a missing collector binary) and `CI=true`; 3 when one
+//! was skipped outside CI (the run is incomplete, not a pass); 2 when the run could not be
+//! made (an unknown `--only` id, an emitter that does not start, a report that cannot be
+//! written).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -43,7 +47,8 @@ enum Cmd {
         /// Emitters running at once.
         #[arg(long, default_value_t = 4)]
         jobs: usize,
-        /// Only these cases (comma-separated ids, e.g. HB-001,HB-060).
+        /// Only these cases (comma-separated ids in any case, e.g. HB-001,hb-060); an unknown
+        /// id is an error.
         #[arg(long, value_delimiter = ',')]
         only: Vec<String>,
         /// The rotel collector binary (default: HEARTBEAT_ROTEL).
@@ -98,6 +103,10 @@ async fn main() -> ExitCode {
                 tolerance: Duration::from_millis(tolerance_ms),
                 ..RunOptions::default()
             };
+            if let Err(e) = heartbeat_conformance::check_only(&options.only) {
+                eprintln!("heartbeat-conformance: {e}");
+                return ExitCode::from(2);
+            }
             let target = match target::by_name(&name, &options) {
                 Ok(t) => t,
                 Err(e) => {
@@ -133,11 +142,23 @@ async fn main() -> ExitCode {
             {
                 println!("{} {} FAIL: {}", r.id, r.level, r.detail);
             }
+            for r in report.results.iter().filter(|r| {
+                r.status == heartbeat_conformance::Status::Skipped
+                    && r.level == heartbeat_conformance::Level::Must
+            }) {
+                println!(
+                    "{} MUST SKIPPED (not judged, not a pass): {}",
+                    r.id, r.detail
+                );
+            }
             println!("{}", report.summary());
+            let ci = std::env::var("CI").is_ok_and(|v| v == "true" || v == "1");
             if report.passed() {
                 ExitCode::SUCCESS
-            } else {
+            } else if report.failed() || ci {
                 ExitCode::from(1)
+            } else {
+                ExitCode::from(3)
             }
         }
     }

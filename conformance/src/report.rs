@@ -75,7 +75,7 @@ impl Counts {
             self.pass, self.fail, self.not_applicable
         );
         if self.skipped > 0 {
-            s.push_str(&format!(", {} skipped", self.skipped));
+            s.push_str(&format!(", {} SKIPPED", self.skipped));
         }
         s
     }
@@ -100,8 +100,13 @@ pub struct Report {
     pub should: Counts,
     /// MAY results.
     pub may: Counts,
-    /// No MUST failed.
+    /// Every MUST that applies was judged and none failed.
     pub passed: bool,
+    /// `pass`, `fail` (a MUST failed) or `incomplete` (no MUST failed, but one the runner could
+    /// have judged was skipped: it is not a pass).
+    pub verdict: &'static str,
+    /// The MUSTs skipped on this machine (a missing collector binary, a missing browser).
+    pub not_judged: Vec<String>,
     /// Every case, in `SPEC.md` order.
     pub results: Vec<CaseResult>,
 }
@@ -115,6 +120,18 @@ impl Report {
         took: Duration,
     ) -> Self {
         let must = Counts::of(&results, Level::Must);
+        let not_judged: Vec<String> = results
+            .iter()
+            .filter(|r| r.level == Level::Must && r.status == Status::Skipped)
+            .map(|r| r.id.clone())
+            .collect();
+        let verdict = if must.fail > 0 {
+            "fail"
+        } else if !not_judged.is_empty() {
+            "incomplete"
+        } else {
+            "pass"
+        };
         Self {
             suite: "heartbeat-conformance",
             version: env!("CARGO_PKG_VERSION"),
@@ -124,14 +141,33 @@ impl Report {
             must,
             should: Counts::of(&results, Level::Should),
             may: Counts::of(&results, Level::May),
-            passed: must.fail == 0,
+            passed: verdict == "pass",
+            verdict,
+            not_judged,
             results,
         }
     }
 
-    /// Whether no MUST failed.
+    /// Whether every applicable MUST was judged and none failed.
     pub fn passed(&self) -> bool {
         self.passed
+    }
+
+    /// Whether a MUST failed (an incomplete run has not failed one, and has not passed).
+    pub fn failed(&self) -> bool {
+        self.must.fail > 0
+    }
+
+    /// `PASS`, `FAIL`, or `INCOMPLETE (MUST not judged: HB-016)`.
+    pub fn result(&self) -> String {
+        match self.verdict {
+            "pass" => "PASS".to_owned(),
+            "fail" => "FAIL".to_owned(),
+            _ => format!(
+                "INCOMPLETE (MUST not judged: {})",
+                self.not_judged.join(", ")
+            ),
+        }
     }
 
     /// The report as pretty-printed JSON.
@@ -144,7 +180,7 @@ impl Report {
         format!(
             "{}: {} (MUST {}; SHOULD {}; MAY {}) in {:.0} s",
             self.target,
-            if self.passed { "PASS" } else { "FAIL" },
+            self.result(),
             self.must.line(),
             self.should.line(),
             self.may.line(),
@@ -164,10 +200,10 @@ impl Report {
                 .map(|p| p.as_str())
                 .collect::<Vec<_>>()
                 .join(", "),
-            if self.passed {
-                "PASS"
-            } else {
-                "FAIL (a MUST failed)"
+            match self.verdict {
+                "pass" => "PASS".to_owned(),
+                "fail" => "FAIL (a MUST failed)".to_owned(),
+                _ => self.result(),
             },
             self.seconds
         );
@@ -194,7 +230,11 @@ impl Report {
                 out.push_str(&format!(
                     "| {} | {} | {} | {} |\n",
                     r.id,
-                    r.status.as_str(),
+                    if r.status == Status::Skipped && r.level == Level::Must {
+                        "SKIPPED"
+                    } else {
+                        r.status.as_str()
+                    },
                     cell(&r.description, 200),
                     cell(&r.detail, 400)
                 ));
@@ -320,10 +360,40 @@ mod tests {
         )
         .unwrap();
         assert_eq!(json["must"]["skipped"], 1);
-        assert_eq!(json["passed"], true);
+        assert_eq!(json["passed"], false);
+        assert_eq!(json["verdict"], "incomplete");
+        assert_eq!(json["not_judged"][0], "HB-001");
         assert_eq!(json["results"][0]["status"], "skipped");
         assert_eq!(json["results"][0]["level"], "MUST");
         assert_eq!(json["emitter"]["protocols"][0], "http/protobuf");
+    }
+
+    #[test]
+    fn a_skipped_must_is_never_a_pass() {
+        let r = report(vec![
+            result("HB-001", Level::Must, Status::Pass, ""),
+            result("HB-016", Level::Must, Status::Skipped, "no rotel"),
+        ]);
+        assert!(!r.passed());
+        assert!(!r.failed());
+        assert!(
+            r.summary()
+                .starts_with("native: INCOMPLETE (MUST not judged: HB-016) (MUST 1 pass, 0 fail, 0 n/a, 1 SKIPPED;"),
+            "{}",
+            r.summary()
+        );
+        let md = r.to_markdown();
+        assert!(md.contains("| HB-016 | SKIPPED |"), "{md}");
+        assert!(
+            md.contains("Result: **INCOMPLETE (MUST not judged: HB-016)**"),
+            "{md}"
+        );
+        // A skipped SHOULD is reported, and does not stop a pass.
+        let r = report(vec![
+            result("HB-001", Level::Must, Status::Pass, ""),
+            result("HB-002", Level::Should, Status::Skipped, "no rotel"),
+        ]);
+        assert!(r.passed());
     }
 
     #[test]

@@ -721,7 +721,9 @@ pub(crate) async fn service_name(ctx: Arc<Ctx>) -> Verdict {
 
 pub(crate) async fn through_collector(ctx: Arc<Ctx>) -> Verdict {
     let Some(binary) = ctx.options.rotel_binary() else {
-        return Verdict::skipped("HEARTBEAT_ROTEL is not set (the rotel collector binary)");
+        return Verdict::skipped(
+            "no rotel collector: set HEARTBEAT_ROTEL or --rotel to its binary (PyPI package `rotel`: pip install rotel, then .venv/lib/python3*/site-packages/rotel/rotel-agent)",
+        );
     };
     let mut seen = Vec::new();
     for protocol in [Protocol::HttpProtobuf, Protocol::Grpc] {
