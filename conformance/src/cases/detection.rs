@@ -112,9 +112,19 @@ impl Judge {
 
 /// An emitter beating every 100 ms, its first beat received.
 async fn beating(ctx: &Ctx, scenario: &str) -> Run<Session> {
+    beating_in(ctx, scenario, None).await
+}
+
+/// [`beating`] with a temporality preference (`None`: the emitter's default).
+async fn beating_in(
+    ctx: &Ctx,
+    scenario: &str,
+    temporality: Option<crate::target::Temporality>,
+) -> Run<Session> {
     let mut s = ctx
         .session(scenario, ctx.info.primary(), |c| {
             c.export_interval = Duration::from_millis(100);
+            c.temporality = temporality;
         })
         .await?;
     s.beat(CADENCE_MS, None).await?;
@@ -233,7 +243,8 @@ pub(crate) async fn lossy(ctx: Arc<Ctx>) -> Verdict {
     let seen = run!(
         ctx.memo("detect-lossy", async {
             let _slot = ctx.slot().await;
-            let s = beating(&ctx, "detect-lossy").await?;
+            // Loss is read from cumulative jumps: the row forces cumulative sums.
+            let s = beating_in(&ctx, "detect-lossy", ctx.cumulative()).await?;
             let judge = Judge::start(&s, 5, 1).await?;
             tokio::time::sleep(Duration::from_millis(2500)).await;
             let url = Some(format!("http://{}/v1/metrics", judge.watch.http_addr()));

@@ -58,11 +58,16 @@ fn describe(fault: &Fault) -> String {
 }
 
 /// The least value a request must carry to hold the data recorded so far.
-fn threshold(ctx: &Ctx, expected: i64) -> i64 {
-    match ctx.info.temporality() {
+fn threshold(temporality: Temporality, expected: i64) -> i64 {
+    match temporality {
         Temporality::Cumulative => expected,
         Temporality::Delta => 1,
     }
+}
+
+/// The label of a run in one temporality, for verdicts that judge several.
+fn label(t: Temporality) -> String {
+    format!("[{t}] ")
 }
 
 /// The first request answered with something other than success after `from`.
@@ -92,7 +97,7 @@ struct Outcome {
 /// For each fault in turn: record two successes, refuse the first request carrying them with the
 /// fault, flush, and wait (for delivery when `deliver`, else for a while).
 async fn each_fault(
-    ctx: &Ctx,
+    temporality: Temporality,
     s: &mut Session,
     faults: &[Fault],
     deliver: bool,
@@ -104,7 +109,7 @@ async fn each_fault(
         expected += 2;
         let from = s.rx.requests().len();
         s.rx.push(Rule {
-            when: carrying(threshold(ctx, expected)),
+            when: carrying(threshold(temporality, expected)),
             fault: fault.clone(),
             times: 1,
         });
@@ -164,17 +169,42 @@ async fn faults_run(
     faults: Vec<Fault>,
     deliver: bool,
 ) -> Run<Arc<Vec<Outcome>>> {
+    faults_run_in(
+        ctx,
+        key,
+        protocol,
+        (ctx.info.temporality(), None),
+        faults,
+        deliver,
+    )
+    .await
+}
+
+/// [`faults_run`] in one temporality: `(judged, preference)`, the preference `None` for the
+/// emitter's default.
+async fn faults_run_in(
+    ctx: &Ctx,
+    key: &str,
+    protocol: Protocol,
+    (temporality, preference): (Temporality, Option<Temporality>),
+    faults: Vec<Fault>,
+    deliver: bool,
+) -> Run<Arc<Vec<Outcome>>> {
     let interval = if key.starts_with("retry-") {
         SLOW_INTERVAL
     } else {
         Duration::from_millis(200)
     };
-    ctx.memo(key, async {
+    let memo = format!("{key}/{temporality}");
+    ctx.memo(&memo, async {
         let _slot = ctx.slot().await;
         let mut s = ctx
-            .session(key, protocol, |c| c.export_interval = interval)
+            .session(key, protocol, |c| {
+                c.export_interval = interval;
+                c.temporality = preference;
+            })
             .await?;
-        each_fault(ctx, &mut s, &faults, deliver).await
+        each_fault(temporality, &mut s, &faults, deliver).await
     })
     .await
 }
@@ -201,10 +231,21 @@ pub(crate) async fn retryable_delivered(ctx: Arc<Ctx>) -> Verdict {
             vec![grpc(code::UNAVAILABLE, None)],
         ));
     }
-    for (key, protocol, faults) in runs {
-        let outcomes = run!(faults_run(&ctx, key, protocol, faults, true).await);
+    // Every temporality the emitter declares: a delta export that fails must not lose counts.
+    let mut all = Vec::new();
+    for t in ctx.temporalities() {
+        for (key, protocol, faults) in &runs {
+            all.push((t, *key, *protocol, faults.clone()));
+        }
+    }
+    let judged = futures_util::future::join_all(all.iter().map(|(t, key, protocol, faults)| {
+        faults_run_in(&ctx, key, *protocol, *t, faults.clone(), true)
+    }))
+    .await;
+    for ((t, ..), outcomes) in all.iter().zip(judged) {
+        let outcomes = run!(outcomes);
         for o in outcomes.iter() {
-            let name = describe(&o.fault);
+            let name = format!("{}{}", label(t.0), describe(&o.fault));
             if o.refused.is_none() {
                 return Verdict::fail(format!(
                     "{name}: no request carrying the new data was refused (it never arrived)"
@@ -226,25 +267,38 @@ pub(crate) async fn retryable_delivered(ctx: Arc<Ctx>) -> Verdict {
     Verdict::pass(seen.join("; "))
 }
 
+/// Judges every fault: a pass names each answer not retried; a failure names every answer
+/// that was retried (or never refused), not only the first.
 fn not_retried(outcomes: &[Outcome]) -> Verdict {
     let mut seen = Vec::new();
+    let mut wrong = Vec::new();
     for o in outcomes {
         let name = describe(&o.fault);
         let Some(refused) = &o.refused else {
-            return Verdict::fail(format!(
+            wrong.push(format!(
                 "{name}: no request carrying the new data was refused (it never arrived)"
             ));
+            continue;
         };
-        if let Some((seq, at)) = o.repeated {
-            return Verdict::fail(format!(
+        match o.repeated {
+            Some((seq, at)) => wrong.push(format!(
                 "{name} (request #{}) was retried: request #{seq}, {} later, repeats its points",
                 refused.seq,
                 ms(at.saturating_sub(refused.at))
-            ));
+            )),
+            None => seen.push(name),
         }
-        seen.push(name);
     }
-    Verdict::pass(format!("not retried: {}", seen.join(", ")))
+    if wrong.is_empty() {
+        Verdict::pass(format!("not retried: {}", seen.join(", ")))
+    } else {
+        let fine = if seen.is_empty() {
+            String::new()
+        } else {
+            format!("; not retried: {}", seen.join(", "))
+        };
+        Verdict::fail(format!("{}{fine}", wrong.join("; ")))
+    }
 }
 
 pub(crate) async fn http_not_retried(ctx: Arc<Ctx>) -> Verdict {
@@ -339,7 +393,7 @@ async fn backoff_gaps(ctx: &Ctx, name: &str) -> Run<Vec<Duration>> {
         .await?;
     s.declare().await?;
     s.rx.push(Rule {
-        when: carrying(threshold(ctx, 2)),
+        when: carrying(threshold(ctx.info.temporality(), 2)),
         fault,
         times: 3,
     });
@@ -453,10 +507,15 @@ struct OutageRun {
     memory: Option<(u64, u64)>,
 }
 
-async fn outage_run(ctx: &Ctx) -> Run<Arc<OutageRun>> {
-    ctx.memo("outage", async {
+async fn outage_run(
+    ctx: &Ctx,
+    (temporality, preference): (Temporality, Option<Temporality>),
+) -> Run<Arc<OutageRun>> {
+    ctx.memo(&format!("outage/{temporality}"), async {
         let _slot = ctx.slot().await;
-        let mut s = ctx.session("outage", ctx.info.primary(), |_| {}).await?;
+        let mut s = ctx
+            .session("outage", ctx.info.primary(), |c| c.temporality = preference)
+            .await?;
         s.declare().await?;
         s.successes(3).await?;
         s.flush().await?;
@@ -513,105 +572,132 @@ async fn outage_run(ctx: &Ctx) -> Run<Arc<OutageRun>> {
     .await
 }
 
+/// The outage scenario in every temporality the emitter declares, each with its label.
+async fn outages(ctx: &Ctx) -> Vec<(String, Run<Arc<OutageRun>>)> {
+    let all = ctx.temporalities();
+    let runs = futures_util::future::join_all(all.iter().map(|t| outage_run(ctx, *t))).await;
+    all.iter().map(|(t, _)| label(*t)).zip(runs).collect()
+}
+
 pub(crate) async fn outage(ctx: Arc<Ctx>) -> Verdict {
-    let o = run!(outage_run(&ctx).await);
-    Verdict::when(
-        o.delivered,
-        format!(
-            "{}/{} successes arrived after 1.5 s of refused and 1.5 s of reset connections",
+    let mut seen = Vec::new();
+    let mut ok = true;
+    for (label, o) in outages(&ctx).await {
+        let o = run!(o);
+        ok &= o.delivered;
+        seen.push(format!(
+            "{label}{}/{} successes arrived after 1.5 s of refused and 1.5 s of reset connections",
             o.arrived, o.recorded
-        ),
-    )
+        ));
+    }
+    Verdict::when(ok, seen.join("; "))
 }
 
 pub(crate) async fn bounded_memory(ctx: Arc<Ctx>) -> Verdict {
-    let o = run!(outage_run(&ctx).await);
-    if !o.delivered {
-        return Verdict::fail(format!(
-            "the data recorded during the outage never arrived ({}/{})",
-            o.arrived, o.recorded
-        ));
-    }
-    let limit = o.points_before.max(1) * 2;
-    if o.points_after > limit {
-        return Verdict::fail(format!(
-            "after the outage a request carried {} points; before it at most {}",
-            o.points_after, o.points_before
-        ));
-    }
-    let memory = match o.memory {
-        Some((before, after)) => {
-            let grew = after.saturating_sub(before);
-            if grew >= 16 << 20 {
-                return Verdict::fail(format!(
-                    "resident memory grew by {} KiB during the outage",
-                    grew >> 10
-                ));
-            }
-            format!("; resident memory {} -> {} KiB", before >> 10, after >> 10)
+    let mut seen = Vec::new();
+    for (label, o) in outages(&ctx).await {
+        let o = run!(o);
+        if !o.delivered {
+            return Verdict::fail(format!(
+                "{label}the data recorded during the outage never arrived ({}/{})",
+                o.arrived, o.recorded
+            ));
         }
-        None => String::new(),
-    };
-    Verdict::pass(format!(
-        "at most {} points per request before, {} after ({} requests in the first second){memory}",
-        o.points_before, o.points_after, o.requests_after
-    ))
+        let limit = o.points_before.max(1) * 2;
+        if o.points_after > limit {
+            return Verdict::fail(format!(
+                "{label}after the outage a request carried {} points; before it at most {}",
+                o.points_after, o.points_before
+            ));
+        }
+        let memory = match o.memory {
+            Some((before, after)) => {
+                let grew = after.saturating_sub(before);
+                if grew >= 16 << 20 {
+                    return Verdict::fail(format!(
+                        "{label}resident memory grew by {} KiB during the outage",
+                        grew >> 10
+                    ));
+                }
+                format!("; resident memory {} -> {} KiB", before >> 10, after >> 10)
+            }
+            None => String::new(),
+        };
+        seen.push(format!(
+            "{label}at most {} points per request before, {} after ({} requests in the first second){memory}",
+            o.points_before, o.points_after, o.requests_after
+        ));
+    }
+    Verdict::pass(seen.join("; "))
 }
 
 pub(crate) async fn hung_collector(ctx: Arc<Ctx>) -> Verdict {
-    let r = run!(
-        ctx.memo("hang", async {
-            let _slot = ctx.slot().await;
-            let mut s = ctx
-                .session("hang", ctx.info.primary(), |c| {
-                    c.request_timeout = Some(Duration::from_millis(500));
-                    c.export_timeout = Some(Duration::from_millis(1500));
-                })
-                .await?;
-            s.declare().await?;
-            s.successes(2).await?;
-            s.flush().await?;
-            if !s.wait_successes(2, Duration::from_secs(10)).await {
-                return Err("the first successes never arrived".to_owned());
-            }
-            let from = s.rx.requests().len();
-            s.rx.set_outage(Outage::Hang);
-            s.successes(3).await?;
-            tokio::time::sleep(Duration::from_millis(2000)).await;
-            s.rx.set_outage(Outage::None);
-            let hung = s.rx.requests()[from..]
-                .iter()
-                .filter(|r| r.reply == Replied::Unanswered)
-                .count();
-            let healed_at = s.rx.now();
-            // An emitter stuck on a hung request may not answer the flush for a long time.
-            let flushed = tokio::time::timeout(Duration::from_secs(20), s.flush())
-                .await
-                .map_err(|_| "the flush did not return within 20 s".to_owned())
-                .and_then(|r| r);
-            let delivered = s.wait_successes(5, Duration::from_secs(20)).await;
-            let took = s.rx.now().saturating_sub(healed_at);
-            // What is measured is done; an emitter still stuck on a hung request is killed.
-            if flushed.is_err() || s.shutdown().await.is_err() {
-                s.emitter.kill().await;
-            }
-            Ok((hung, delivered, took))
-        })
-        .await
-    );
-    let (hung, delivered, took) = *r;
-    Verdict::when(
-        delivered,
-        format!(
-            "{hung} requests hung for good during 2 s; the 3 successes recorded meanwhile {} {} after the collector answered again",
+    let all = ctx.temporalities();
+    let runs = futures_util::future::join_all(all.iter().map(|t| hang_run(&ctx, *t))).await;
+    let mut seen = Vec::new();
+    let mut ok = true;
+    for ((t, _), r) in all.iter().zip(runs) {
+        let (hung, delivered, took) = *run!(r);
+        ok &= delivered;
+        seen.push(format!(
+            "{}{hung} requests hung for good during 2 s; the 3 successes recorded meanwhile {} {} after the collector answered again",
+            label(*t),
             if delivered {
                 "arrived"
             } else {
                 "had not arrived"
             },
             ms(took)
-        ),
-    )
+        ));
+    }
+    Verdict::when(ok, seen.join("; "))
+}
+
+/// A collector that hangs for 2 s while 3 successes are recorded: how many requests hung,
+/// whether the successes arrived, and how long after it answered again.
+async fn hang_run(
+    ctx: &Ctx,
+    (temporality, preference): (Temporality, Option<Temporality>),
+) -> Run<Arc<(usize, bool, Duration)>> {
+    ctx.memo(&format!("hang/{temporality}"), async {
+        let _slot = ctx.slot().await;
+        let mut s = ctx
+            .session("hang", ctx.info.primary(), |c| {
+                c.request_timeout = Some(Duration::from_millis(500));
+                c.export_timeout = Some(Duration::from_millis(1500));
+                c.temporality = preference;
+            })
+            .await?;
+        s.declare().await?;
+        s.successes(2).await?;
+        s.flush().await?;
+        if !s.wait_successes(2, Duration::from_secs(10)).await {
+            return Err("the first successes never arrived".to_owned());
+        }
+        let from = s.rx.requests().len();
+        s.rx.set_outage(Outage::Hang);
+        s.successes(3).await?;
+        tokio::time::sleep(Duration::from_millis(2000)).await;
+        s.rx.set_outage(Outage::None);
+        let hung = s.rx.requests()[from..]
+            .iter()
+            .filter(|r| r.reply == Replied::Unanswered)
+            .count();
+        let healed_at = s.rx.now();
+        // An emitter stuck on a hung request may not answer the flush for a long time.
+        let flushed = tokio::time::timeout(Duration::from_secs(20), s.flush())
+            .await
+            .map_err(|_| "the flush did not return within 20 s".to_owned())
+            .and_then(|r| r);
+        let delivered = s.wait_successes(5, Duration::from_secs(20)).await;
+        let took = s.rx.now().saturating_sub(healed_at);
+        // What is measured is done; an emitter still stuck on a hung request is killed.
+        if flushed.is_err() || s.shutdown().await.is_err() {
+            s.emitter.kill().await;
+        }
+        Ok((hung, delivered, took))
+    })
+    .await
 }
 
 pub(crate) async fn shutdown_flush(ctx: Arc<Ctx>) -> Verdict {

@@ -133,6 +133,26 @@ impl Ctx {
         })
     }
 
+    /// The temporalities to judge a loss case in: every one the emitter declares, its default
+    /// first. The default is run as configured by default (no preference set), the others by
+    /// `OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE`.
+    pub(crate) fn temporalities(&self) -> Vec<(Temporality, Option<Temporality>)> {
+        let default = self.info.temporality();
+        let mut all = vec![(default, None)];
+        for t in &self.info.temporalities {
+            if *t != default && !all.iter().any(|(seen, _)| seen == t) {
+                all.push((*t, Some(*t)));
+            }
+        }
+        all
+    }
+
+    /// The preference that makes the emitter export cumulative sums: none when that is its
+    /// default, else `cumulative` (for the rows that only apply to cumulative sums).
+    pub(crate) fn cumulative(&self) -> Option<Temporality> {
+        (self.info.temporality() != Temporality::Cumulative).then_some(Temporality::Cumulative)
+    }
+
     /// The measurement slack `T` for wall-clock checks.
     pub(crate) fn slack(&self) -> Duration {
         self.options.tolerance

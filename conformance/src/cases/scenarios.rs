@@ -58,10 +58,26 @@ pub(crate) const BASIC_EVENTS: i64 = 7 + 2 + 1 + 1 + 3 + 1 + 2 + 2 + 1 + 5;
 pub(crate) const BASIC_SUCCESSES: i64 = 12;
 
 pub(crate) async fn basic(ctx: &Ctx, protocol: Protocol) -> Run<Arc<Basic>> {
-    ctx.memo(&format!("basic/{protocol}"), async {
+    basic_in(ctx, protocol, None).await
+}
+
+/// The basic scenario with a temporality preference (`None`: the emitter's default).
+pub(crate) async fn basic_in(
+    ctx: &Ctx,
+    protocol: Protocol,
+    temporality: Option<Temporality>,
+) -> Run<Arc<Basic>> {
+    let key = match temporality {
+        None => format!("basic/{protocol}"),
+        Some(t) => format!("basic/{protocol}/{t}"),
+    };
+    ctx.memo(&key, async {
         let _slot = ctx.slot().await;
         let mut s = ctx
-            .session("basic", protocol, |c| c.tenant_limit = Some(2))
+            .session("basic", protocol, |c| {
+                c.tenant_limit = Some(2);
+                c.temporality = temporality;
+            })
             .await?;
         s.declare().await?;
         if ctx.info.heartbeat {
@@ -103,10 +119,19 @@ pub(crate) struct Restart {
     pub(crate) second_from: usize,
 }
 
-pub(crate) async fn restart(ctx: &Ctx) -> Run<Arc<Restart>> {
-    ctx.memo("restart", async {
+/// The restart scenario with a temporality preference (`None`: the emitter's default).
+pub(crate) async fn restart(ctx: &Ctx, temporality: Option<Temporality>) -> Run<Arc<Restart>> {
+    let key = match temporality {
+        None => "restart".to_owned(),
+        Some(t) => format!("restart/{t}"),
+    };
+    ctx.memo(&key, async {
         let _slot = ctx.slot().await;
-        let mut s = ctx.session("restart", ctx.info.primary(), |_| {}).await?;
+        let mut s = ctx
+            .session("restart", ctx.info.primary(), |c| {
+                c.temporality = temporality
+            })
+            .await?;
         s.declare().await?;
         s.successes(3).await?;
         s.flush().await?;

@@ -4,7 +4,9 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 
-use super::scenarios::{BAD_TENANT, BASIC_EVENTS, BASIC_SUCCESSES, basic, delta, restart};
+use super::scenarios::{
+    BAD_TENANT, BASIC_EVENTS, BASIC_SUCCESSES, basic, basic_in, delta, restart,
+};
 use super::wire::run;
 use super::{BEATS, Ctx, EMITTER, OUTCOME, OUTCOMES, REASON, STATUS, SURFACE, success_total};
 use crate::otlp::{self, Kind, Point, PointValue};
@@ -365,8 +367,9 @@ fn as_f64(v: PointValue) -> f64 {
 }
 
 pub(crate) async fn monotonic(ctx: Arc<Ctx>) -> Verdict {
-    let b = run!(basic(&ctx, ctx.info.primary()).await);
-    let r = run!(restart(&ctx).await);
+    let forced = ctx.cumulative();
+    let b = run!(basic_in(&ctx, ctx.info.primary(), forced).await);
+    let r = run!(restart(&ctx, forced).await);
     let mut n = 0;
     for points in [&b.recording.points, &r.recording.points] {
         for (_, run) in cumulative_runs(points) {
@@ -381,14 +384,29 @@ pub(crate) async fn monotonic(ctx: Arc<Ctx>) -> Verdict {
             }
         }
     }
-    Verdict::when(
-        n > 0,
-        format!("{n} consecutive cumulative point pairs, none decreasing"),
-    )
+    if n == 0 {
+        return Verdict::fail(format!(
+            "no cumulative sum arrived twice for one series and start time{}",
+            asked(forced)
+        ));
+    }
+    Verdict::pass(format!(
+        "{n} consecutive cumulative point pairs, none decreasing{}",
+        asked(forced)
+    ))
+}
+
+/// How the emitter was configured for a cumulative-only row.
+fn asked(forced: Option<Temporality>) -> &'static str {
+    match forced {
+        Some(_) => " (asked for cumulative temporality, its default being delta)",
+        None => " (its default temporality, cumulative)",
+    }
 }
 
 pub(crate) async fn start_stable(ctx: Arc<Ctx>) -> Verdict {
-    let b = run!(basic(&ctx, ctx.info.primary()).await);
+    let forced = ctx.cumulative();
+    let b = run!(basic_in(&ctx, ctx.info.primary(), forced).await);
     let mut starts: BTreeMap<String, BTreeSet<u64>> = BTreeMap::new();
     for p in b
         .recording
@@ -404,10 +422,14 @@ pub(crate) async fn start_stable(ctx: Arc<Ctx>) -> Verdict {
             s.len()
         ));
     }
-    Verdict::when(
-        !starts.is_empty(),
-        format!("{} cumulative series, one start time each", starts.len()),
-    )
+    if starts.is_empty() {
+        return Verdict::fail(format!("no cumulative sum arrived{}", asked(forced)));
+    }
+    Verdict::pass(format!(
+        "{} cumulative series, one start time each{}",
+        starts.len(),
+        asked(forced)
+    ))
 }
 
 fn instances(points: &[Point]) -> BTreeSet<String> {
@@ -418,7 +440,7 @@ fn instances(points: &[Point]) -> BTreeSet<String> {
 }
 
 pub(crate) async fn restart_start(ctx: Arc<Ctx>) -> Verdict {
-    let r = run!(restart(&ctx).await);
+    let r = run!(restart(&ctx, ctx.cumulative()).await);
     let (first, second): (Vec<Point>, Vec<Point>) = r
         .recording
         .points
@@ -459,7 +481,7 @@ pub(crate) async fn restart_start(ctx: Arc<Ctx>) -> Verdict {
 }
 
 pub(crate) async fn restart_instance(ctx: Arc<Ctx>) -> Verdict {
-    let r = run!(restart(&ctx).await);
+    let r = run!(restart(&ctx, None).await);
     let (first, second): (Vec<Point>, Vec<Point>) = r
         .recording
         .points
