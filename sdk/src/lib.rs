@@ -61,9 +61,12 @@ mod metrics_bridge;
 pub mod semconv;
 
 /// The watchdog tuning calculator: detection latency and false pages for a cadence, a window,
-/// a threshold and a loss rate (see `docs/alerting.md`).
+/// a threshold, a hold and a loss rate, or for a `max_silence` (see `docs/alerting.md`).
 pub mod tuning {
-    pub use crate::core::tuning::{Detection, TuningError, detection};
+    pub use crate::core::tuning::{
+        Detection, Silence, TuningError, detection, detection_with_hold, recommend_max_silence,
+        silence,
+    };
 }
 
 /// The environment variables the builder reads: the standard `OTEL_*` ones and
