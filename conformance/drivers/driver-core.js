@@ -27,6 +27,7 @@ export function hello(name, extra) {
       gzip: false,
       env: false,
       kill: 'signal',
+      beat_times: true,
       ...extra,
     },
   };
@@ -39,6 +40,7 @@ export function hello(name, extra) {
 export function driver(hb, page) {
   const outcomes = new Map();
   const beats = new Map();
+  const times = new Map();
   const key = (name, attributes) => name + '\u001f' + JSON.stringify(Object.entries(attributes || {}).sort());
   const declare = (name, attributes, reasons) => {
     const handle = hb.outcome(name, { attributes: attributes || {}, reasons: reasons || [] });
@@ -60,10 +62,23 @@ export function driver(hb, page) {
           }
           return { ok: true };
         }
-        case 'beat':
-          // The browser build has no jitter option: a page load is its own jitter.
-          beats.set(cmd.emitter, hb.heartbeat(cmd.emitter, { cadenceMs: cmd.cadence_ms }));
+        case 'beat': {
+          // The browser build has no jitter option: a page load is its own jitter. usable() runs
+          // at every tick, just before the beat: its time is the beat's, on the page's clock.
+          const list = [];
+          times.set(cmd.emitter, list);
+          const usable = () => {
+            list.push(performance.timeOrigin + performance.now());
+            return true;
+          };
+          beats.set(cmd.emitter, hb.heartbeat(cmd.emitter, { cadenceMs: cmd.cadence_ms, usable }));
           return { ok: true };
+        }
+        case 'beat_times': {
+          const list = times.get(cmd.emitter);
+          if (!list) return { ok: false, error: `no heartbeat named ${cmd.emitter} was started` };
+          return { ok: true, value: list.slice() };
+        }
         case 'beat_stop': {
           const b = beats.get(cmd.emitter);
           if (!b) return { ok: false, error: `no heartbeat named ${cmd.emitter}` };

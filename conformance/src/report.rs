@@ -272,6 +272,7 @@ mod tests {
             visibility: false,
             memory: false,
             kill: KillMode::Signal,
+            beat_times: false,
         }
     }
 

@@ -160,38 +160,56 @@ impl Ctx {
 }
 
 /// Measures how late this machine wakes a sleeping task, while a wall-clock scenario runs: the
-/// worst lateness of a 20 ms sleep. The wall-clock checks add it to their slack `T`, so that a
-/// busy machine (other builds on the same two cores) reads as noise, not as a late emitter.
+/// lateness of a 20 ms sleep, over and over. The wall-clock checks derive their slack from it,
+/// so that a busy machine (other builds on the same two cores) reads as noise, not as a late
+/// emitter: the 90th percentile widens the bound most beats must keep, the worst the bound
+/// every beat must keep.
 pub(crate) struct Noise {
     stop: tokio::sync::watch::Sender<bool>,
-    task: tokio::task::JoinHandle<Duration>,
+    task: tokio::task::JoinHandle<Vec<Duration>>,
+}
+
+/// What [`Noise`] measured.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub(crate) struct NoiseStats {
+    /// The 90th percentile of the lateness.
+    pub(crate) p90: Duration,
+    /// The worst lateness, at most a second.
+    pub(crate) worst: Duration,
 }
 
 impl Noise {
     pub(crate) fn start() -> Self {
         let (stop, mut stopped) = tokio::sync::watch::channel(false);
         let task = tokio::spawn(async move {
-            let mut worst = Duration::ZERO;
+            let mut late = Vec::new();
             let step = Duration::from_millis(20);
             loop {
                 let t = tokio::time::Instant::now();
                 tokio::select! {
                     () = tokio::time::sleep(step) => {}
-                    _ = stopped.changed() => return worst,
+                    _ = stopped.changed() => return late,
                 }
-                worst = worst.max(t.elapsed().saturating_sub(step));
+                late.push(t.elapsed().saturating_sub(step));
             }
         });
         Self { stop, task }
     }
 
-    /// The worst lateness seen, capped at a second.
-    pub(crate) async fn finish(self) -> Duration {
+    /// What was measured.
+    pub(crate) async fn finish(self) -> NoiseStats {
         let _ = self.stop.send(true);
-        self.task
-            .await
-            .unwrap_or_default()
-            .min(Duration::from_secs(1))
+        let mut late = self.task.await.unwrap_or_default();
+        late.sort();
+        let cap = Duration::from_secs(1);
+        NoiseStats {
+            p90: late
+                .get(late.len() * 9 / 10)
+                .copied()
+                .unwrap_or_default()
+                .min(cap),
+            worst: late.last().copied().unwrap_or_default().min(cap),
+        }
     }
 }
 
@@ -265,6 +283,49 @@ impl Session {
         })
         .await
         .map(drop)
+    }
+
+    /// When each beat of the suite's dead-man emitter happened, on the emitter's clock mapped
+    /// onto the receiver's (milliseconds since the receiver started), when the emitter offers
+    /// `beat_times`; else `None`.
+    pub(crate) async fn beat_times(&mut self, offered: bool) -> Run<Option<Vec<f64>>> {
+        if !offered {
+            return Ok(None);
+        }
+        let reply = self
+            .send(Command::BeatTimes {
+                emitter: EMITTER.to_owned(),
+            })
+            .await?;
+        let unix_now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_secs_f64()
+            * 1000.0;
+        let origin = unix_now - self.rx.now().as_secs_f64() * 1000.0;
+        let values = match &reply.value {
+            Some(serde_json::Value::Array(values)) => values,
+            other => {
+                return Err(format!(
+                    "beat_times answered {other:?}, not an array of Unix times in milliseconds"
+                ));
+            }
+        };
+        let mut times = Vec::with_capacity(values.len());
+        for v in values {
+            match v.as_f64() {
+                Some(t) if t.is_finite() => times.push(t - origin),
+                _ => {
+                    return Err(format!(
+                        "beat_times answered {v} among its times, not a number of milliseconds"
+                    ));
+                }
+            }
+        }
+        if times.windows(2).any(|w| w[1] < w[0]) {
+            return Err("beat_times answered times out of order".to_owned());
+        }
+        Ok(Some(times))
     }
 
     /// Asks for an export now; whether the collector accepted it does not matter here.

@@ -139,6 +139,11 @@ pub struct TargetInfo {
     /// How it is killed.
     #[serde(default)]
     pub kill: KillMode,
+    /// Whether it answers `beat_times` with when each beat happened on its own clock: the
+    /// timing cases then judge drift and jitter on the emitter's schedule, and the wire only
+    /// for delivery.
+    #[serde(default)]
+    pub beat_times: bool,
 }
 
 fn cumulative_only() -> Vec<Temporality> {
@@ -330,6 +335,13 @@ pub enum Command {
     },
     /// Stops one dead-man emitter on purpose.
     BeatStop {
+        /// `heartbeat.emitter`.
+        emitter: String,
+    },
+    /// When each beat of a dead-man emitter happened so far, on the emitter's clock: `value` is
+    /// an array of Unix times in milliseconds (fractions allowed), one per beat, in order (only
+    /// with `"beat_times": true` in the hello).
+    BeatTimes {
         /// `heartbeat.emitter`.
         emitter: String,
     },

@@ -30,6 +30,7 @@ fn sdk_info(name: &str, memory: bool) -> TargetInfo {
         visibility: false,
         memory,
         kill: KillMode::Signal,
+        beat_times: true,
     }
 }
 
@@ -38,6 +39,20 @@ pub struct SdkDriver {
     hb: Heartbeat,
     outcomes: HashMap<String, Outcome>,
     deadmen: HashMap<String, Deadman>,
+    /// When each emitter's beats happened (Unix milliseconds), for `beat_times`.
+    beat_times: HashMap<String, BeatTimes>,
+}
+
+/// Beat times recorded by a gate that passes at every tick: the SDK runs the gate at the
+/// (jittered) tick and beats when it passes, so its time is the beat's on the emitter's clock.
+type BeatTimes = std::sync::Arc<std::sync::Mutex<Vec<f64>>>;
+
+fn unix_ms() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_secs_f64()
+        * 1000.0
 }
 
 impl std::fmt::Debug for SdkDriver {
@@ -89,6 +104,7 @@ impl SdkDriver {
             hb,
             outcomes: HashMap::new(),
             deadmen: HashMap::new(),
+            beat_times: HashMap::new(),
         })
     }
 
@@ -161,9 +177,22 @@ impl SdkDriver {
                 if let Some(j) = jitter_ms {
                     builder = builder.with_jitter(Duration::from_millis(j));
                 }
+                let times = BeatTimes::default();
+                let record = std::sync::Arc::clone(&times);
+                builder = builder.with_async_gate(move || {
+                    let record = std::sync::Arc::clone(&record);
+                    async move {
+                        record
+                            .lock()
+                            .unwrap_or_else(std::sync::PoisonError::into_inner)
+                            .push(unix_ms());
+                        true
+                    }
+                });
                 match builder.start() {
                     Ok(d) => {
-                        self.deadmen.insert(emitter, d);
+                        self.deadmen.insert(emitter.clone(), d);
+                        self.beat_times.insert(emitter, times);
                         Reply::ok()
                     }
                     Err(e) => Reply::error(e.to_string()),
@@ -175,6 +204,14 @@ impl SdkDriver {
                     Err(e) => Reply::error(e.to_string()),
                 },
                 None => Reply::error(format!("no emitter named {emitter:?} is running")),
+            },
+            Command::BeatTimes { emitter } => match self.beat_times.get(&emitter) {
+                Some(times) => Reply::value(serde_json::json!(
+                    *times
+                        .lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner)
+                )),
+                None => Reply::error(format!("no emitter named {emitter:?} was started")),
             },
             Command::Flush => Reply::value(serde_json::Value::Bool(self.hb.flush().await.is_ok())),
             Command::Shutdown => {
