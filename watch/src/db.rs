@@ -1,5 +1,7 @@
 //! Persisted state in SQLite: alert history, closed outcome windows (the anomaly baselines),
-//! the SLA ledger, SLA definitions and the last beat seen per emitter.
+//! the SLA ledger (each slot down, unknown or up), SLA definitions, the last beat seen per
+//! emitter, the latest emitter statuses (a graceful stop survives a restart) and the time of
+//! the last completed tick.
 //!
 //! Each tick's changes are written in one transaction, in WAL mode: a process killed mid-write
 //! loses at most that uncommitted tick, never what was committed before.
@@ -9,7 +11,7 @@ use std::path::Path;
 use rusqlite::{Connection, params};
 
 use crate::alert::{Alert, AlertStatus};
-use crate::judge::{EmitterSeen, TickReport};
+use crate::judge::{EmitterSeen, SlotState, StatusRow, TickReport};
 use crate::rulefile::Sla;
 
 /// A database error, with what the watch was doing.
@@ -31,9 +33,11 @@ pub(crate) struct Persisted {
     pub(crate) open_alerts: Vec<Alert>,
     /// `(rule, window start, successes, failures)`.
     pub(crate) windows: Vec<(String, i64, f64, f64)>,
-    /// `(sla, slot start, up)` of the current month.
-    pub(crate) ledger: Vec<(String, i64, bool)>,
+    /// `(sla, slot start, state)` of the current month.
+    pub(crate) ledger: Vec<(String, i64, SlotState)>,
     pub(crate) emitters: Vec<EmitterSeen>,
+    /// `(dead-man rule, latest status of one emitter)`.
+    pub(crate) statuses: Vec<(String, StatusRow)>,
 }
 
 /// An SLA as recorded in the database, for reports.
@@ -43,6 +47,14 @@ pub(crate) struct SlaRecord {
     pub(crate) objective: f64,
     pub(crate) signals: Vec<String>,
     pub(crate) slot_ms: i64,
+}
+
+/// Rule and SLA names by index, to write a tick's rows.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Names {
+    pub(crate) outcome: Vec<String>,
+    pub(crate) deadman: Vec<String>,
+    pub(crate) sla: Vec<String>,
 }
 
 /// The state database.
@@ -64,6 +76,10 @@ CREATE TABLE IF NOT EXISTS ledger (
     PRIMARY KEY (sla, slot_ms)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS slas (
     name TEXT PRIMARY KEY, objective REAL NOT NULL, signals TEXT NOT NULL, slot_ms INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS statuses (
+    rule TEXT NOT NULL, emitter TEXT NOT NULL, instance TEXT NOT NULL, recv_ms INTEGER NOT NULL,
+    value REAL NOT NULL, reason TEXT, PRIMARY KEY (rule, emitter)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS emitters (
     service TEXT NOT NULL, emitter TEXT NOT NULL, instance TEXT NOT NULL, last_seen_ms INTEGER NOT NULL,
     last_value REAL NOT NULL, PRIMARY KEY (service, emitter)) WITHOUT ROWID;
@@ -93,6 +109,17 @@ impl Db {
             .map_err(ctx("setting synchronous"))?;
         conn.execute_batch(SCHEMA)
             .map_err(ctx("creating the schema"))?;
+        // Version 1: the ledger's `up` column holds a slot state (0 down, 1 unknown, 2 up);
+        // before, 1 meant up.
+        let version: i64 = conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .map_err(ctx("reading the schema version"))?;
+        if version < 1 {
+            conn.execute_batch(
+                "BEGIN; UPDATE ledger SET up = 2 WHERE up = 1; PRAGMA user_version = 1; COMMIT;",
+            )
+            .map_err(ctx("migrating the ledger to slot states"))?;
+        }
         Ok(Self { conn })
     }
 
@@ -114,16 +141,11 @@ impl Db {
     pub(crate) fn apply(
         &mut self,
         report: &TickReport,
-        outcome_names: &[String],
-        sla_names: &[String],
+        names: &Names,
+        now_ms: i64,
     ) -> Result<(), DbError> {
-        if report.events.is_empty()
-            && report.ledger.is_empty()
-            && report.windows.is_empty()
-            && report.emitters.is_empty()
-        {
-            return Ok(());
-        }
+        let (outcome_names, sla_names, deadman_names) =
+            (&names.outcome, &names.sla, &names.deadman);
         let tx = self
             .conn
             .transaction()
@@ -135,7 +157,7 @@ impl Db {
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
                 )
                 .map_err(ctx("writing alerts"))?;
-            for a in &report.events {
+            for a in report.events.iter().chain(&report.updates) {
                 let status = match a.status {
                     AlertStatus::Firing => "firing",
                     AlertStatus::Resolved => "resolved",
@@ -156,13 +178,14 @@ impl Db {
             let mut ledger = tx
                 .prepare_cached(
                     "INSERT INTO ledger (sla, slot_ms, up) VALUES (?1, ?2, ?3)
-                     ON CONFLICT (sla, slot_ms) DO UPDATE SET up = min(up, excluded.up)",
+                     ON CONFLICT (sla, slot_ms) DO UPDATE SET
+                       up = CASE WHEN up = 0 OR excluded.up = 0 THEN 0 ELSE excluded.up END",
                 )
                 .map_err(ctx("writing the ledger"))?;
             for row in &report.ledger {
                 if let Some(name) = sla_names.get(row.sla) {
                     ledger
-                        .execute(params![name, row.slot_ms, i64::from(row.up)])
+                        .execute(params![name, row.slot_ms, row.state.code()])
                         .map_err(ctx("writing the ledger"))?;
                 }
             }
@@ -195,6 +218,43 @@ impl Db {
                     ])
                     .map_err(ctx("writing emitters"))?;
             }
+            let mut save = tx
+                .prepare_cached(
+                    "INSERT OR REPLACE INTO statuses (rule, emitter, instance, recv_ms, value, reason)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                )
+                .map_err(ctx("writing statuses"))?;
+            let mut delete = tx
+                .prepare_cached("DELETE FROM statuses WHERE rule = ?1 AND emitter = ?2")
+                .map_err(ctx("writing statuses"))?;
+            for (rule, row, keep) in &report.statuses {
+                let Some(rule) = deadman_names.get(*rule) else {
+                    continue;
+                };
+                if *keep {
+                    save.execute(params![
+                        rule,
+                        row.emitter,
+                        row.instance,
+                        row.recv_ms,
+                        row.value,
+                        row.reason
+                    ])
+                    .map_err(ctx("writing statuses"))?;
+                } else {
+                    delete
+                        .execute(params![rule, row.emitter])
+                        .map_err(ctx("writing statuses"))?;
+                }
+            }
+            // Every tick writes: a database that stops taking writes is noticed at once (the
+            // self-heartbeat stops), and the last tick tells when the watch last ran.
+            tx.prepare_cached(
+                "INSERT INTO meta (key, value) VALUES ('last_tick_ms', ?1)
+                 ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            )
+            .and_then(|mut s| s.execute(params![now_ms]))
+            .map_err(ctx("writing the tick"))?;
         }
         tx.commit().map_err(ctx("committing"))
     }
@@ -248,16 +308,73 @@ impl Db {
         for row in rows {
             out.emitters.push(row.map_err(ctx("loading emitters"))?);
         }
+        let mut stmt = self
+            .conn
+            .prepare("SELECT rule, emitter, instance, recv_ms, value, reason FROM statuses")
+            .map_err(ctx("loading statuses"))?;
+        let rows = stmt
+            .query_map([], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    StatusRow {
+                        emitter: r.get(1)?,
+                        instance: r.get(2)?,
+                        recv_ms: r.get(3)?,
+                        value: r.get(4)?,
+                        reason: r.get(5)?,
+                    },
+                ))
+            })
+            .map_err(ctx("loading statuses"))?;
+        for row in rows {
+            out.statuses.push(row.map_err(ctx("loading statuses"))?);
+        }
         Ok(out)
     }
 
-    /// Ledger rows `(sla, slot, up)` in `[from, to)`, of one SLA or all.
+    /// The first slot ever recorded for `sla`, if any.
+    pub(crate) fn first_slot(&self, sla: &str) -> Result<Option<i64>, DbError> {
+        self.conn
+            .query_row(
+                "SELECT min(slot_ms) FROM ledger WHERE sla = ?1",
+                [sla],
+                |r| r.get(0),
+            )
+            .map_err(ctx("reading the ledger"))
+    }
+
+    /// When the last tick was committed, if ever.
+    pub(crate) fn last_tick_ms(&self) -> Result<Option<i64>, DbError> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT value FROM meta WHERE key = 'last_tick_ms'")
+            .map_err(ctx("reading the last tick"))?;
+        let mut rows = stmt.query([]).map_err(ctx("reading the last tick"))?;
+        match rows.next().map_err(ctx("reading the last tick"))? {
+            Some(row) => Ok(Some(row.get(0).map_err(ctx("reading the last tick"))?)),
+            None => Ok(None),
+        }
+    }
+
+    /// Stops (or resumes) taking writes, as a full disk or a read-only mount would: a fault
+    /// injected by the test hook, so that the self-heartbeat's reaction can be tested.
+    pub(crate) fn set_read_only(&self, on: bool) -> Result<(), DbError> {
+        self.conn
+            .execute_batch(if on {
+                "PRAGMA query_only = ON;"
+            } else {
+                "PRAGMA query_only = OFF;"
+            })
+            .map_err(ctx("switching query_only"))
+    }
+
+    /// Ledger rows `(sla, slot, state)` in `[from, to)`, of one SLA or all.
     pub(crate) fn ledger(
         &self,
         sla: Option<&str>,
         from: i64,
         to: i64,
-    ) -> Result<Vec<(String, i64, bool)>, DbError> {
+    ) -> Result<Vec<(String, i64, SlotState)>, DbError> {
         let mut stmt = self
             .conn
             .prepare(
@@ -267,7 +384,11 @@ impl Db {
             .map_err(ctx("reading the ledger"))?;
         let rows = stmt
             .query_map(params![from, to, sla], |r| {
-                Ok((r.get(0)?, r.get(1)?, r.get::<_, i64>(2)? != 0))
+                Ok((
+                    r.get(0)?,
+                    r.get(1)?,
+                    SlotState::from_code(r.get::<_, i64>(2)?),
+                ))
             })
             .map_err(ctx("reading the ledger"))?;
         rows.collect::<Result<_, _>>()
@@ -337,6 +458,14 @@ mod tests {
     use crate::alert::{AlertKind, Classification};
     use crate::judge::{LedgerRow, WindowRow};
 
+    fn names() -> Names {
+        Names {
+            outcome: vec!["send".into()],
+            deadman: vec![],
+            sla: vec!["core".into()],
+        }
+    }
+
     fn alert(status: AlertStatus) -> Alert {
         Alert {
             id: "send@1000".into(),
@@ -372,12 +501,12 @@ mod tests {
                     LedgerRow {
                         sla: 0,
                         slot_ms: 60_000,
-                        up: true,
+                        state: SlotState::Up,
                     },
                     LedgerRow {
                         sla: 0,
                         slot_ms: 120_000,
-                        up: false,
+                        state: SlotState::Down,
                     },
                 ],
                 windows: vec![WindowRow {
@@ -387,20 +516,19 @@ mod tests {
                     failures: 1.0,
                 }],
                 emitters: vec![],
+                ..TickReport::default()
             };
-            db.apply(&report, &["send".into()], &["core".into()])
-                .unwrap();
+            db.apply(&report, &names(), 0).unwrap();
             // A later "up" for a slot already down stays down.
             let again = TickReport {
                 ledger: vec![LedgerRow {
                     sla: 0,
                     slot_ms: 120_000,
-                    up: true,
+                    state: SlotState::Up,
                 }],
                 ..TickReport::default()
             };
-            db.apply(&again, &["send".into()], &["core".into()])
-                .unwrap();
+            db.apply(&again, &names(), 0).unwrap();
         }
         let db = Db::open(&path).unwrap();
         let loaded = db.load(100_000, 0).unwrap();
@@ -409,13 +537,61 @@ mod tests {
         assert_eq!(
             db.ledger(Some("core"), 0, 1_000_000).unwrap(),
             vec![
-                ("core".to_owned(), 60_000, true),
-                ("core".to_owned(), 120_000, false)
+                ("core".to_owned(), 60_000, SlotState::Up),
+                ("core".to_owned(), 120_000, SlotState::Down)
             ]
         );
         assert_eq!(db.count("alerts").unwrap(), 1);
         drop(db);
         let _ = std::fs::remove_file(&path);
+    }
+
+    #[test]
+    fn a_ledger_written_before_slot_states_reads_as_up_and_down() {
+        let path = std::env::temp_dir().join(format!("hb-watch-db-v0-{}.db", std::process::id()));
+        let _ = std::fs::remove_file(&path);
+        {
+            let conn = Connection::open(&path).unwrap();
+            conn.execute_batch(
+                "CREATE TABLE ledger (sla TEXT NOT NULL, slot_ms INTEGER NOT NULL, up INTEGER NOT NULL,
+                 PRIMARY KEY (sla, slot_ms)) WITHOUT ROWID;
+                 INSERT INTO ledger VALUES ('core', 0, 1), ('core', 60000, 0);",
+            )
+            .unwrap();
+        }
+        let db = Db::open(&path).unwrap();
+        assert_eq!(
+            db.ledger(Some("core"), 0, 1_000_000).unwrap(),
+            vec![
+                ("core".to_owned(), 0, SlotState::Up),
+                ("core".to_owned(), 60_000, SlotState::Down)
+            ]
+        );
+        drop(db);
+        // Opened again: not migrated twice.
+        let db = Db::open(&path).unwrap();
+        assert_eq!(db.ledger(Some("core"), 0, 1).unwrap()[0].2, SlotState::Up);
+        drop(db);
+        let _ = std::fs::remove_file(&path);
+    }
+
+    #[test]
+    fn a_read_only_database_refuses_the_tick() {
+        let mut db = Db::in_memory().unwrap();
+        db.apply(&TickReport::default(), &Names::default(), 1)
+            .unwrap();
+        db.set_read_only(true).unwrap();
+        let e = db
+            .apply(&TickReport::default(), &Names::default(), 2)
+            .unwrap_err();
+        assert!(
+            e.to_string().contains("state database: writing the tick"),
+            "{e}"
+        );
+        db.set_read_only(false).unwrap();
+        db.apply(&TickReport::default(), &Names::default(), 3)
+            .unwrap();
+        assert_eq!(db.last_tick_ms().unwrap(), Some(3));
     }
 
     #[test]
@@ -426,7 +602,7 @@ mod tests {
                 events: vec![alert(status)],
                 ..TickReport::default()
             };
-            db.apply(&report, &[], &[]).unwrap();
+            db.apply(&report, &Names::default(), 0).unwrap();
         }
         assert!(db.load(0, 0).unwrap().open_alerts.is_empty());
         assert_eq!(db.alerts(0, 10_000).unwrap().len(), 1);

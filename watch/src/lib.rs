@@ -35,7 +35,9 @@
 //! | store | series keyed by service, instance, metric and attributes; cumulative to increases |
 //! | judge | dead-man and outcome rules, seasonal anomaly, drill-down, deploys, SLA ledger |
 //! | alert | diagnosed [`Alert`]s to webhooks (generic, Alertmanager) and command hooks |
-//! | db | SQLite state: alert history, baselines, ledger, last beat per emitter |
+//! | db | SQLite state: alert history, baselines, ledger, last beat and status per emitter |
+//! | selfwatch | the watch's own health, its self-heartbeat to an external channel |
+//! | check | `heartbeat-watch check`: what each rule will match, detection figures, warnings |
 //! The design, the anomaly method and its measured error rates: `docs/watch.md`.
 //!
 //! Supported Rust: 1.88 and later.
@@ -45,6 +47,7 @@
 )]
 
 mod alert;
+mod check;
 mod clock;
 mod db;
 pub mod demo;
@@ -54,6 +57,7 @@ mod judge;
 mod receiver;
 mod report;
 mod rulefile;
+mod selfwatch;
 mod service;
 mod store;
 mod view;
@@ -62,18 +66,21 @@ pub use crate::alert::{
     Alert, AlertKind, AlertStatus, Classification, Contributor, DeliveryError, Deploy, Dispatcher,
     Sink,
 };
+pub use crate::check::check;
 pub use crate::clock::{Clock, ManualClock, SystemClock};
 pub use crate::db::DbError;
 pub use crate::generate::{Engine, GenerateError, UnknownEngine, generate};
 pub use crate::judge::{
-    DeadmanView, DimView, EmitterSeen, OutcomeView, RuleState, SlaView, Snapshot,
+    DeadmanView, DimView, EmitterSeen, OutcomeView, RuleState, SlaView, SlotState, Snapshot,
 };
 pub use crate::report::{Downtime, Month, MonthError, SlaMonth, SlaReport};
 pub use crate::rulefile::{
-    AlertSink, AlertmanagerSettings, Anomaly, CloudWatchSettings, DatadogSettings, DeadmanRule,
-    DisplayDuration, GenerateSettings, Location, OutcomeRule, PrometheusSettings, RuleFile,
-    RuleFileError, Severity, SinkTarget, Sla, WatchSettings, WebhookFormat, parse_duration,
+    AlertSink, AlertmanagerSettings, Anomaly, CloudWatchSettings, DEFAULT_STOP_GRACE,
+    DatadogSettings, DeadmanRule, DisplayDuration, GenerateSettings, Location, OnNoData,
+    OutcomeRule, PrometheusSettings, QuietHours, RuleFile, RuleFileError, SelfHeartbeat, Severity,
+    SinkTarget, Sla, WatchSettings, WebhookFormat, parse_duration,
 };
+pub use crate::selfwatch::{SelfBeatError, TEST_HOOKS_ENV};
 pub use crate::service::{
     DEFAULT_MAX_SERIES, DEFAULT_QUEUE_CAPACITY, Database, SERIES_IDLE_EXPIRY, StartError, ViewMode,
     Watch, WatchBuilder, report_from_file,

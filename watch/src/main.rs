@@ -1,7 +1,8 @@
 //! `heartbeat-watch`: receive and judge Heartbeat metrics.
 //!
 //! Subcommands: `serve --rules FILE` (the receiver, the judge and the live view), `demo` (the
-//! whole system on one machine in about a minute), `report --month YYYY-MM` (the SLA ledger),
+//! whole system on one machine in about a minute), `check --rules FILE` (validate a rule file,
+//! with detection figures), `report --month YYYY-MM` (the SLA ledger),
 //! `rules ENGINE --rules FILE` (rules for Prometheus, Alertmanager, Datadog and CloudWatch) and
 //! `tenant-hash --salt SALT ID...` (the `heartbeat.tenant` value of each id when emitters hash
 //! tenant ids).
@@ -58,6 +59,13 @@ enum Command {
         #[arg(long, value_enum, default_value_t = ReportFormat::Markdown)]
         format: ReportFormat,
     },
+    /// Validate a rule file: what each rule will match, each dead-man rule's worst detection
+    /// time and false-page rate, and warnings (no sink, rules that can never be green).
+    Check {
+        /// The rule file.
+        #[arg(long)]
+        rules: PathBuf,
+    },
     /// Generate rules for Prometheus, Alertmanager, Datadog or CloudWatch from the rule file.
     Rules {
         /// prometheus | alertmanager | datadog | cloudwatch
@@ -104,6 +112,7 @@ fn run(command: Command) -> Result<ExitCode, Box<dyn std::error::Error>> {
             quiet,
         } => {
             let file = RuleFile::from_path(&rules)?;
+            let notes_for = file.clone();
             let view = if quiet {
                 ViewMode::Off
             } else if plain {
@@ -124,6 +133,9 @@ fn run(command: Command) -> Result<ExitCode, Box<dyn std::error::Error>> {
                         .grpc_addr()
                         .map_or("(off)".to_owned(), |a| format!("http://{a}"))
                 );
+                for note in watch.start_notes(&notes_for) {
+                    eprintln!("heartbeat-watch: {note}");
+                }
                 tokio::signal::ctrl_c().await?;
                 eprintln!("heartbeat-watch: stopping");
                 watch.shutdown().await;
@@ -161,6 +173,11 @@ fn run(command: Command) -> Result<ExitCode, Box<dyn std::error::Error>> {
                 ReportFormat::Json => println!("{}", serde_json::to_string_pretty(&report)?),
                 ReportFormat::Markdown => print!("{}", report.to_markdown()),
             }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Check { rules } => {
+            let file = RuleFile::from_path(&rules)?;
+            print!("{}", heartbeat_watch::check(&file));
             Ok(ExitCode::SUCCESS)
         }
         Command::Rules { engine, rules } => {

@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 use crate::alert::{Alert, AlertKind};
 use crate::clock::{days_from_civil, human, rfc3339};
 use crate::db::{Db, DbError};
+use crate::judge::SlotState;
 
 /// A month that could not be read.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -77,19 +78,29 @@ pub struct SlaMonth {
     pub slot_ms: i64,
     /// Slots in the month.
     pub slots_in_month: u64,
-    /// Slots the watch observed.
+    /// Slots from the SLA's first recorded slot (or the month's start) to now (or the month's
+    /// end): the slots the watch should have judged.
+    pub slots_elapsed: u64,
+    /// Slots the watch recorded (up, down or unknown).
     pub observed: u64,
+    /// Slots up.
+    pub up: u64,
     /// Slots down.
     pub down: u64,
-    /// `1 - down / observed`.
+    /// Slots unknown: recorded unknown (warming, or no data at all), or not recorded at all
+    /// (the watch was not running).
+    pub unknown: u64,
+    /// The lenient availability, unknown slots left out: `up / (up + down)` (1 when no slot is
+    /// known).
     pub availability_observed: f64,
-    /// `1 - down / slots_in_month` (unobserved slots counted up).
+    /// The strict availability, unknown slots counted down: `up / slots_elapsed`. The
+    /// objective is judged on it.
     pub availability_month: f64,
     /// Down slots the objective allows in the month.
     pub budget: f64,
-    /// `budget - down`.
+    /// `budget - down - unknown`.
     pub budget_left: f64,
-    /// Whether `availability_month` meets the objective.
+    /// Whether `availability_month` (the strict one) meets the objective.
     pub met: bool,
     /// The down periods.
     pub downtime: Vec<Downtime>,
@@ -107,8 +118,8 @@ pub struct SlaReport {
 }
 
 impl SlaReport {
-    /// Builds the report of `month` from the state database.
-    pub(crate) fn build(db: &Db, month: Month) -> Result<Self, DbError> {
+    /// Builds the report of `month` from the state database, as of `now_ms`.
+    pub(crate) fn build(db: &Db, month: Month, now_ms: i64) -> Result<Self, DbError> {
         let (from, to) = month_bounds((month.year, month.month));
         let alerts = db.alerts(from, to)?;
         let mut slas = Vec::new();
@@ -117,11 +128,18 @@ impl SlaReport {
             let slot = def.slot_ms.max(1);
             let slots_in_month = u64::try_from((to - from) / slot).unwrap_or(0);
             let observed = rows.len() as u64;
-            let down = rows.iter().filter(|r| !r.2).count() as u64;
+            let count = |want: SlotState| rows.iter().filter(|r| r.2 == want).count() as u64;
+            let (up, down) = (count(SlotState::Up), count(SlotState::Down));
+            let first = db.first_slot(&def.name)?.unwrap_or(to).max(from);
+            let last = (now_ms.div_euclid(slot) * slot + slot).min(to);
+            let slots_elapsed = u64::try_from((last - first).max(0) / slot)
+                .unwrap_or(0)
+                .max(observed);
+            let unknown = slots_elapsed - up - down;
             let mut downtime: Vec<Downtime> = Vec::new();
             let mut run: Option<(i64, i64, u64)> = None;
-            for (_, t, up) in &rows {
-                match (&mut run, up) {
+            for (_, t, state) in &rows {
+                match (&mut run, *state != SlotState::Down) {
                     (Some((_, end, n)), false) if *end == *t => {
                         *end = t + slot;
                         *n += 1;
@@ -143,10 +161,10 @@ impl SlaReport {
                 downtime.push(period(r, &def.signals, &alerts));
             }
             let budget = (1.0 - def.objective) * slots_in_month as f64;
-            let availability_month = if slots_in_month == 0 {
-                1.0
+            let availability_month = if slots_elapsed == 0 {
+                0.0
             } else {
-                1.0 - down as f64 / slots_in_month as f64
+                up as f64 / slots_elapsed as f64
             };
             slas.push(SlaMonth {
                 name: def.name,
@@ -154,16 +172,19 @@ impl SlaReport {
                 objective: def.objective,
                 slot_ms: slot,
                 slots_in_month,
+                slots_elapsed,
                 observed,
+                up,
                 down,
-                availability_observed: if observed == 0 {
+                unknown,
+                availability_observed: if up + down == 0 {
                     1.0
                 } else {
-                    1.0 - down as f64 / observed as f64
+                    up as f64 / (up + down) as f64
                 },
                 availability_month,
                 budget,
-                budget_left: budget - down as f64,
+                budget_left: budget - down as f64 - unknown as f64,
                 met: availability_month >= def.objective,
                 downtime,
             });
@@ -192,16 +213,23 @@ impl SlaReport {
             out.push_str("| | |\n|---|---|\n");
             out.push_str(&format!("| objective | {:.3}% |\n", s.objective * 100.0));
             out.push_str(&format!(
-                "| availability (month) | {:.4}% {} |\n",
+                "| availability (strict: unknown counted down, {} of {} slots up) | {:.4}% {} |\n",
+                s.up,
+                s.slots_elapsed,
                 s.availability_month * 100.0,
                 if s.met { "met" } else { "**missed**" }
             ));
             out.push_str(&format!(
-                "| availability (observed {}) | {:.4}% |\n",
-                s.observed,
+                "| availability (known slots only: {} up, {} down) | {:.4}% |\n",
+                s.up,
+                s.down,
                 s.availability_observed * 100.0
             ));
             out.push_str(&format!("| downtime | {} {unit} |\n", s.down));
+            out.push_str(&format!(
+                "| unknown (watch not running, warming, or no data at all) | {} {unit} |\n",
+                s.unknown
+            ));
             out.push_str(&format!(
                 "| error budget | {:.1} {unit}, {:.1} left |\n\n",
                 s.budget, s.budget_left

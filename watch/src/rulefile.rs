@@ -67,6 +67,8 @@ pub struct RuleFile {
     pub alert: Vec<AlertSink>,
     /// `[generate]`: settings for the rule generators only (labels, receivers, namespaces).
     pub generate: GenerateSettings,
+    /// `[self_heartbeat]`: the watch's own dead-man beat to an external channel, if set.
+    pub self_heartbeat: Option<SelfHeartbeat>,
 }
 
 /// `[watch]`: the watch process. Every key is optional.
@@ -162,15 +164,175 @@ pub struct DeadmanRule {
     /// Fewest beats in a window that is still good (at least 1).
     #[serde(deserialize_with = "de_positive_u32")]
     pub min_beats: u32,
-    /// Consecutive missed windows before the alert fires (default 1).
+    /// The condition (fewer than `min_beats` in the sliding `window`) must hold for
+    /// `fire_after - 1` whole windows before the alert fires (default 1: at once), as
+    /// Prometheus' `for:` in the generated rules.
     #[serde(default = "one", deserialize_with = "de_positive_u32")]
     pub fire_after: u32,
-    /// Consecutive good windows before a firing alert resolves (default 1).
+    /// A firing alert resolves once the condition has stayed clear for `resolve_after - 1`
+    /// whole windows (default 1: at once), as Prometheus' `keep_firing_for:`.
     #[serde(default = "one", deserialize_with = "de_positive_u32")]
     pub resolve_after: u32,
     /// How urgent the alert is (default `page`).
     #[serde(default)]
     pub severity: Severity,
+    /// Page as soon as no beat at all has arrived for this long, whatever the window says
+    /// (judged at the exact deadline, not at the next tick). `heartbeat-watch check` prints the
+    /// shortest one that keeps false pages under one a year. Default: off.
+    #[serde(default, deserialize_with = "de_opt_duration")]
+    pub max_silence: Option<Duration>,
+    /// How long a graceful stop (`heartbeat.emitter.status = 2`) keeps the rule quiet: past it,
+    /// with no beating successor, it pages as `stopped_not_restarted`. Default:
+    /// `[generate.prometheus] stop_lookback`, itself 15 minutes by default; the generated
+    /// Prometheus rules use the same value.
+    #[serde(default = "unset_duration", deserialize_with = "de_duration")]
+    pub stop_grace: Duration,
+    /// The emitter's beat cadence, for the detection figures of `heartbeat-watch check` and
+    /// the start-up log (default: assumed `window / (min_beats + 1)`). Not used to judge.
+    #[serde(default, deserialize_with = "de_opt_duration")]
+    pub cadence: Option<Duration>,
+}
+
+fn unset_duration() -> Duration {
+    Duration::ZERO
+}
+
+/// The default of `stop_grace` and `[generate.prometheus] stop_lookback`: 15 minutes.
+pub const DEFAULT_STOP_GRACE: Duration = Duration::from_secs(15 * 60);
+
+/// `on_no_data` of an outcome rule: what a window with no event means (like CloudWatch's
+/// `treat_missing_data` and Datadog's `notify_no_data`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OnNoData {
+    /// A bad window, classified `no_data` (default): silence is never green.
+    #[default]
+    Breach,
+    /// A good window: for outcomes that may legitimately stop (prefer `quiet_hours`).
+    Ok,
+    /// Neither: the rule keeps the state it had.
+    Keep,
+}
+
+impl OnNoData {
+    /// `breach`, `ok` or `keep`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Breach => "breach",
+            Self::Ok => "ok",
+            Self::Keep => "keep",
+        }
+    }
+}
+
+/// A daily span of UTC time, `"22:00-06:00"`, during which an outcome rule's windows without
+/// data count as good. It may wrap past midnight.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct QuietHours {
+    /// Start, minutes after midnight UTC.
+    pub start_minute: u32,
+    /// End (exclusive), minutes after midnight UTC.
+    pub end_minute: u32,
+}
+
+impl QuietHours {
+    /// Whether the time `ms` (since the epoch) lies in the span.
+    pub fn contains(&self, ms: i64) -> bool {
+        let minute = u32::try_from(ms.rem_euclid(86_400_000) / 60_000).unwrap_or(0);
+        if self.start_minute <= self.end_minute {
+            (self.start_minute..self.end_minute).contains(&minute)
+        } else {
+            minute >= self.start_minute || minute < self.end_minute
+        }
+    }
+}
+
+impl fmt::Display for QuietHours {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{:02}:{:02}-{:02}:{:02}",
+            self.start_minute / 60,
+            self.start_minute % 60,
+            self.end_minute / 60,
+            self.end_minute % 60
+        )
+    }
+}
+
+impl FromStr for QuietHours {
+    type Err = String;
+    fn from_str(text: &str) -> Result<Self, String> {
+        let bad = || {
+            format!(
+                "invalid quiet hours {text:?}: expected \"HH:MM-HH:MM\" in UTC, for example \"22:00-06:00\""
+            )
+        };
+        let minute = |t: &str| -> Result<u32, String> {
+            let (h, m) = t.split_once(':').ok_or_else(bad)?;
+            if h.len() != 2 || m.len() != 2 {
+                return Err(bad());
+            }
+            let (h, m): (u32, u32) = (h.parse().map_err(|_| bad())?, m.parse().map_err(|_| bad())?);
+            if h > 24 || m > 59 || (h == 24 && m != 0) {
+                return Err(bad());
+            }
+            Ok(h * 60 + m)
+        };
+        let (a, b) = text.split_once('-').ok_or_else(bad)?;
+        let (start_minute, end_minute) = (minute(a)?, minute(b)?);
+        if start_minute == end_minute {
+            return Err(format!("invalid quiet hours {text:?}: the span is empty"));
+        }
+        Ok(Self {
+            start_minute,
+            end_minute,
+        })
+    }
+}
+
+/// `[self_heartbeat]`: the watch beats for itself, through its own chain, with the `heartbeat`
+/// SDK's dead-man emitter. A beat leaves only while the judge's ticks complete, their state is
+/// committed to SQLite, the alert-delivery task takes the tick's watchdog event and the ingest
+/// queue has room; otherwise the emitter reports `failing` with the reason and goes quiet.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct SelfHeartbeat {
+    /// `service.name` of the watch's own beat and metrics (default `heartbeat-watch`).
+    #[serde(default = "self_service", deserialize_with = "de_label_value")]
+    pub service: String,
+    /// `heartbeat.emitter` of the beat (default `watch`).
+    #[serde(default = "self_emitter", deserialize_with = "de_metric_name")]
+    pub emitter: String,
+    /// Beat cadence (default 10 s).
+    #[serde(default = "self_cadence", deserialize_with = "de_duration")]
+    pub cadence: Duration,
+    /// A Healthchecks.io-style ping URL on another control plane: a GET per beat, `/fail` with
+    /// the reason when a stage is stuck.
+    #[serde(default, deserialize_with = "de_opt_url")]
+    pub ping_url: Option<String>,
+    /// OTLP/HTTP endpoint (a second watch or a collector) for the beat and the watch's own
+    /// metrics. Default: the watch's own receiver (the metrics are then visible in its state).
+    #[serde(default, deserialize_with = "de_opt_url")]
+    pub otlp_endpoint: Option<String>,
+}
+
+fn self_service() -> String {
+    "heartbeat-watch".to_owned()
+}
+
+fn self_emitter() -> String {
+    "watch".to_owned()
+}
+
+fn self_cadence() -> Duration {
+    Duration::from_secs(10)
+}
+
+fn de_metric_name<'de, D: Deserializer<'de>>(deserializer: D) -> Result<String, D::Error> {
+    check_metric_name("emitter", String::deserialize(deserializer)?)
+        .map_err(serde::de::Error::custom)
 }
 
 /// `[[outcome]]`: conditions on the `heartbeat.outcomes` counter of one outcome.
@@ -202,6 +364,14 @@ pub struct OutcomeRule {
     pub resolve_after: u32,
     /// How urgent the alert is (default `page`).
     pub severity: Severity,
+    /// What a window with no data means (default `breach`): no event at all, fewer than
+    /// `min_expected_per_minute`, or no series ever matched.
+    pub on_no_data: OnNoData,
+    /// Events (successes and failures) per minute below which a window counts as no data
+    /// (default: only a window without any event).
+    pub min_expected_per_minute: Option<f64>,
+    /// Daily UTC spans in which windows without data count as good (`["22:00-06:00"]`).
+    pub quiet_hours: Vec<QuietHours>,
 }
 
 /// `anomaly = { ... }` of an outcome rule: a negative deviation from a seasonal baseline.
@@ -225,7 +395,8 @@ impl Anomaly {
     }
 }
 
-/// `[[sla]]`: an SLA composed of outcome rules. A minute is down when any signal is firing.
+/// `[[sla]]`: an SLA composed of outcome and dead-man rules. A minute is down when any signal
+/// is firing, unknown when the watch was not running or received nothing, up otherwise.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 #[non_exhaustive]
@@ -233,7 +404,7 @@ pub struct Sla {
     /// SLA name: unique among SLAs, `[a-z0-9_-]`, 1 to 63 bytes.
     #[serde(deserialize_with = "de_rule_name")]
     pub name: String,
-    /// Names of the outcome rules this SLA is made of (at least one).
+    /// Names of the outcome and dead-man rules this SLA is made of (at least one).
     #[serde(deserialize_with = "de_signals")]
     pub signals: Vec<String>,
     /// Monthly availability target, in `(0, 1]`, for example `0.999`.
@@ -306,7 +477,8 @@ pub struct PrometheusSettings {
     #[serde(deserialize_with = "de_label_name")]
     pub instance_label: String,
     /// How long a graceful stop (`heartbeat_emitter_status == 2`) keeps the dead-man quiet
-    /// (default 1 h): past it, a service that never came back pages.
+    /// (default 15 minutes): past it, a service that never came back pages. It is the default
+    /// of every dead-man rule's `stop_grace`, which the watch and the generators both use.
     #[serde(deserialize_with = "de_duration")]
     pub stop_lookback: Duration,
 }
@@ -316,7 +488,7 @@ impl Default for PrometheusSettings {
         Self {
             service_label: "job".to_owned(),
             instance_label: "instance".to_owned(),
-            stop_lookback: Duration::from_secs(3600),
+            stop_lookback: DEFAULT_STOP_GRACE,
         }
     }
 }
@@ -462,9 +634,9 @@ pub enum RuleFileError {
         /// Line of the first one.
         first_line: usize,
     },
-    /// An SLA signal that is not the name of an outcome rule.
+    /// An SLA signal that is not the name of an outcome or dead-man rule.
     #[error(
-        "{location}: sla {sla:?}: signal {signal:?} is not the name of an [[outcome]] rule{}",
+        "{location}: sla {sla:?}: signal {signal:?} is not the name of an [[outcome]] or [[deadman]] rule{}",
         known_list(.known)
     )]
     UnknownSignal {
@@ -474,7 +646,7 @@ pub enum RuleFileError {
         sla: String,
         /// The signal.
         signal: String,
-        /// The outcome rule names there are.
+        /// The outcome and dead-man rule names there are.
         known: Vec<String>,
     },
     /// A rule window that is not a positive multiple of `watch.tick`.
@@ -507,9 +679,9 @@ fn quoted_line(line: &str) -> String {
 
 fn known_list(known: &[String]) -> String {
     if known.is_empty() {
-        " (there are no outcome rules)".to_owned()
+        " (there are no outcome or dead-man rules)".to_owned()
     } else {
-        format!(" (outcome rules: {})", known.join(", "))
+        format!(" (rules: {})", known.join(", "))
     }
 }
 
@@ -574,6 +746,8 @@ struct RawRuleFile {
     alert: Vec<Spanned<AlertSink>>,
     #[serde(default)]
     generate: GenerateSettings,
+    #[serde(default)]
+    self_heartbeat: Option<SelfHeartbeat>,
 }
 
 fn parse(text: &str, path: Option<&Path>) -> Result<RuleFile, RuleFileError> {
@@ -630,6 +804,10 @@ fn parse(text: &str, path: Option<&Path>) -> Result<RuleFile, RuleFileError> {
                 .outcome
                 .iter()
                 .any(|rule| &rule.get_ref().name == signal)
+                && !raw
+                    .deadman
+                    .iter()
+                    .any(|rule| &rule.get_ref().name == signal)
             {
                 return Err(RuleFileError::UnknownSignal {
                     location: locate(sla.span().start),
@@ -639,19 +817,52 @@ fn parse(text: &str, path: Option<&Path>) -> Result<RuleFile, RuleFileError> {
                         .outcome
                         .iter()
                         .map(|rule| rule.get_ref().name.clone())
+                        .chain(raw.deadman.iter().map(|rule| rule.get_ref().name.clone()))
                         .collect(),
                 });
             }
         }
     }
 
+    let default_grace = raw.generate.prometheus.stop_lookback;
+    for rule in &raw.deadman {
+        let r = rule.get_ref();
+        if let (Some(silence), Some(cadence)) = (r.max_silence, r.cadence)
+            && silence <= cadence
+        {
+            let location = locate(rule.span().start);
+            return Err(RuleFileError::Invalid {
+                line: String::new(),
+                location,
+                message: format!(
+                    "deadman {:?}: max_silence {} must be longer than cadence {} (it would page between two healthy beats)",
+                    r.name,
+                    DisplayDuration(silence),
+                    DisplayDuration(cadence)
+                ),
+            });
+        }
+    }
+    let deadman = raw
+        .deadman
+        .into_iter()
+        .map(Spanned::into_inner)
+        .map(|mut rule| {
+            if rule.stop_grace.is_zero() {
+                rule.stop_grace = default_grace;
+            }
+            rule
+        })
+        .collect();
+
     Ok(RuleFile {
         watch: raw.watch,
-        deadman: raw.deadman.into_iter().map(Spanned::into_inner).collect(),
+        deadman,
         outcome: raw.outcome.into_iter().map(Spanned::into_inner).collect(),
         sla: raw.sla.into_iter().map(Spanned::into_inner).collect(),
         alert: raw.alert.into_iter().map(Spanned::into_inner).collect(),
         generate: raw.generate,
+        self_heartbeat: raw.self_heartbeat,
     })
 }
 
@@ -1007,6 +1218,12 @@ struct RawOutcomeRule {
     resolve_after: u32,
     #[serde(default)]
     severity: Severity,
+    #[serde(default)]
+    on_no_data: OnNoData,
+    #[serde(default, deserialize_with = "de_opt_positive")]
+    min_expected_per_minute: Option<f64>,
+    #[serde(default)]
+    quiet_hours: Vec<String>,
 }
 
 fn de_opt_service<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<String>, D::Error> {
@@ -1029,6 +1246,12 @@ impl TryFrom<RawOutcomeRule> for OutcomeRule {
     fn try_from(raw: RawOutcomeRule) -> Result<Self, String> {
         let name = raw.name;
         let context = |message: String| format!("outcome rule {name:?}: {message}");
+        let quiet_hours = raw
+            .quiet_hours
+            .iter()
+            .map(|q| q.parse())
+            .collect::<Result<Vec<QuietHours>, String>>()
+            .map_err(context)?;
         let outcome = check_metric_name("outcome", raw.outcome).map_err(context)?;
         for (key, value) in &raw.filters {
             check_attribute_key(key).map_err(context)?;
@@ -1064,6 +1287,9 @@ impl TryFrom<RawOutcomeRule> for OutcomeRule {
             fire_after: raw.fire_after,
             resolve_after: raw.resolve_after,
             severity: raw.severity,
+            on_no_data: raw.on_no_data,
+            min_expected_per_minute: raw.min_expected_per_minute,
+            quiet_hours,
         })
     }
 }
@@ -1599,17 +1825,66 @@ command = ["/usr/local/bin/notify", "--fast"]
         let error = parse_err(&text);
         assert_eq!(
             error,
-            "line 8, column 1: sla \"core\": signal \"reply-deliver\" is not the name of an [[outcome]] rule (outcome rules: message-send)"
+            "line 8, column 1: sla \"core\": signal \"reply-deliver\" is not the name of an [[outcome]] or [[deadman]] rule (rules: message-send)"
         );
     }
 
     #[test]
-    fn an_sla_naming_a_dead_man_rule_is_refused() {
+    fn an_sla_may_name_a_dead_man_rule_as_a_signal() {
         let text = format!(
             "{DEADMAN}\n[[sla]]\nname = \"core\"\nsignals = [\"api-pipeline\"]\nobjective = 0.999\n"
         );
-        let error = parse_err(&text);
-        assert!(error.contains("(there are no outcome rules)"), "{error}");
+        let rules: RuleFile = text.parse().unwrap();
+        assert_eq!(rules.sla[0].signals, ["api-pipeline"]);
+        let error = parse_err(&text.replace("[\"api-pipeline\"]", "[\"api-pipe\"]"));
+        assert!(error.contains("(rules: api-pipeline)"), "{error}");
+    }
+
+    #[test]
+    fn no_data_settings_parse_and_bad_ones_name_the_value() {
+        let rules: RuleFile = format!(
+            "{OUTCOME}on_no_data = \"keep\"\nmin_expected_per_minute = 2.5\nquiet_hours = [\"22:00-06:00\"]\n"
+        )
+        .parse()
+        .unwrap();
+        let r = &rules.outcome[0];
+        assert_eq!(r.on_no_data, OnNoData::Keep);
+        assert_eq!(r.min_expected_per_minute, Some(2.5));
+        assert_eq!(r.quiet_hours[0].to_string(), "22:00-06:00");
+        assert!(r.quiet_hours[0].contains(23 * 3_600_000));
+        assert!(r.quiet_hours[0].contains(86_400_000 + 5 * 3_600_000));
+        assert!(!r.quiet_hours[0].contains(12 * 3_600_000));
+        let default: RuleFile = OUTCOME.parse().unwrap();
+        assert_eq!(default.outcome[0].on_no_data, OnNoData::Breach);
+        let error = parse_err(&format!("{OUTCOME}quiet_hours = [\"25:00-06:00\"]\n"));
+        assert!(
+            error.contains("invalid quiet hours \"25:00-06:00\""),
+            "{error}"
+        );
+        let error = parse_err(&format!("{OUTCOME}on_no_data = \"skip\"\n"));
+        assert!(error.contains("skip"), "{error}");
+    }
+
+    #[test]
+    fn stop_grace_defaults_to_stop_lookback_and_max_silence_must_exceed_the_cadence() {
+        let rules: RuleFile = DEADMAN.parse().unwrap();
+        assert_eq!(rules.deadman[0].stop_grace, DEFAULT_STOP_GRACE);
+        let rules: RuleFile = format!("{DEADMAN}\n[generate.prometheus]\nstop_lookback = \"1h\"\n")
+            .parse()
+            .unwrap();
+        assert_eq!(rules.deadman[0].stop_grace, Duration::from_secs(3600));
+        let rules: RuleFile = format!("{DEADMAN}stop_grace = \"5m\"\nmax_silence = \"41s\"\n")
+            .parse()
+            .unwrap();
+        assert_eq!(rules.deadman[0].stop_grace, Duration::from_secs(300));
+        assert_eq!(rules.deadman[0].max_silence, Some(Duration::from_secs(41)));
+        let error = parse_err(&format!(
+            "{DEADMAN}cadence = \"10s\"\nmax_silence = \"10s\"\n"
+        ));
+        assert!(
+            error.contains("max_silence 10s must be longer than cadence 10s"),
+            "{error}"
+        );
     }
 
     #[test]

@@ -13,12 +13,13 @@ use tokio::task::JoinHandle;
 
 use crate::alert::{Alert, Dispatcher, Sink};
 use crate::clock::{Clock, SystemClock, ms};
-use crate::db::{Db, DbError};
+use crate::db::{Db, DbError, Names};
 use crate::judge::{Judge, Snapshot};
 use crate::receiver::limit::RateLimiter;
 use crate::receiver::{Shared, Stats, Token, grpc, http};
 use crate::report::{Month, SlaReport};
 use crate::rulefile::{RuleFile, SinkTarget, WebhookFormat};
+use crate::selfwatch::{Faults, Health, SelfBeat, SelfBeatError};
 use crate::store::Store;
 use crate::view;
 
@@ -68,6 +69,9 @@ pub enum StartError {
     /// The bearer-token variable named by `auth_token_env` is not set.
     #[error("auth_token_env names {0}, which is not set")]
     MissingToken(String),
+    /// `[self_heartbeat]` could not start.
+    #[error(transparent)]
+    SelfHeartbeat(#[from] SelfBeatError),
 }
 
 /// Builds a [`Watch`]: code beats the rule file's `[watch]` table, which beats the defaults.
@@ -188,6 +192,9 @@ impl WatchBuilder {
         let mut judge = Judge::new(&self.rules, now, slot_ms);
         let history_from = now - 70 * 24 * 3600 * 1000;
         judge.restore(db.load(now, history_from)?);
+        let last_tick = db
+            .last_tick_ms()?
+            .filter(|last| now - last > 2 * judge.tick_ms);
         let bind = |addr: SocketAddr| async move {
             TcpListener::bind(addr)
                 .await
@@ -204,6 +211,7 @@ impl WatchBuilder {
             .and_then(http::local_addr)
             .or(self.grpc_listen);
         let db = Arc::new(Mutex::new(db));
+        let faults = Arc::new(Faults::from_env());
         let shared = Arc::new(Shared {
             store: Mutex::new(Store::new(self.max_series, now)),
             clock: Arc::clone(&self.clock),
@@ -219,6 +227,8 @@ impl WatchBuilder {
             snapshot: Mutex::new(None),
             db: Some(Arc::clone(&db)),
             stats: Stats::default(),
+            queue_capacity: self.queue_capacity,
+            faults: Arc::clone(&faults),
         });
         let sinks = self.sinks.unwrap_or_else(|| sinks_of(&self.rules));
         let dispatcher = Dispatcher::start(sinks);
@@ -236,17 +246,35 @@ impl WatchBuilder {
             )));
         }
         let ansi = self.view == ViewMode::Auto && std::io::stdout().is_terminal();
+        let health = Arc::new(Health::new(judge.tick_ms, now));
+        let self_beat = match &self.rules.self_heartbeat {
+            Some(settings) => Some(SelfBeat::start(
+                settings,
+                &format!("http://{http_addr}"),
+                shared.token.as_ref().map(Token::expose),
+                Arc::clone(&health),
+                Arc::clone(&shared),
+                dispatcher.clone(),
+            )?),
+            None => None,
+        };
         let core = Arc::new(Core {
             shared: Arc::clone(&shared),
             judge: Mutex::new(judge),
             db,
             dispatcher,
-            outcome_names: self.rules.outcome.iter().map(|r| r.name.clone()).collect(),
-            sla_names: self.rules.sla.iter().map(|s| s.name.clone()).collect(),
+            names: Names {
+                outcome: self.rules.outcome.iter().map(|r| r.name.clone()).collect(),
+                deadman: self.rules.deadman.iter().map(|r| r.name.clone()).collect(),
+                sla: self.rules.sla.iter().map(|s| s.name.clone()).collect(),
+            },
             view: self.view,
             ansi,
             title: self.title,
             ticks: Mutex::new(0),
+            health,
+            faults,
+            warned: Mutex::new(Vec::new()),
         });
         if self.auto_tick {
             tasks.push(tokio::spawn(tick_loop(Arc::clone(&core), stop_rx)));
@@ -257,6 +285,8 @@ impl WatchBuilder {
             core,
             stop: stop_tx,
             tasks,
+            self_beat,
+            last_tick,
         })
     }
 }
@@ -291,17 +321,21 @@ struct Core {
     judge: Mutex<Judge>,
     db: Arc<Mutex<Db>>,
     dispatcher: Dispatcher,
-    outcome_names: Vec<String>,
-    sla_names: Vec<String>,
+    names: Names,
     view: ViewMode,
     ansi: bool,
     title: String,
     ticks: Mutex<u64>,
+    health: Arc<Health>,
+    faults: Arc<Faults>,
+    /// Rules already warned about (never matched).
+    warned: Mutex<Vec<String>>,
 }
 
 impl Core {
     /// One tick: judge, hand alerts to the hooks, persist, publish the snapshot, draw.
     async fn tick(self: &Arc<Self>) -> Vec<Alert> {
+        let started = std::time::Instant::now();
         let now = self.shared.clock.now_ms();
         let judged = {
             let (Ok(mut store), Ok(mut judge)) = (self.shared.store.lock(), self.judge.lock())
@@ -326,21 +360,74 @@ impl Core {
         }
         let events = report.events.clone();
         let core = Arc::clone(self);
+        let read_only = self
+            .faults
+            .db_read_only
+            .load(std::sync::atomic::Ordering::Relaxed);
         let persisted = tokio::task::spawn_blocking(move || {
             let mut db = core.db.lock().unwrap_or_else(|e| e.into_inner());
-            db.apply(&report, &core.outcome_names, &core.sla_names)
+            if core.faults.enabled {
+                db.set_read_only(read_only)?;
+            }
+            db.apply(&report, &core.names, now)
         })
         .await;
-        match persisted {
-            Ok(Err(e)) => eprintln!("heartbeat-watch: {e}"),
-            Err(e) => eprintln!("heartbeat-watch: persisting a tick: {e}"),
-            Ok(Ok(())) => {}
-        }
+        let commit = match persisted {
+            Ok(Err(e)) => {
+                eprintln!("heartbeat-watch: {e}");
+                Err(e.to_string())
+            }
+            Err(e) => {
+                eprintln!("heartbeat-watch: persisting a tick: {e}");
+                Err(e.to_string())
+            }
+            Ok(Ok(())) => Ok(()),
+        };
+        self.health.ticked(now, commit, started.elapsed());
+        self.health.open_alerts.store(
+            snapshot.open_alerts.len() as u64,
+            std::sync::atomic::Ordering::Relaxed,
+        );
+        // The watchdog event rides the delivery queue behind this tick's alerts.
+        self.dispatcher.watchdog(now);
+        self.health.last_delivery_ms.store(
+            self.dispatcher.alive_ms().max(0),
+            std::sync::atomic::Ordering::Relaxed,
+        );
+        self.warn_no_data(&snapshot);
         if let Ok(mut s) = self.shared.snapshot.lock() {
             *s = Some(Arc::clone(&snapshot));
         }
         self.draw(&snapshot, &events, tick_count);
         events
+    }
+
+    /// Says once, on standard error, which rules never matched a series after their first
+    /// judged window: a typo in a rule is not silent.
+    fn warn_no_data(&self, snapshot: &Snapshot) {
+        let mut warned = self.warned.lock().unwrap_or_else(|e| e.into_inner());
+        for o in &snapshot.outcomes {
+            if !o.seen && o.state != crate::judge::RuleState::Warming && !warned.contains(&o.rule) {
+                eprintln!(
+                    "heartbeat-watch: warning: outcome rule {:?} has never matched a series (heartbeat.outcome {:?}): it is no_data, never ok; check the outcome name and where filter",
+                    o.rule, o.outcome
+                );
+                warned.push(o.rule.clone());
+            }
+        }
+        for d in &snapshot.deadman {
+            if !d.seen && d.state != crate::judge::RuleState::Warming && !warned.contains(&d.rule) {
+                eprintln!(
+                    "heartbeat-watch: warning: dead-man rule {:?} has never seen a beat of {}{}: check the service and emitter names",
+                    d.rule,
+                    d.service,
+                    d.emitter
+                        .as_deref()
+                        .map_or(String::new(), |e| format!("/{e}"))
+                );
+                warned.push(d.rule.clone());
+            }
+        }
     }
 
     fn draw(&self, snapshot: &Snapshot, events: &[Alert], tick_count: u64) {
@@ -398,12 +485,35 @@ async fn tick_loop(core: Arc<Core>, mut stop: watch::Receiver<bool>) {
         .max(1);
     loop {
         let now = core.shared.clock.now_ms();
-        let next = (now.div_euclid(tick_ms) + 1) * tick_ms;
+        let next_tick = (now.div_euclid(tick_ms) + 1) * tick_ms;
+        // A dead-man rule's max_silence deadline wakes the judge at once, not at the next tick.
+        let deadline = core
+            .judge
+            .lock()
+            .ok()
+            .and_then(|j| j.next_deadline())
+            .filter(|d| *d > now);
+        let next = deadline.map_or(next_tick, |d| d.min(next_tick));
         let wait = Duration::from_millis(u64::try_from(next - now).unwrap_or(0));
         tokio::select! {
             _ = tokio::time::sleep(wait) => {}
             _ = stop.changed() => return,
         }
+        // The test hook's stalled judge: the loop stops ticking, the rest of the watch runs.
+        while core
+            .faults
+            .stall_judge
+            .load(std::sync::atomic::Ordering::Relaxed)
+        {
+            tokio::select! {
+                _ = tokio::time::sleep(Duration::from_millis(50)) => {}
+                _ = stop.changed() => return,
+            }
+        }
+        core.health.tick_lag_ms.store(
+            core.shared.clock.now_ms() - next,
+            std::sync::atomic::Ordering::Relaxed,
+        );
         core.tick().await;
     }
 }
@@ -416,6 +526,8 @@ pub struct Watch {
     core: Arc<Core>,
     stop: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
+    self_beat: Option<SelfBeat>,
+    last_tick: Option<i64>,
 }
 
 impl Watch {
@@ -437,6 +549,26 @@ impl Watch {
             token: None,
             rules,
         }
+    }
+
+    /// What the watch says at start, after its addresses: warnings about the rule file (no
+    /// sink, no self-heartbeat, rules that can never be green), each dead-man rule's detection
+    /// figures, and how long the watch was not running.
+    pub fn start_notes(&self, rules: &RuleFile) -> Vec<String> {
+        let mut out: Vec<String> = crate::check::warnings(rules)
+            .into_iter()
+            .map(|w| format!("warning: {w}"))
+            .collect();
+        out.extend(crate::check::detection_lines(rules));
+        if let Some(last) = self.last_tick {
+            let now = self.core.shared.clock.now_ms();
+            out.push(format!(
+                "the last tick was committed {} ago ({}): the SLA ledger counts the slots in between as unknown",
+                crate::clock::human(now - last),
+                crate::clock::rfc3339(last)
+            ));
+        }
+        out
     }
 
     /// The OTLP/HTTP address (`http://{addr}/v1/metrics`).
@@ -498,11 +630,15 @@ impl Watch {
     /// [`DbError`] when the database cannot be read.
     pub fn report(&self, month: Month) -> Result<SlaReport, DbError> {
         let db = self.core.db.lock().unwrap_or_else(|e| e.into_inner());
-        SlaReport::build(&db, month)
+        SlaReport::build(&db, month, self.core.shared.clock.now_ms())
     }
 
-    /// Stops the receivers and the judge loop and waits for them (at most a few seconds).
+    /// Stops the self-heartbeat (on purpose: status 2), the receivers and the judge loop, and
+    /// waits for them (at most a few seconds each).
     pub async fn shutdown(self) {
+        if let Some(beat) = self.self_beat {
+            let _ = tokio::time::timeout(Duration::from_secs(10), beat.stop()).await;
+        }
         let _ = self.stop.send(true);
         for task in self.tasks {
             let _ = tokio::time::timeout(Duration::from_secs(10), task).await;
@@ -516,5 +652,5 @@ impl Watch {
 /// [`DbError`] when the database cannot be opened or read.
 pub fn report_from_file(path: &std::path::Path, month: Month) -> Result<SlaReport, DbError> {
     let db = Db::open(path)?;
-    SlaReport::build(&db, month)
+    SlaReport::build(&db, month, SystemClock.now_ms())
 }

@@ -67,6 +67,8 @@ pub(crate) struct Pending {
     pub(crate) gaps: u32,
     /// Resets seen (a lower value or a new start time).
     pub(crate) resets: u32,
+    /// When the latest point that carried an increase arrived (ms since the epoch).
+    pub(crate) last_increase_ms: i64,
 }
 
 /// One series.
@@ -159,7 +161,13 @@ pub(crate) struct Instance {
     pub(crate) first_seen_ms: i64,
     pub(crate) last_seen_ms: i64,
     pub(crate) version: Option<Box<str>>,
+    /// When its latest exports arrived (distinct times, oldest first): what the process still
+    /// sends over time tells a dead process from a dead emitter in a live one.
+    pub(crate) recent_recv: std::collections::VecDeque<i64>,
 }
+
+/// Export arrival times remembered per instance.
+const RECENT_EXPORTS: usize = 8;
 
 /// What the store knows of one service: its processes and its deploys.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -281,6 +289,12 @@ impl Store {
         if let Some(i) = entry.instances.iter_mut().find(|i| i.id == *instance) {
             let known = i.last_seen_ms < now_ms || i.first_seen_ms < now_ms;
             i.last_seen_ms = now_ms;
+            if i.recent_recv.back() != Some(&now_ms) {
+                if i.recent_recv.len() >= RECENT_EXPORTS {
+                    i.recent_recv.pop_front();
+                }
+                i.recent_recv.push_back(now_ms);
+            }
             if let Some(v) = &resource.version {
                 i.version = Some(Box::from(v.as_str()));
             }
@@ -301,6 +315,7 @@ impl Store {
             first_seen_ms: now_ms,
             last_seen_ms: now_ms,
             version: resource.version.as_deref().map(Box::from),
+            recent_recv: std::collections::VecDeque::from([now_ms]),
         });
         false
     }
@@ -419,6 +434,9 @@ impl Store {
         }
         s.pending.points += 1;
         s.pending.increase += increase;
+        if increase > 0.0 {
+            s.pending.last_increase_ms = now_ms;
+        }
         if kind == Kind::Cumulative && increase > s.pending.max_jump {
             s.pending.max_jump = increase;
         }
@@ -452,6 +470,38 @@ impl Store {
         let mut dirty = dirty;
         dirty.clear();
         self.dirty = dirty;
+    }
+
+    /// The `heartbeat.outcome` names live series carry (of one service, or all), sorted.
+    pub(crate) fn outcomes_of(&self, service: Option<&str>) -> Vec<String> {
+        let mut out: Vec<String> = self
+            .series
+            .iter()
+            .filter(|s| s.live && service.is_none_or(|svc| &*s.service == svc))
+            .filter_map(|s| match &s.role {
+                Role::Outcome { outcome, .. } => Some(outcome.to_string()),
+                _ => None,
+            })
+            .collect();
+        out.sort_unstable();
+        out.dedup();
+        out
+    }
+
+    /// The `heartbeat.emitter` names of a service's live beat series, sorted.
+    pub(crate) fn emitters_of(&self, service: &str) -> Vec<String> {
+        let mut out: Vec<String> = self
+            .series
+            .iter()
+            .filter(|s| s.live && &*s.service == service)
+            .filter_map(|s| match &s.role {
+                Role::Beats { emitter } => Some(emitter.to_string()),
+                _ => None,
+            })
+            .collect();
+        out.sort_unstable();
+        out.dedup();
+        out
     }
 
     /// Forgets series that received nothing since `before_ms`; returns how many.

@@ -20,6 +20,7 @@ fn state_str(state: RuleState, ansi: bool) -> String {
         RuleState::Pending => ("pending", "33"),
         RuleState::Firing => ("FIRING", "1;31"),
         RuleState::Stopped => ("stopped", "36"),
+        RuleState::NoData => ("NO DATA", "1;35"),
     };
     if ansi {
         format!("\x1b[{colour}m{text:<8}\x1b[0m")
@@ -97,7 +98,11 @@ pub(crate) fn render(s: &Snapshot, ansi: bool, title: &str) -> String {
     if !s.deadman.is_empty() {
         let _ = writeln!(out, "\n{}", bold("Heartbeats"));
         for d in &s.deadman {
+            let stale_beat = d.last_beat_age_ms.is_none_or(|a| a > d.window_ms);
             let mut status = match d.status {
+                // A killed process's last status said "beating": never show that for an
+                // emitter whose beats stopped.
+                Some(0) if stale_beat => "not beating (its last status said beating)".to_owned(),
                 Some(0) => "status beating".to_owned(),
                 Some(1) => "status FAILING".to_owned(),
                 Some(2) => "stopped on purpose".to_owned(),
@@ -106,6 +111,11 @@ pub(crate) fn render(s: &Snapshot, ansi: bool, title: &str) -> String {
             };
             if let Some(age) = d.status_age_ms.filter(|a| *a > d.window_ms) {
                 status = format!("{status} (status not reported for {})", human(age));
+            }
+            if let Some(c) = d.classification {
+                status = format!("{c}: {status}");
+            } else if !d.seen {
+                status = "never seen: no beat of it ever arrived".to_owned();
             }
             let age = d
                 .last_beat_age_ms
@@ -137,13 +147,18 @@ pub(crate) fn render(s: &Snapshot, ansi: bool, title: &str) -> String {
             };
             let _ = writeln!(
                 out,
-                "  {:<22} {:>8.3}% (objective {:.2}%), {} {unit} down of {} observed{}",
+                "  {:<22} {:>8.3}% (objective {:.2}%), {} {unit} down of {} observed{}{}",
                 l.name,
                 l.availability * 100.0,
                 l.objective * 100.0,
                 l.down,
                 l.observed,
-                if l.down_now { ", DOWN now" } else { "" }
+                if l.down_now { ", DOWN now" } else { "" },
+                if l.unknown > 0 {
+                    format!(", {} {unit} unknown (counted down)", l.unknown)
+                } else {
+                    String::new()
+                }
             );
         }
     }
@@ -216,6 +231,9 @@ mod tests {
                 success_ratio: Some(0.9),
                 state: RuleState::Firing,
                 by_attribute: vec![],
+                seen: true,
+                last_point_ms: Some(0),
+                classification: None,
             }],
             deadman: vec![DeadmanView {
                 rule: "api".into(),
@@ -228,6 +246,8 @@ mod tests {
                 last_beat_age_ms: Some(1000),
                 status_age_ms: Some(1000),
                 window_ms: 60_000,
+                classification: None,
+                seen: true,
             }],
             open_alerts: vec![],
             recent_alerts: vec![],
@@ -237,8 +257,13 @@ mod tests {
                 slot_ms: 60_000,
                 observed: 10,
                 down: 1,
+                unknown: 0,
+                up: 9,
                 availability: 0.9,
+                availability_known: Some(0.9),
+                met: false,
                 down_now: true,
+                unknown_now: false,
             }],
         }
     }

@@ -192,14 +192,15 @@ async fn a_frozen_beat_counter_is_a_dead_emitter() {
 }
 
 #[tokio::test]
-async fn silence_from_the_whole_service_is_a_dead_emitter_that_says_so() {
+async fn silence_from_the_whole_service_is_a_process_down_that_says_so() {
     bounded(async {
         let (watch, clock) = manual_watch(RULES).await;
         let mut p = Proc::new("A", "1.0", T0);
         run(&watch, &clock, 0..20, |s| healthy(&mut p, s)).await;
         let events = run(&watch, &clock, 20..30, |_| None).await;
         let alert = fired(&events, "api").expect("api fired");
-        assert_eq!(alert.classification, Classification::DeadEmitter);
+        // Nothing arrives from the process: it is down, not a dead emitter in a live process.
+        assert_eq!(alert.classification, Classification::ProcessDown);
         assert!(
             alert
                 .summary
@@ -213,10 +214,16 @@ async fn silence_from_the_whole_service_is_a_dead_emitter_that_says_so() {
                 .iter()
                 .any(|d| d.starts_with("nothing at all received from svc since"))
         );
-        // No successes in the window: the outcome rate floor fires as well.
-        assert_eq!(
-            fired(&events, "send").map(|a| a.classification),
-            Some(Classification::SuccessRate)
+        // No event in the window: the outcome rule breaches on no data (its rate floor holds
+        // too, and is listed after it).
+        let send = fired(&events, "send").expect("send fired");
+        assert_eq!(send.classification, Classification::NoData);
+        assert_eq!(send.conditions, ["no_data", "success_rate"]);
+        assert!(
+            send.details[0].contains("nothing arrives from its emitters any more")
+                && send.details[0].contains("from A"),
+            "{:?}",
+            send.details
         );
         watch.shutdown().await;
     })
@@ -272,7 +279,7 @@ fn delta_beats(from_ms: i64, to_ms: i64, beats: i64) -> Vec<u8> {
 }
 
 #[tokio::test]
-async fn a_delta_emitter_batching_its_beats_then_silent_is_dead_not_lossy() {
+async fn a_delta_emitter_batching_its_beats_then_silent_is_down_not_lossy() {
     bounded(async {
         let (watch, clock) = manual_watch(RULES).await;
         // An export every 2 s carrying the 2 beats of its interval, chained end to start: two
@@ -284,9 +291,10 @@ async fn a_delta_emitter_batching_its_beats_then_silent_is_dead_not_lossy() {
         assert!(fired(&events, "api").is_none(), "{events:?}");
         events.extend(run(&watch, &clock, 20..40, |_| None).await);
         let alert = fired(&events, "api").expect("api fired");
+        // The page went away (nothing arrives from it at all): down, and not lossy.
         assert_eq!(
             alert.classification,
-            Classification::DeadEmitter,
+            Classification::ProcessDown,
             "{alert:?}"
         );
         watch.shutdown().await;
@@ -338,9 +346,12 @@ async fn a_new_instance_that_beats_too_little_is_a_restart() {
         let (watch, clock) = manual_watch(RULES).await;
         let mut a = Proc::new("A", "1.0", T0);
         run(&watch, &clock, 0..20, |s| healthy(&mut a, s)).await;
-        let mut b = Proc::new("B", "1.0", T0 + 27_000);
+        // B starts at second 22 and beats only every third second: too little.
+        let mut b = Proc::new("B", "1.0", T0 + 22_000);
         let events = run(&watch, &clock, 20..30, |s| {
-            (s >= 27).then(|| healthy(&mut b, s)).flatten()
+            (s >= 22 && s % 3 == 1)
+                .then(|| healthy(&mut b, s))
+                .flatten()
         })
         .await;
         let alert = fired(&events, "api").expect("api fired");
@@ -422,7 +433,7 @@ async fn a_failing_gate_pages_with_its_reason() {
 }
 
 #[tokio::test]
-async fn fire_after_and_resolve_after_count_whole_windows() {
+async fn fire_after_and_resolve_after_hold_whole_windows() {
     bounded(async {
         let rules = RULES.replace(
             "min_beats = 5\n\n[[deadman]]",
@@ -450,7 +461,9 @@ async fn fire_after_and_resolve_after_count_whole_windows() {
         let events = run(&watch, &clock, 40..50, |s| healthy(&mut p, s)).await;
         let resolved = events.iter().find(|a| a.rule == "api").expect("resolved");
         assert_eq!(resolved.status, AlertStatus::Resolved);
-        assert_eq!(resolved.resolved_ms, Some(T0 + 50_000));
+        // Sliding: 5 beats in the window again at second 35 (beats from 30.1 s on), then held
+        // clear for resolve_after - 1 = 1 window.
+        assert_eq!(resolved.resolved_ms, Some(T0 + 45_000));
         watch.shutdown().await;
     })
     .await;

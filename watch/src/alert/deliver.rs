@@ -6,7 +6,7 @@
 
 use std::process::Stdio;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::time::Duration;
 
 use serde_json::{Value, json};
@@ -90,28 +90,45 @@ struct Counters {
     dropped: AtomicU64,
 }
 
+/// What the delivery task takes from its queue.
+#[derive(Debug)]
+enum Job {
+    /// Deliver an alert to every sink.
+    Alert(Box<Alert>),
+    /// The tick's watchdog event: proves the task is alive (the self-heartbeat reads it).
+    Watchdog(i64),
+}
+
 /// Hands alerts to the sinks in the background; cheap to clone.
 #[derive(Debug, Clone)]
 pub struct Dispatcher {
-    tx: Option<mpsc::Sender<Alert>>,
+    tx: mpsc::Sender<Job>,
     counters: Arc<Counters>,
+    alive_ms: Arc<AtomicI64>,
 }
 
 impl Dispatcher {
-    /// Starts the delivery task on the current tokio runtime. With no sinks, nothing is spawned.
+    /// Starts the delivery task on the current tokio runtime (with no sinks it only takes the
+    /// watchdog events).
     pub fn start(sinks: Vec<Sink>) -> Self {
         let counters = Arc::new(Counters::default());
-        if sinks.is_empty() {
-            return Self { tx: None, counters };
-        }
-        let (tx, mut rx) = mpsc::channel::<Alert>(QUEUE);
+        let alive_ms = Arc::new(AtomicI64::new(0));
+        let (tx, mut rx) = mpsc::channel::<Job>(QUEUE);
         let client = reqwest::Client::builder()
             .timeout(TIMEOUT)
             .build()
             .unwrap_or_default();
         let c = Arc::clone(&counters);
+        let alive = Arc::clone(&alive_ms);
         tokio::spawn(async move {
-            while let Some(alert) = rx.recv().await {
+            while let Some(job) = rx.recv().await {
+                let alert = match job {
+                    Job::Watchdog(at) => {
+                        alive.store(at, Ordering::Relaxed);
+                        continue;
+                    }
+                    Job::Alert(alert) => *alert,
+                };
                 for sink in &sinks {
                     match deliver_with_retry(&client, sink, &alert).await {
                         Ok(()) => c.delivered.fetch_add(1, Ordering::Relaxed),
@@ -128,18 +145,27 @@ impl Dispatcher {
             }
         });
         Self {
-            tx: Some(tx),
+            tx,
             counters,
+            alive_ms,
         }
     }
 
     /// Queues `alert` for every sink without waiting; a full queue drops it (counted).
     pub fn send(&self, alert: Alert) {
-        if let Some(tx) = &self.tx
-            && tx.try_send(alert).is_err()
-        {
+        if self.tx.try_send(Job::Alert(Box::new(alert))).is_err() {
             self.counters.dropped.fetch_add(1, Ordering::Relaxed);
         }
+    }
+
+    /// Queues the tick's watchdog event behind the alerts; a full queue skips it.
+    pub(crate) fn watchdog(&self, at_ms: i64) {
+        let _ = self.tx.try_send(Job::Watchdog(at_ms));
+    }
+
+    /// When the delivery task last took a watchdog event (ms since the epoch; 0 never).
+    pub(crate) fn alive_ms(&self) -> i64 {
+        self.alive_ms.load(Ordering::Relaxed)
     }
 
     /// Deliveries that succeeded, failed after their retries, and alerts dropped on a full queue.

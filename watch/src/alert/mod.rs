@@ -35,9 +35,21 @@ pub enum AlertStatus {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Classification {
-    /// The emitter stopped beating: its counter froze while its process still exports, or
-    /// nothing at all arrives from its process.
+    /// The emitter stopped beating while its process still exports, over time: its task died
+    /// or its handle was dropped.
     DeadEmitter,
+    /// Nothing arrives from the process any more: it was killed, crashed, or its host or
+    /// pipeline is down.
+    ProcessDown,
+    /// No beat of the rule's emitter ever arrived: the rule may name the wrong service or
+    /// emitter, or the emitter was never started.
+    NeverSeen,
+    /// The emitter was stopped on purpose and no beating successor appeared within the rule's
+    /// `stop_grace`: a deploy whose new version never started.
+    StoppedNotRestarted,
+    /// An outcome rule's window had no data (no event, no series, or every emitter gone):
+    /// `on_no_data = "breach"`.
+    NoData,
     /// Beats are counted by the emitter but exports are lost or delayed: the counter jumps by
     /// more than one between the points received, or missing beats arrive in bulk.
     LossyPipeline,
@@ -58,6 +70,10 @@ impl Classification {
     pub fn as_str(self) -> &'static str {
         match self {
             Self::DeadEmitter => "dead_emitter",
+            Self::ProcessDown => "process_down",
+            Self::NeverSeen => "never_seen",
+            Self::StoppedNotRestarted => "stopped_not_restarted",
+            Self::NoData => "no_data",
             Self::LossyPipeline => "lossy_pipeline",
             Self::Restart => "restart",
             Self::Failing => "failing",

@@ -1,25 +1,32 @@
-//! Dead-man rules: fewer than `min_beats` beats in a window is a missed window; `fire_after`
-//! missed windows in a row fire, `resolve_after` good ones resolve; an emitter whose latest
-//! status is 2 (stopped on purpose) does not page.
+//! Dead-man rules, judged at every tick over a sliding window: fewer than `min_beats` beats
+//! received in the last `window` is the condition; it must hold for `(fire_after - 1)` windows
+//! to fire (Prometheus' `for:`), and stay clear for `(resolve_after - 1)` windows to resolve
+//! (`keep_firing_for:`). `max_silence`, when set, pages as soon as no beat has arrived for that
+//! long, at the exact deadline. An emitter whose latest status is 2 (stopped on purpose) does
+//! not page for `stop_grace`; past it, with no beating successor, it pages as
+//! `stopped_not_restarted`.
 //!
 //! When it fires, the alert says which of these it is:
 //! - **failing**: the emitter reports status 1, with its reason;
-//! - **restart**: a new `service.instance.id` (or a counter reset) appeared in the bad windows;
+//! - **restart**: a new `service.instance.id` (or a counter reset) appeared in the bad period;
 //! - **lossy pipeline**: points arrived but the counter jumped by more than one between them,
 //!   or recent windows showed such jumps and now nothing arrives;
-//! - **dead emitter**: the counter froze while the process still exports, or nothing at all
-//!   arrives from the service.
+//! - **never seen**: no beat of the rule's emitter ever arrived (the rule may be wrong);
+//! - **dead emitter**: the counter froze while the process keeps exporting, over time;
+//! - **process down**: nothing arrives from the process any more (at most one frozen point
+//!   after its last beat, which a periodic exporter leaves behind when it is killed).
 
+use std::collections::VecDeque;
 use std::sync::Arc;
 
-use super::{EmitterSeen, Name, RuleState, TickReport, resolve_alert};
+use super::{EmitterSeen, Name, RuleState, StatusRow, TickReport, resolve_alert};
 use crate::alert::{Alert, AlertKind, AlertStatus, Classification};
 use crate::clock::{human, ms, rfc3339};
 use crate::rulefile::DeadmanRule;
 use crate::store::{Pending, Role, Series, Store};
 
-/// Bad windows remembered for the diagnosis.
-const KEEP_WINDOWS: usize = 8;
+/// Windows of history kept for the diagnosis.
+const KEEP_WINDOWS: i64 = 8;
 /// Instances remembered per rule, to tell a new one (a restart) from a known replica.
 const MAX_INSTANCES: usize = 64;
 
@@ -65,10 +72,32 @@ impl BeatWindow {
 #[derive(Debug, Clone, PartialEq)]
 struct Status {
     emitter: Box<str>,
+    instance: Name,
     recv_ms: i64,
     time_ns: u64,
     value: f64,
     reason: Option<Box<str>>,
+    /// A stop whose grace ran out (it paged): no longer keeps the rule quiet.
+    expired: bool,
+}
+
+impl Status {
+    fn row(&self) -> StatusRow {
+        StatusRow {
+            emitter: self.emitter.to_string(),
+            instance: self.instance.to_string(),
+            recv_ms: self.recv_ms,
+            value: self.value,
+            reason: self.reason.as_deref().map(str::to_owned),
+        }
+    }
+}
+
+/// One tick's worth of what arrived for a rule.
+#[derive(Debug, Clone, Default, PartialEq)]
+struct Slice {
+    at_ms: i64,
+    w: BeatWindow,
 }
 
 /// The state of one dead-man rule.
@@ -76,50 +105,64 @@ struct Status {
 pub(crate) struct DeadmanState {
     pub(crate) rule: DeadmanRule,
     window_ms: i64,
-    win_start: i64,
-    partial: bool,
-    acc: BeatWindow,
-    streak_bad: u32,
-    streak_good: u32,
-    bad: Vec<BeatWindow>,
-    jumpy_windows: u32,
+    tick_ms: i64,
+    started_ms: i64,
+    slices: VecDeque<Slice>,
+    bad_since: Option<i64>,
+    good_since: Option<i64>,
     statuses: Vec<Status>,
     last_instance: Option<Name>,
     instances: Vec<Name>,
+    /// When the last point that carried a beat arrived.
     pub(crate) last_beat_ms: Option<i64>,
+    /// Which process sent it.
+    last_beat_instance: Option<Name>,
     last_value: f64,
     recent_values: Vec<f64>,
     last_beats: f64,
+    /// A beat series of this rule was ever seen (or restored from the database).
+    seen: bool,
+    /// When a point of the rule's series last arrived.
+    last_point_ms: Option<i64>,
     judged: bool,
     pub(crate) firing: Option<Alert>,
 }
 
 impl DeadmanState {
-    pub(crate) fn new(rule: DeadmanRule, now_ms: i64) -> Self {
+    pub(crate) fn new(rule: DeadmanRule, now_ms: i64, tick_ms: i64) -> Self {
         let window_ms = ms(rule.window).max(1);
-        let win_start = now_ms.div_euclid(window_ms) * window_ms;
         Self {
             rule,
             window_ms,
-            win_start,
-            partial: win_start < now_ms,
-            acc: BeatWindow {
-                start_ms: win_start,
-                ..BeatWindow::default()
-            },
-            streak_bad: 0,
-            streak_good: 0,
-            bad: Vec::new(),
-            jumpy_windows: 0,
+            tick_ms: tick_ms.max(1),
+            started_ms: now_ms,
+            slices: VecDeque::new(),
+            bad_since: None,
+            good_since: None,
             statuses: Vec::new(),
             last_instance: None,
             instances: Vec::new(),
             last_beat_ms: None,
+            last_beat_instance: None,
             last_value: 0.0,
             recent_values: Vec::new(),
             last_beats: 0.0,
+            seen: false,
+            last_point_ms: None,
             judged: false,
             firing: None,
+        }
+    }
+
+    /// Where the rule stands, for the SLA ledger.
+    pub(crate) fn signal_now(&self, now_ms: i64) -> super::SignalNow {
+        super::SignalNow {
+            firing_since: self.firing.as_ref().map(|a| a.since_ms),
+            judged: self.judged || self.stopped(),
+            fresh: self
+                .last_point_ms
+                .is_some_and(|t| t > now_ms - self.window_ms)
+                || self.stopped(),
         }
     }
 
@@ -128,8 +171,46 @@ impl DeadmanState {
     }
 
     pub(crate) fn restore_firing(&mut self, alert: Alert) {
-        self.streak_bad = self.rule.fire_after;
+        self.bad_since = Some(alert.since_ms);
         self.firing = Some(alert);
+    }
+
+    /// A beat seen by a previous run of the watch.
+    pub(crate) fn restore_seen(&mut self, seen: &EmitterSeen) {
+        self.seen = true;
+        self.last_beat_ms = self.last_beat_ms.max(Some(seen.last_seen_ms));
+        self.last_value = seen.last_value;
+    }
+
+    /// A status persisted by a previous run (a graceful stop survives a restart).
+    pub(crate) fn restore_status(&mut self, row: &StatusRow) {
+        self.statuses.push(Status {
+            emitter: Box::from(row.emitter.as_str()),
+            instance: Arc::from(row.instance.as_str()),
+            recv_ms: row.recv_ms,
+            time_ns: 0,
+            value: row.value,
+            reason: row.reason.as_deref().map(Box::from),
+            expired: false,
+        });
+    }
+
+    /// When `max_silence` runs out, if it is set and the rule is not firing: the judge loop
+    /// wakes then rather than at the next tick.
+    pub(crate) fn deadline(&self) -> Option<i64> {
+        let silence = ms(self.rule.max_silence?);
+        if self.firing.is_some() || self.stopped() {
+            return None;
+        }
+        Some(self.silence_ref() + silence)
+    }
+
+    /// Silence is counted from the last beat, but never from before the watch started: beats
+    /// sent while it was down were not lost by the emitter.
+    fn silence_ref(&self) -> i64 {
+        self.last_beat_ms
+            .unwrap_or(self.started_ms)
+            .max(self.started_ms)
     }
 
     /// Takes in new points of a matching beat or status series.
@@ -138,20 +219,27 @@ impl DeadmanState {
         series: &Series,
         pending: &Pending,
         now_ms: i64,
+        report: &mut TickReport,
+        index: usize,
     ) -> Option<EmitterSeen> {
+        self.last_point_ms = self.last_point_ms.max(Some(series.last_recv_ms));
         match &series.role {
             Role::Beats { emitter } => {
-                let acc = &mut self.acc;
-                acc.beats += pending.increase;
-                acc.points += pending.points;
-                acc.max_jump = acc.max_jump.max(pending.max_jump);
-                acc.gaps += pending.gaps;
-                acc.resets += pending.resets;
+                self.seen = true;
+                let mut w = BeatWindow {
+                    start_ms: now_ms,
+                    beats: pending.increase,
+                    points: pending.points,
+                    max_jump: pending.max_jump,
+                    gaps: pending.gaps,
+                    resets: pending.resets,
+                    restarts: Vec::new(),
+                };
                 // A restart is an instance never seen before, after another one: replicas
                 // beating side by side are not restarts.
                 if !self.instances.contains(&series.instance) {
                     if let Some(last) = &self.last_instance {
-                        acc.restarts
+                        w.restarts
                             .push((Arc::clone(last), Arc::clone(&series.instance)));
                     }
                     if self.instances.len() >= MAX_INSTANCES {
@@ -160,34 +248,70 @@ impl DeadmanState {
                     self.instances.push(Arc::clone(&series.instance));
                 }
                 self.last_instance = Some(Arc::clone(&series.instance));
+                let at_ms = if pending.increase > 0.0 {
+                    pending
+                        .last_increase_ms
+                        .max(series.last_recv_ms.min(now_ms))
+                } else {
+                    series.last_recv_ms
+                };
                 if pending.increase > 0.0 {
-                    self.last_beat_ms = Some(now_ms);
+                    self.last_beat_ms = self.last_beat_ms.max(Some(pending.last_increase_ms));
+                    self.last_beat_instance = Some(Arc::clone(&series.instance));
                 }
                 self.last_value = series.last_value;
-                self.recent_values = series.recent().map(|r| r.value).collect();
+                // The counts since the last beat when the count froze, else the latest ones.
+                let recent: Vec<_> = series.recent().collect();
+                let last_rise = recent.iter().rposition(|r| r.increase > 0.0);
+                self.recent_values = match last_rise {
+                    Some(i) if recent.len() - i > 2 => {
+                        recent[i + 1..].iter().map(|r| r.value).collect()
+                    }
+                    _ => recent.iter().map(|r| r.value).collect(),
+                };
+                self.slices.push_back(Slice { at_ms, w });
                 Some(EmitterSeen {
                     service: series.service.to_string(),
                     emitter: emitter.to_string(),
                     instance: series.instance.to_string(),
-                    last_seen_ms: now_ms,
+                    last_seen_ms: self.last_beat_ms.unwrap_or(now_ms),
                     last_value: series.last_value,
                 })
             }
             Role::Status { emitter, reason } => {
-                let status = Status {
+                let mut status = Status {
                     emitter: emitter.clone(),
+                    instance: Arc::clone(&series.instance),
                     recv_ms: series.last_recv_ms,
                     time_ns: series.last_time_ns,
                     value: series.last_value,
                     reason: reason.clone(),
+                    expired: false,
                 };
-                match self.statuses.iter_mut().find(|s| s.emitter == *emitter) {
+                let changed = match self.statuses.iter_mut().find(|s| s.emitter == *emitter) {
                     Some(s) => {
                         if (status.recv_ms, status.time_ns) >= (s.recv_ms, s.time_ns) {
+                            let changed = s.value != status.value || s.instance != status.instance;
+                            if changed {
+                                s.recv_ms = status.recv_ms;
+                            } else {
+                                // The same state again: its start and expiry stand.
+                                status.recv_ms = s.recv_ms;
+                                status.expired = s.expired;
+                            }
                             *s = status;
+                            changed
+                        } else {
+                            false
                         }
                     }
-                    None => self.statuses.push(status),
+                    None => {
+                        self.statuses.push(status);
+                        true
+                    }
+                };
+                if changed && let Some(s) = self.statuses.iter().find(|s| s.emitter == *emitter) {
+                    report.statuses.push((index, s.row(), true));
                 }
                 None
             }
@@ -195,80 +319,202 @@ impl DeadmanState {
         }
     }
 
-    /// Every known emitter's latest status is "stopped on purpose".
+    /// Every known emitter's latest status is "stopped on purpose", within its grace.
     fn stopped(&self) -> bool {
-        !self.statuses.is_empty() && self.statuses.iter().all(|s| s.value == 2.0)
+        let mut live = self.statuses.iter().filter(|s| !s.expired).peekable();
+        live.peek().is_some() && live.all(|s| s.value == 2.0)
     }
 
     fn failing(&self) -> Option<&Status> {
         self.statuses.iter().find(|s| s.value == 1.0)
     }
 
-    pub(crate) fn close_windows(
+    /// What arrived in `(from, to]`, summed.
+    fn sum(&self, from: i64, to: i64) -> BeatWindow {
+        let mut out = BeatWindow {
+            start_ms: from,
+            ..BeatWindow::default()
+        };
+        for s in self
+            .slices
+            .iter()
+            .filter(|s| s.at_ms > from && s.at_ms <= to)
+        {
+            out.beats += s.w.beats;
+            out.points += s.w.points;
+            out.max_jump = out.max_jump.max(s.w.max_jump);
+            out.gaps += s.w.gaps;
+            out.resets += s.w.resets;
+            out.restarts.extend(s.w.restarts.iter().cloned());
+        }
+        out
+    }
+
+    /// One evaluation at `now_ms`.
+    pub(crate) fn judge(
         &mut self,
-        _index: usize,
+        index: usize,
         store: &Store,
         now_ms: i64,
         report: &mut TickReport,
     ) {
-        while now_ms >= self.win_start + self.window_ms {
-            let acc = std::mem::take(&mut self.acc);
-            if !self.partial {
-                self.judge_window(acc, store, now_ms, report);
-            }
-            self.partial = false;
-            self.win_start += self.window_ms;
-            self.acc.start_ms = self.win_start;
+        let keep_from = now_ms - KEEP_WINDOWS * self.window_ms;
+        while self.slices.front().is_some_and(|s| s.at_ms <= keep_from) {
+            self.slices.pop_front();
         }
-    }
-
-    fn judge_window(&mut self, w: BeatWindow, store: &Store, now_ms: i64, report: &mut TickReport) {
-        let jumpy = w.points > 0 && w.lost_exports();
-        self.judge_beats(w, store, now_ms, report);
-        // Updated after the diagnosis, which looks at the windows before this one.
-        self.jumpy_windows = if jumpy {
-            (self.jumpy_windows + 1).min(KEEP_WINDOWS as u32)
-        } else {
-            self.jumpy_windows.saturating_sub(1)
-        };
-    }
-
-    fn judge_beats(&mut self, w: BeatWindow, store: &Store, now_ms: i64, report: &mut TickReport) {
-        self.judged = true;
-        self.last_beats = w.beats;
+        let window = self.sum(now_ms - self.window_ms, now_ms);
+        self.last_beats = window.beats;
+        // Old statuses are forgotten: a failing status once its windows are past, a stop a
+        // day after its grace ran out.
+        let stale_failing = now_ms - KEEP_WINDOWS * self.window_ms;
+        let stale_stop = now_ms - ms(self.rule.stop_grace) - 86_400_000;
+        let mut kept = Vec::with_capacity(self.statuses.len());
+        for s in self.statuses.drain(..) {
+            let stale = if s.value == 2.0 {
+                s.recv_ms < stale_stop
+            } else {
+                s.recv_ms < stale_failing
+            };
+            if stale {
+                report.statuses.push((index, s.row(), false));
+            } else {
+                kept.push(s);
+            }
+        }
+        self.statuses = kept;
         if self.stopped() {
-            self.streak_bad = 0;
-            self.bad.clear();
-            let note =
-                "the emitter was stopped on purpose (heartbeat.emitter.status = 2)".to_owned();
-            if let Some(alert) = resolve_alert(&mut self.firing, now_ms, Some(note)) {
+            let stop_ms = self
+                .statuses
+                .iter()
+                .filter(|s| !s.expired)
+                .map(|s| s.recv_ms)
+                .max()
+                .unwrap_or(now_ms);
+            let grace = ms(self.rule.stop_grace);
+            if now_ms - stop_ms < grace {
+                self.bad_since = None;
+                self.good_since = None;
+                let note =
+                    "the emitter was stopped on purpose (heartbeat.emitter.status = 2)".to_owned();
+                if let Some(alert) = resolve_alert(&mut self.firing, now_ms, Some(note)) {
+                    report.events.push(alert);
+                }
+                return;
+            }
+            // Past the grace, nothing took over: page, then judge beats as usual (the stop
+            // statuses are forgotten, so a successor's beats resolve it).
+            if self.firing.is_none() {
+                let alert = self.stopped_not_restarted(store, stop_ms, now_ms);
+                self.bad_since = Some(alert.since_ms);
+                self.firing = Some(alert.clone());
                 report.events.push(alert);
             }
+            for s in &mut self.statuses {
+                s.expired = true;
+            }
+            self.good_since = None;
             return;
         }
-        if w.beats < f64::from(self.rule.min_beats) {
-            self.streak_bad += 1;
-            self.streak_good = 0;
-            if self.bad.len() >= KEEP_WINDOWS {
-                self.bad.remove(0);
-            }
-            self.bad.push(w);
-            if self.firing.is_none() && self.streak_bad >= self.rule.fire_after {
-                let alert = self.diagnose(store, now_ms);
+        let warm = now_ms < self.started_ms + self.window_ms;
+        let silent = self
+            .rule
+            .max_silence
+            .is_some_and(|s| now_ms - self.silence_ref() >= ms(s));
+        if warm && !silent {
+            // The first window after a start is not fully observed: neither good nor bad.
+            return;
+        }
+        let few = !warm && window.beats < f64::from(self.rule.min_beats);
+        if !warm {
+            self.judged = true;
+        }
+        if few || silent {
+            self.good_since = None;
+            let since = *self.bad_since.get_or_insert(now_ms);
+            let hold = self.window_ms * i64::from(self.rule.fire_after.saturating_sub(1));
+            if self.firing.is_none() && (silent || now_ms - since >= hold) {
+                let alert = self.diagnose(store, now_ms, silent);
                 self.firing = Some(alert.clone());
                 report.events.push(alert);
             }
         } else {
-            self.streak_good += 1;
-            self.streak_bad = 0;
-            self.bad.clear();
-            if self.streak_good >= self.rule.resolve_after
-                && self.firing.is_some()
-                && let Some(alert) = resolve_alert(&mut self.firing, now_ms, w.recovery_note())
+            self.bad_since = None;
+            let good = *self.good_since.get_or_insert(now_ms);
+            let hold = self.window_ms * i64::from(self.rule.resolve_after.saturating_sub(1));
+            if self.firing.is_some()
+                && now_ms - good >= hold
+                && let Some(alert) = resolve_alert(&mut self.firing, now_ms, window.recovery_note())
             {
                 report.events.push(alert);
             }
         }
+    }
+
+    /// Where a silence began, on the tick grid (so that two watches fed the same beats agree).
+    fn since(&self, now_ms: i64) -> i64 {
+        match self.last_beat_ms {
+            Some(t) if t >= self.started_ms => {
+                (t.div_euclid(self.tick_ms) + i64::from(t.rem_euclid(self.tick_ms) != 0))
+                    * self.tick_ms
+            }
+            _ => self.bad_since.unwrap_or(now_ms).min(now_ms),
+        }
+    }
+
+    fn stopped_not_restarted(&self, store: &Store, stop_ms: i64, now_ms: i64) -> Alert {
+        let rule = &self.rule;
+        let subject = self.subject();
+        let stopped: Vec<String> = self
+            .statuses
+            .iter()
+            .map(|s| {
+                let version = store
+                    .services
+                    .get(rule.service.as_str())
+                    .and_then(|svc| svc.instances.iter().find(|i| i.id == s.instance))
+                    .and_then(|i| i.version.as_deref())
+                    .map_or(String::new(), |v| format!(" version {v}"));
+                format!("{} (instance {}{version})", s.emitter, s.instance)
+            })
+            .collect();
+        let version = self.statuses.first().and_then(|s| {
+            store
+                .services
+                .get(rule.service.as_str())
+                .and_then(|svc| svc.instances.iter().find(|i| i.id == s.instance))
+                .and_then(|i| i.version.as_deref().map(str::to_owned))
+        });
+        let since_ms = stop_ms;
+        let mut summary = format!(
+            "{subject} was stopped on purpose {} ago and nothing took over",
+            human(now_ms - stop_ms)
+        );
+        if let Some(v) = &version {
+            summary.push_str(&format!(" (version {v} stopped)"));
+        }
+        let details = vec![
+            format!("stopped: {}", stopped.join(", ")),
+            format!(
+                "stopped at {}; no beat since; stop_grace {}",
+                rfc3339(stop_ms),
+                human(ms(rule.stop_grace))
+            ),
+        ];
+        let mut actions = vec![
+            "check the deploy or the scheduler: the new version never started, or crashed before its first beat".to_owned(),
+        ];
+        if let Some(v) = version {
+            actions.push(format!("if the new version cannot start, bring {v} back"));
+        }
+        actions
+            .push("if the service was retired on purpose, remove or silence this rule".to_owned());
+        self.alert(
+            Classification::StoppedNotRestarted,
+            since_ms,
+            summary,
+            details,
+            actions,
+        )
     }
 
     fn subject(&self) -> String {
@@ -278,29 +524,111 @@ impl DeadmanState {
         }
     }
 
-    fn diagnose(&self, store: &Store, now_ms: i64) -> Alert {
+    fn alert(
+        &self,
+        classification: Classification,
+        since_ms: i64,
+        summary: String,
+        details: Vec<String>,
+        actions: Vec<String>,
+    ) -> Alert {
         let rule = &self.rule;
-        let since_ms = self.bad.first().map_or(self.win_start, |w| w.start_ms);
-        let beats: f64 = self.bad.iter().map(|w| w.beats).sum();
-        let points: u32 = self.bad.iter().map(|w| w.points).sum();
-        let max_jump = self.bad.iter().map(|w| w.max_jump).fold(0.0, f64::max);
-        let gaps: u32 = self.bad.iter().map(|w| w.gaps).sum();
-        let restarts: Vec<&(Name, Name)> = self.bad.iter().flat_map(|w| &w.restarts).collect();
-        let resets: u32 = self.bad.iter().map(|w| w.resets).sum();
+        let signal = match &rule.emitter {
+            Some(e) => format!(
+                "{}{{service.name=\"{}\",heartbeat.emitter=\"{e}\"}}",
+                heartbeat::semconv::METRIC_BEATS,
+                rule.service
+            ),
+            None => format!(
+                "{}{{service.name=\"{}\"}}",
+                heartbeat::semconv::METRIC_BEATS,
+                rule.service
+            ),
+        };
+        let mut conditions = vec![format!(
+            "fewer than {} beats per {}",
+            rule.min_beats,
+            human(self.window_ms)
+        )];
+        if let Some(s) = rule.max_silence {
+            conditions.push(format!("no beat for {}", human(ms(s))));
+        }
+        Alert {
+            id: format!("{}@{since_ms}", rule.name),
+            rule: rule.name.clone(),
+            kind: AlertKind::Deadman,
+            status: AlertStatus::Firing,
+            severity: rule.severity.as_str().to_owned(),
+            service: Some(rule.service.clone()),
+            signal,
+            since_ms,
+            since: rfc3339(since_ms),
+            resolved_ms: None,
+            classification,
+            conditions,
+            summary,
+            details,
+            tenants: Vec::new(),
+            attributes: Vec::new(),
+            deploys: Vec::new(),
+            actions,
+        }
+    }
+
+    /// Whether the process that sent the last beat still exports, over time: at least three
+    /// exports after its last beat, the latest in the second half of the silence. A killed
+    /// process leaves at most the one frozen point of a periodic exporter behind.
+    fn process_alive(&self, store: &Store, now_ms: i64) -> Option<(Name, usize)> {
+        let last_beat = self.last_beat_ms?;
+        let service = store.services.get(self.rule.service.as_str())?;
+        let mut best = None;
+        for i in &service.instances {
+            let after = i.recent_recv.iter().filter(|&&t| t > last_beat).count();
+            let recent = i.last_seen_ms >= last_beat + (now_ms - last_beat) / 2;
+            if after >= 3 && recent {
+                best = Some((Arc::clone(&i.id), after));
+                if self.last_beat_instance.as_ref() == Some(&i.id) {
+                    break;
+                }
+            }
+        }
+        best
+    }
+
+    fn diagnose(&self, store: &Store, now_ms: i64, silent: bool) -> Alert {
+        let rule = &self.rule;
+        let since_ms = self.since(now_ms);
+        let from = since_ms.min(self.bad_since.unwrap_or(now_ms)) - self.window_ms;
+        let bad = self.sum(from, now_ms);
+        let before = self.sum(from - KEEP_WINDOWS * self.window_ms, from);
+        let (beats, points, max_jump, gaps) = (bad.beats, bad.points, bad.max_jump, bad.gaps);
+        let restarts = &bad.restarts;
+        let resets = bad.resets;
         let service_seen = store
             .services
             .get(rule.service.as_str())
             .map(|s| s.last_seen_ms);
         let subject = self.subject();
-        let windows = self.bad.len();
         let mut details = vec![format!(
-            "{beats} beat(s) in the last {windows} window(s) of {}, fewer than {} per window",
+            "{} beat(s) in the last {}, fewer than {}",
+            self.last_beats,
             human(self.window_ms),
             rule.min_beats
         )];
+        if silent && let Some(s) = rule.max_silence {
+            details[0] = format!(
+                "no beat for {} (max_silence {})",
+                human(now_ms - self.silence_ref()),
+                human(ms(s))
+            );
+        }
         if let Some(t) = self.last_beat_ms {
+            let who = self
+                .last_beat_instance
+                .as_ref()
+                .map_or(String::new(), |i| format!(" from instance {i}"));
             details.push(format!(
-                "last beat received {} ago ({})",
+                "last beat received {} ago ({}){who}",
                 human(now_ms - t),
                 rfc3339(t)
             ));
@@ -347,17 +675,19 @@ impl DeadmanState {
                 ],
             )
         } else if (points > 0 && (max_jump >= 2.0 || gaps > 0))
-            || (points == 0 && self.jumpy_windows > 0)
+            || (beats == 0.0 && before.points > 0 && before.lost_exports())
         {
             details.push(if gaps > 0 {
                 format!(
                     "{points} point(s) received carrying {beats} beat(s); {gaps} of them did not start where the one before ended: the exports between never arrived"
                 )
-            } else {
+            } else if points > 0 {
                 format!(
                     "{points} point(s) received carrying {beats} beat(s); the counter jumped by up to {} between received points",
                     max_jump.max(2.0)
                 )
+            } else {
+                "before the silence, beats arrived in bursts: exports were being lost".to_owned()
             });
             (
                 Classification::LossyPipeline,
@@ -368,15 +698,34 @@ impl DeadmanState {
                     "check the network path and the watch's 429 answers".to_owned(),
                 ],
             )
-        } else if points > 0 || service_seen.is_some_and(|t| t >= since_ms) {
+        } else if !self.seen {
+            let emitters = store.emitters_of(&rule.service);
+            details.push(match (service_seen, emitters.is_empty()) {
+                (Some(_), false) => format!(
+                    "{} sends beats of other emitters: {}",
+                    rule.service,
+                    emitters.join(", ")
+                ),
+                (Some(_), true) => format!("{} exports, but no beats at all", rule.service),
+                (None, _) => format!("nothing ever received from {}", rule.service),
+            });
+            (
+                Classification::NeverSeen,
+                format!("{subject} has never been seen: no beat of it ever arrived (is the rule right?)"),
+                vec![
+                    "check the rule's service and emitter names against what the service sends (heartbeat-watch check --rules FILE)".to_owned(),
+                    format!("check that {} runs a dead-man emitter and exports to this watch", rule.service),
+                ],
+            )
+        } else if let Some((instance, exports)) = self.process_alive(store, now_ms) {
             details.push(if points > 0 {
                 format!(
-                    "{points} point(s) received with a frozen count ({})",
+                    "{points} point(s) received with a frozen count ({}); instance {instance} sent {exports} export(s) since its last beat",
                     self.last_value
                 )
             } else {
                 format!(
-                    "{} still exports other metrics, without beats",
+                    "instance {instance} of {} still exports other metrics ({exports} export(s) since its last beat), without beats",
                     rule.service
                 )
             });
@@ -398,7 +747,7 @@ impl DeadmanState {
                 None => format!("nothing ever received from {}", rule.service),
             });
             (
-                Classification::DeadEmitter,
+                Classification::ProcessDown,
                 format!(
                     "{subject} is silent: nothing arrives from the service (process or pipeline down)"
                 ),
@@ -411,37 +760,7 @@ impl DeadmanState {
                 ],
             )
         };
-        let signal = match &rule.emitter {
-            Some(e) => format!(
-                "heartbeat.beats{{service.name=\"{}\",heartbeat.emitter=\"{e}\"}}",
-                rule.service
-            ),
-            None => format!("heartbeat.beats{{service.name=\"{}\"}}", rule.service),
-        };
-        Alert {
-            id: format!("{}@{since_ms}", rule.name),
-            rule: rule.name.clone(),
-            kind: AlertKind::Deadman,
-            status: AlertStatus::Firing,
-            severity: rule.severity.as_str().to_owned(),
-            service: Some(rule.service.clone()),
-            signal,
-            since_ms,
-            since: rfc3339(since_ms),
-            resolved_ms: None,
-            classification,
-            conditions: vec![format!(
-                "fewer than {} beats per {}",
-                rule.min_beats,
-                human(self.window_ms)
-            )],
-            summary,
-            details,
-            tenants: Vec::new(),
-            attributes: Vec::new(),
-            deploys: Vec::new(),
-            actions,
-        }
+        self.alert(classification, since_ms, summary, details, actions)
     }
 
     pub(crate) fn view(&self, now_ms: i64) -> super::DeadmanView {
@@ -449,9 +768,11 @@ impl DeadmanState {
             RuleState::Firing
         } else if self.stopped() {
             RuleState::Stopped
+        } else if !self.seen && self.judged {
+            RuleState::NoData
         } else if !self.judged {
             RuleState::Warming
-        } else if self.streak_bad > 0 {
+        } else if self.bad_since.is_some() {
             RuleState::Pending
         } else {
             RuleState::Ok
@@ -470,6 +791,8 @@ impl DeadmanState {
             last_beat_age_ms: self.last_beat_ms.map(|t| now_ms - t),
             status_age_ms,
             window_ms: self.window_ms,
+            classification: self.firing.as_ref().map(|a| a.classification),
+            seen: self.seen,
         }
     }
 }

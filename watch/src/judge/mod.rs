@@ -2,9 +2,10 @@
 //! decides which rules fire and resolve, with a diagnosis for each alert; it keeps the SLA
 //! ledger. It takes the time as an argument, so tests move hours of windows in microseconds.
 //!
-//! Windows are tumbling and aligned to the epoch (a 1-minute window runs from one whole minute
-//! to the next), so "fire after N missed windows" means N whole windows. The window that was
-//! running when the watch started is not judged: it was not fully observed.
+//! Outcome windows are tumbling and aligned to the epoch (a 1-minute window runs from one whole
+//! minute to the next), so "fire after N bad windows" means N whole windows; the window that
+//! was running when the watch started is not judged: it was not fully observed. Dead-man rules
+//! are judged over a sliding window at every tick, and at the exact `max_silence` deadline.
 
 mod anomaly;
 mod deadman;
@@ -22,7 +23,8 @@ use crate::store::{Role, Store};
 
 pub(crate) use deadman::DeadmanState;
 pub(crate) use outcome::OutcomeState;
-pub(crate) use sla::{SlaState, month_of};
+pub use sla::SlotState;
+pub(crate) use sla::{Signal, SignalNow, SlaState, month_of};
 
 /// Alerts kept for the view and the API after they changed state.
 const RECENT_ALERTS: usize = 50;
@@ -32,7 +34,17 @@ const RECENT_ALERTS: usize = 50;
 pub(crate) struct LedgerRow {
     pub(crate) sla: usize,
     pub(crate) slot_ms: i64,
-    pub(crate) up: bool,
+    pub(crate) state: SlotState,
+}
+
+/// The latest `heartbeat.emitter.status` of one emitter of a dead-man rule, as persisted.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct StatusRow {
+    pub(crate) emitter: String,
+    pub(crate) instance: String,
+    pub(crate) recv_ms: i64,
+    pub(crate) value: f64,
+    pub(crate) reason: Option<String>,
 }
 
 /// A closed outcome window, the anomaly baseline's history.
@@ -66,6 +78,10 @@ pub(crate) struct TickReport {
     pub(crate) ledger: Vec<LedgerRow>,
     pub(crate) windows: Vec<WindowRow>,
     pub(crate) emitters: Vec<EmitterSeen>,
+    /// Firing alerts whose diagnosis changed (an alert that became `no_data`): saved, not sent.
+    pub(crate) updates: Vec<Alert>,
+    /// `(dead-man rule, status, true to save or false to delete)`.
+    pub(crate) statuses: Vec<(usize, StatusRow, bool)>,
 }
 
 /// Which rules a series feeds, resolved once per series.
@@ -93,10 +109,11 @@ pub(crate) struct Judge {
 impl Judge {
     /// A judge for `rules`, started at `now_ms`, with SLA ledger slots of `slot_ms`.
     pub(crate) fn new(rules: &RuleFile, now_ms: i64, slot_ms: i64) -> Self {
+        let tick_ms = crate::clock::ms(rules.watch.tick).max(1);
         let deadman = rules
             .deadman
             .iter()
-            .map(|r| DeadmanState::new(r.clone(), now_ms))
+            .map(|r| DeadmanState::new(r.clone(), now_ms, tick_ms))
             .collect();
         let outcome = rules
             .outcome
@@ -110,13 +127,26 @@ impl Judge {
                 let signals = s
                     .signals
                     .iter()
-                    .filter_map(|name| rules.outcome.iter().position(|r| &r.name == name))
+                    .filter_map(|name| {
+                        rules
+                            .outcome
+                            .iter()
+                            .position(|r| &r.name == name)
+                            .map(Signal::Outcome)
+                            .or_else(|| {
+                                rules
+                                    .deadman
+                                    .iter()
+                                    .position(|r| &r.name == name)
+                                    .map(Signal::Deadman)
+                            })
+                    })
                     .collect();
                 SlaState::new(s.clone(), signals, slot_ms)
             })
             .collect();
         Self {
-            tick_ms: crate::clock::ms(rules.watch.tick).max(1),
+            tick_ms,
             deadman,
             outcome,
             sla,
@@ -140,18 +170,21 @@ impl Judge {
                 o.history.insert(start, (s, f));
             }
         }
-        for (sla, slot, up) in state.ledger {
+        for (sla, slot, state) in state.ledger {
             if let Some(s) = self.sla.iter_mut().find(|s| s.def.name == sla) {
-                s.restore(slot, up);
+                s.restore(slot, state);
             }
         }
         for seen in state.emitters {
             for d in &mut self.deadman {
-                if d.rule.service == seen.service
-                    && d.rule.emitter.as_deref().is_none_or(|e| e == seen.emitter)
-                {
-                    d.last_beat_ms = d.last_beat_ms.max(Some(seen.last_seen_ms));
+                if d.matches(&seen.service, &seen.emitter) {
+                    d.restore_seen(&seen);
                 }
+            }
+        }
+        for (rule, row) in state.statuses {
+            if let Some(d) = self.deadman.iter_mut().find(|d| d.rule.name == rule) {
+                d.restore_status(&row);
             }
         }
     }
@@ -162,14 +195,21 @@ impl Judge {
         let mut report = TickReport::default();
         self.read(store, now_ms, &mut report);
         for (i, d) in self.deadman.iter_mut().enumerate() {
-            d.close_windows(i, store, now_ms, &mut report);
+            d.judge(i, store, now_ms, &mut report);
         }
         for (i, o) in self.outcome.iter_mut().enumerate() {
             o.close_windows(i, store, now_ms, &mut report);
         }
-        let firing: Vec<Option<i64>> = self.outcome.iter().map(|o| o.firing_since()).collect();
+        let (deadman, outcome) = (&self.deadman, &self.outcome);
+        let signal = |s: Signal| {
+            match s {
+                Signal::Outcome(i) => outcome.get(i).map(|o| o.signal_now(now_ms)),
+                Signal::Deadman(i) => deadman.get(i).map(|d| d.signal_now(now_ms)),
+            }
+            .unwrap_or_default()
+        };
         for (i, s) in self.sla.iter_mut().enumerate() {
-            s.record(i, &firing, now_ms, &mut report);
+            s.record(i, signal, now_ms, &mut report);
         }
         for alert in &report.events {
             if self.recent.len() >= RECENT_ALERTS {
@@ -179,6 +219,11 @@ impl Judge {
         }
         self.last_tick_ms = now_ms;
         report
+    }
+
+    /// The earliest `max_silence` deadline of a dead-man rule: the judge loop wakes then.
+    pub(crate) fn next_deadline(&self) -> Option<i64> {
+        self.deadman.iter().filter_map(DeadmanState::deadline).min()
     }
 
     fn read(&mut self, store: &mut Store, now_ms: i64, report: &mut TickReport) {
@@ -202,14 +247,14 @@ impl Judge {
                 match &series.role {
                     Role::Beats { .. } | Role::Status { .. } => {
                         if let Some(d) = deadman.get_mut(rule)
-                            && let Some(seen) = d.observe(series, &pending, now_ms)
+                            && let Some(seen) = d.observe(series, &pending, now_ms, report, rule)
                         {
                             report.emitters.push(seen);
                         }
                     }
                     Role::Outcome { .. } => {
                         if let Some(o) = outcome.get_mut(rule) {
-                            o.observe(series, &pending, dims);
+                            o.observe(series, &pending, dims, now_ms);
                         }
                     }
                     Role::Other => {}
@@ -286,8 +331,12 @@ pub enum RuleState {
     Pending,
     /// Firing.
     Firing,
-    /// The emitter was stopped on purpose (`heartbeat.emitter.status = 2`): no page.
+    /// The emitter was stopped on purpose (`heartbeat.emitter.status = 2`): no page for its
+    /// `stop_grace`.
     Stopped,
+    /// Judged, and nothing arrived: no series ever matched the rule, or (outcome rules) the
+    /// last window had no data. Never shown as ok.
+    NoData,
 }
 
 /// Successes and failures of one attribute value in the last closed window.
@@ -324,6 +373,13 @@ pub struct OutcomeView {
     pub state: RuleState,
     /// Per surface (fixed attributes) and tenant, largest first.
     pub by_attribute: Vec<DimView>,
+    /// Whether any series ever matched the rule (a rule that never matched may name an
+    /// outcome or a `where` value that is never sent).
+    pub seen: bool,
+    /// When a point of the rule's series last arrived (ms since the epoch).
+    pub last_point_ms: Option<i64>,
+    /// The firing alert's classification.
+    pub classification: Option<crate::alert::Classification>,
 }
 
 /// A dead-man rule in the live view.
@@ -349,6 +405,10 @@ pub struct DeadmanView {
     pub status_age_ms: Option<i64>,
     /// Window length (ms).
     pub window_ms: i64,
+    /// The firing alert's classification (`process_down`, `dead_emitter`, ...).
+    pub classification: Option<crate::alert::Classification>,
+    /// Whether a beat of the rule's emitter was ever seen.
+    pub seen: bool,
 }
 
 /// An SLA so far this month.
@@ -360,14 +420,26 @@ pub struct SlaView {
     pub objective: f64,
     /// Ledger slot length (ms): a minute, or less in the demo's compressed time.
     pub slot_ms: i64,
-    /// Slots observed this month.
+    /// Slots recorded this month (up, down or unknown).
     pub observed: u64,
     /// Slots down this month.
     pub down: u64,
-    /// `1 - down / observed`.
+    /// Slots unknown this month: recorded unknown, or not recorded (the watch was not
+    /// running) since the first recorded one.
+    pub unknown: u64,
+    /// Slots up this month.
+    pub up: u64,
+    /// The strict availability, unknown counted as down: `up / (up + down + unknown)`. The
+    /// objective is judged on it.
     pub availability: f64,
+    /// The lenient availability, unknown left out: `up / (up + down)`, if any slot is known.
+    pub availability_known: Option<f64>,
+    /// Whether the strict availability meets the objective.
+    pub met: bool,
     /// Whether the current slot is down.
     pub down_now: bool,
+    /// Whether the current slot is unknown.
+    pub unknown_now: bool,
 }
 
 /// Everything the live view shows, also served as JSON at `GET /api/state`.

@@ -1,6 +1,13 @@
 //! Outcome rules: the success ratio below a floor, the success rate below a floor, a negative
-//! anomaly against the seasonal baseline; and, when one fires, the drill-down (which tenants and
-//! attribute values carry the drop) and the deploys just before it.
+//! anomaly against the seasonal baseline, and no data (`on_no_data`, a breach by default); and,
+//! when one fires, the drill-down (which tenants and attribute values carry the drop) and the
+//! deploys just before it.
+//!
+//! No data is a window without any event (or fewer than `min_expected_per_minute`): no series
+//! ever matched, the counts stopped increasing, or every emitter of the service is gone. With
+//! `on_no_data = "breach"` it is a bad window classified `no_data`, so a total outage pages
+//! and counts as SLA downtime, and an alert firing when the data stops is not resolved by the
+//! silence: it becomes `no_data`. In `quiet_hours` such a window is good.
 //!
 //! Drill-down: every tenant (`heartbeat.tenant`) and every value of a fixed attribute (such as
 //! `surface`) keeps its usual successes and failures per window, an exponentially weighted
@@ -14,9 +21,10 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use super::anomaly::{self, Expected};
-use super::{DimView, Name, RuleState, TickReport, WindowRow, resolve_alert};
+use super::{DimView, Name, RuleState, SignalNow, TickReport, WindowRow, resolve_alert};
 use crate::alert::{Alert, AlertKind, AlertStatus, Classification, Contributor, Deploy};
 use crate::clock::{human, ms, rfc3339};
+use crate::rulefile::OnNoData;
 use crate::rulefile::OutcomeRule;
 use crate::store::{Pending, Role, Series, Store};
 
@@ -66,6 +74,15 @@ pub(crate) struct OutcomeState {
     warming_anomaly: bool,
     last: (f64, f64),
     pub(crate) firing: Option<Alert>,
+    /// A series ever matched the rule.
+    seen: bool,
+    /// When a point of a matching series last arrived, and from which instances recently.
+    last_point_ms: Option<i64>,
+    /// When an event (an increase) last arrived.
+    last_event_ms: Option<i64>,
+    instances: Vec<(Name, i64)>,
+    /// The last judged window had no data.
+    no_data: bool,
 }
 
 impl OutcomeState {
@@ -92,6 +109,22 @@ impl OutcomeState {
             warming_anomaly: false,
             last: (0.0, 0.0),
             firing: None,
+            seen: false,
+            last_point_ms: None,
+            last_event_ms: None,
+            instances: Vec::new(),
+            no_data: false,
+        }
+    }
+
+    /// Where the rule stands, for the SLA ledger.
+    pub(crate) fn signal_now(&self, now_ms: i64) -> SignalNow {
+        SignalNow {
+            firing_since: self.firing.as_ref().map(|a| a.since_ms),
+            judged: self.judged,
+            fresh: self
+                .last_point_ms
+                .is_some_and(|t| t > now_ms - self.window_ms),
         }
     }
 
@@ -99,11 +132,6 @@ impl OutcomeState {
         self.streak_bad = self.rule.fire_after;
         self.bad_since = Some(alert.since_ms);
         self.firing = Some(alert);
-    }
-
-    /// The start of the firing alert, if firing.
-    pub(crate) fn firing_since(&self) -> Option<i64> {
-        self.firing.as_ref().map(|a| a.since_ms)
     }
 
     pub(crate) fn matches(&self, series: &Series, outcome: &str) -> bool {
@@ -165,17 +193,47 @@ impl OutcomeState {
     }
 
     /// Takes in new points of a matching outcome series.
-    pub(crate) fn observe(&mut self, series: &Series, pending: &Pending, dims: &[u32]) {
+    pub(crate) fn observe(
+        &mut self,
+        series: &Series,
+        pending: &Pending,
+        dims: &[u32],
+        now_ms: i64,
+    ) {
         let Role::Outcome {
             success, reason, ..
         } = &series.role
         else {
             return;
         };
+        self.seen = true;
+        let at = series.last_recv_ms.min(now_ms);
+        self.last_point_ms = self.last_point_ms.max(Some(at));
+        match self
+            .instances
+            .iter_mut()
+            .find(|(i, _)| *i == series.instance)
+        {
+            Some(entry) => entry.1 = entry.1.max(at),
+            None => {
+                if self.instances.len() >= 16
+                    && let Some(oldest) = self
+                        .instances
+                        .iter()
+                        .enumerate()
+                        .min_by_key(|(_, (_, t))| *t)
+                        .map(|(n, _)| n)
+                {
+                    self.instances.swap_remove(oldest);
+                }
+                self.instances.push((Arc::clone(&series.instance), at));
+            }
+        }
         let n = pending.increase;
         if n == 0.0 {
             return;
         }
+        self.last_event_ms = self.last_event_ms.max(Some(at));
         if *success {
             self.succ += n;
         } else {
@@ -247,6 +305,34 @@ impl OutcomeState {
         self.last = (s, f);
         let minutes = self.window_ms as f64 / 60_000.0;
         let mut conditions: Vec<(Classification, String)> = Vec::new();
+        let no_data = s + f == 0.0
+            || self
+                .rule
+                .min_expected_per_minute
+                .is_some_and(|m| (s + f) / minutes < m);
+        let quiet =
+            self.rule.quiet_hours.iter().any(|q| {
+                q.contains(self.win_start) || q.contains(self.win_start + self.window_ms - 1)
+            });
+        self.no_data = no_data;
+        if no_data {
+            match (self.rule.on_no_data, quiet) {
+                (_, true) | (OnNoData::Ok, _) => {}
+                (OnNoData::Keep, false) => {
+                    report.windows.push(WindowRow {
+                        rule: index,
+                        start_ms: self.win_start,
+                        successes: s,
+                        failures: f,
+                    });
+                    return;
+                }
+                (OnNoData::Breach, false) => {
+                    conditions.push((Classification::NoData, self.no_data_text(store, now_ms)));
+                }
+            }
+        }
+        let judge_data = !no_data || self.rule.on_no_data == OnNoData::Breach && !quiet;
         if let Some(floor) = self.rule.min_success_ratio
             && s + f > 0.0
             && s / (s + f) < floor
@@ -261,6 +347,7 @@ impl OutcomeState {
             ));
         }
         if let Some(floor) = self.rule.min_rate_per_minute
+            && judge_data
             && s / minutes < floor
         {
             conditions.push((
@@ -275,6 +362,7 @@ impl OutcomeState {
         let expected = self.expected();
         self.warming_anomaly = self.rule.anomaly.is_some() && expected.is_none();
         if let (Some(e), Some(a)) = (expected, self.rule.anomaly)
+            && judge_data
             && e.is_drop(s, a.sensitivity)
         {
             conditions.push((
@@ -328,7 +416,99 @@ impl OutcomeState {
                 let alert = self.diagnose(conditions, expected, since, store);
                 self.firing = Some(alert.clone());
                 report.events.push(alert);
+            } else if let Some(alert) = &mut self.firing
+                && conditions
+                    .first()
+                    .is_some_and(|c| c.0 == Classification::NoData)
+                && alert.classification != Classification::NoData
+            {
+                // The data stopped while the alert was firing: silence does not resolve it.
+                let was = alert.classification;
+                alert.classification = Classification::NoData;
+                alert.details.push(format!(
+                    "{} (the alert fired as {was}; silence does not resolve it)",
+                    conditions.first().map_or("", |c| c.1.as_str())
+                ));
+                if !alert.conditions.iter().any(|c| c == "no_data") {
+                    alert.conditions.push("no_data".to_owned());
+                }
+                report.updates.push(alert.clone());
             }
+        }
+    }
+
+    /// What "no data" means right now, for the alert: nothing ever matched, the counts froze,
+    /// or nothing arrives at all.
+    fn no_data_text(&self, store: &Store, now_ms: i64) -> String {
+        let rule = &self.rule;
+        let (s, f) = (self.succ, self.fail);
+        let window = human(self.window_ms);
+        let head = if s + f == 0.0 {
+            format!("no data: no {} event in {window}", rule.outcome)
+        } else {
+            format!(
+                "no data: {} event(s) in {window}, fewer than the {} per minute expected",
+                s + f,
+                rule.min_expected_per_minute.unwrap_or(0.0)
+            )
+        };
+        if !self.seen {
+            let mut filters: Vec<String> = rule
+                .filters
+                .iter()
+                .map(|(k, v)| format!("{k}={v:?}"))
+                .collect();
+            if let Some(service) = &rule.service {
+                filters.insert(0, format!("service.name={service:?}"));
+            }
+            let seen = store.outcomes_of(rule.service.as_deref());
+            let known = if seen.is_empty() {
+                match &rule.service {
+                    Some(svc) if store.services.contains_key(svc.as_str()) => {
+                        format!("; {svc} sends no outcome at all")
+                    }
+                    Some(svc) => format!("; nothing ever received from {svc}"),
+                    None => "; no outcome at all has arrived".to_owned(),
+                }
+            } else {
+                format!("; outcomes seen: {}", seen.join(", "))
+            };
+            return format!(
+                "{head}: no series has ever matched heartbeat.outcome={:?}{}{} (is the rule right?)",
+                rule.outcome,
+                if filters.is_empty() {
+                    String::new()
+                } else {
+                    format!(" with {}", filters.join(", "))
+                },
+                known
+            );
+        }
+        let last_event = self
+            .last_event_ms
+            .map_or("no event since the watch started".to_owned(), |t| {
+                format!("last event {} ago ({})", human(now_ms - t), rfc3339(t))
+            });
+        let recent: Vec<String> = self
+            .instances
+            .iter()
+            .filter(|(_, t)| *t > now_ms - self.window_ms)
+            .map(|(i, _)| i.to_string())
+            .collect();
+        if recent.is_empty() {
+            let last = self.last_point_ms.unwrap_or(now_ms);
+            let from: Vec<String> = self.instances.iter().map(|(i, _)| i.to_string()).collect();
+            format!(
+                "{head}; {last_event}; nothing arrives from its emitters any more: the last point came {} ago ({}) from {}",
+                human(now_ms - last),
+                rfc3339(last),
+                from.join(", ")
+            )
+        } else {
+            format!(
+                "{head}; {last_event}; points still arrive from {} with frozen counts: the process runs but the code path is not reached",
+                recent.join(", ")
+            )
         }
     }
 
@@ -519,6 +699,19 @@ impl OutcomeState {
         if let Some((reason, _)) = reasons.first() {
             actions.push(format!("start from the top failure reason: {reason}"));
         }
+        if classification == Classification::NoData {
+            actions.insert(
+                0,
+                if self.seen {
+                    format!(
+                        "check that the services sending {} are running and reach this watch; then whether the code path that records it is still reached (a stuck queue, a disabled feature, a routing change)",
+                        rule.outcome
+                    )
+                } else {
+                    "check the rule's outcome name and where filter against what is sent (heartbeat-watch check --rules FILE)".to_owned()
+                },
+            );
+        }
         actions.push("open an incident and page the responder".to_owned());
         let mut summary = format!("{} is dropping", rule.outcome);
         if let Some(c) = conditions.first() {
@@ -564,6 +757,8 @@ impl OutcomeState {
             RuleState::Firing
         } else if !self.judged {
             RuleState::Warming
+        } else if self.no_data || !self.seen {
+            RuleState::NoData
         } else if self.streak_bad > 0 {
             RuleState::Pending
         } else if self.warming_anomaly
@@ -602,6 +797,9 @@ impl OutcomeState {
             success_ratio: (s + f > 0.0).then(|| s / (s + f)),
             state,
             by_attribute,
+            seen: self.seen,
+            last_point_ms: self.last_point_ms,
+            classification: self.firing.as_ref().map(|a| a.classification),
         }
     }
 }

@@ -1,9 +1,21 @@
 //! The SLA ledger: for each SLA, each slot (a minute; shorter in the demo's compressed time) is
-//! up or down. A slot is down when any of the SLA's signals is firing in it; when a signal
-//! fires, the slots back to the start of its first bad window are marked down too, since the
-//! customers were already failing then.
+//! up, down or unknown.
+//!
+//! - **down**: any of the SLA's signals (outcome or dead-man rules) is firing in it; when a
+//!   signal fires, the slots back to the start of its alert are marked down too, since the
+//!   customers were already failing then. A rule that breaches on no data fires, so a total
+//!   outage is downtime.
+//! - **unknown**: nothing fires, but the watch cannot vouch for the slot: a signal is still
+//!   warming up, or none of the signals received any point within its window. A slot the watch
+//!   was not running in has no row at all and is reported unknown as well.
+//! - **up**: the signals were judged, data arrived, and none fired.
+//!
+//! Down wins over unknown, which wins over nothing; unknown is upgraded to up within a slot
+//! once the watch can vouch for it.
 
 use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
 
 use super::{LedgerRow, SlaView, TickReport};
 use crate::clock::civil_from_days;
@@ -12,13 +24,71 @@ use crate::rulefile::Sla;
 /// How far back a firing signal marks slots down, at most.
 const MAX_BACKFILL_MS: i64 = 24 * 3600 * 1000;
 
+/// What a ledger slot says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SlotState {
+    /// A signal was firing.
+    Down,
+    /// The watch could not judge it (warming, or no data at all, or not running).
+    Unknown,
+    /// Judged, with data, and nothing fired.
+    Up,
+}
+
+impl SlotState {
+    /// The database encoding: 0 down, 1 unknown, 2 up.
+    pub(crate) fn code(self) -> i64 {
+        match self {
+            Self::Down => 0,
+            Self::Unknown => 1,
+            Self::Up => 2,
+        }
+    }
+
+    pub(crate) fn from_code(code: i64) -> Self {
+        match code {
+            0 => Self::Down,
+            2 => Self::Up,
+            _ => Self::Unknown,
+        }
+    }
+
+    /// Down always wins; otherwise the newer judgement stands.
+    pub(crate) fn merge(self, newer: Self) -> Self {
+        if self == Self::Down || newer == Self::Down {
+            Self::Down
+        } else {
+            newer
+        }
+    }
+}
+
+/// A signal of an SLA: an outcome or a dead-man rule, by index.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Signal {
+    Outcome(usize),
+    Deadman(usize),
+}
+
+/// What the judge knows of one signal at a tick.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct SignalNow {
+    /// The start of its firing alert.
+    pub(crate) firing_since: Option<i64>,
+    /// It has been judged at least once (not warming).
+    pub(crate) judged: bool,
+    /// A point of it arrived within its window.
+    pub(crate) fresh: bool,
+}
+
 /// The state of one SLA.
 #[derive(Debug)]
 pub(crate) struct SlaState {
     pub(crate) def: Sla,
-    signals: Vec<usize>,
+    pub(crate) signals: Vec<Signal>,
     pub(crate) slot_ms: i64,
-    slots: BTreeMap<i64, bool>,
+    slots: BTreeMap<i64, SlotState>,
     was_down: bool,
     last_slot: i64,
 }
@@ -30,7 +100,7 @@ pub(crate) fn month_of(ms: i64) -> (i64, u32) {
 }
 
 impl SlaState {
-    pub(crate) fn new(def: Sla, signals: Vec<usize>, slot_ms: i64) -> Self {
+    pub(crate) fn new(def: Sla, signals: Vec<Signal>, slot_ms: i64) -> Self {
         Self {
             def,
             signals,
@@ -41,29 +111,29 @@ impl SlaState {
         }
     }
 
-    pub(crate) fn restore(&mut self, slot: i64, up: bool) {
-        let entry = self.slots.entry(slot).or_insert(up);
-        *entry = *entry && up;
+    pub(crate) fn restore(&mut self, slot: i64, state: SlotState) {
+        let entry = self.slots.entry(slot).or_insert(state);
+        *entry = entry.merge(state);
     }
 
-    fn set(&mut self, index: usize, slot: i64, up: bool, report: &mut TickReport) {
+    fn set(&mut self, index: usize, slot: i64, state: SlotState, report: &mut TickReport) {
         let prev = self.slots.get(&slot).copied();
-        let new = prev.map_or(up, |p| p && up);
+        let new = prev.map_or(state, |p| p.merge(state));
         if prev != Some(new) {
             self.slots.insert(slot, new);
             report.ledger.push(LedgerRow {
                 sla: index,
                 slot_ms: slot,
-                up: new,
+                state: new,
             });
         }
     }
 
-    /// Records the slot of `now_ms`; `firing[i]` is the start of outcome rule `i`'s alert.
+    /// Records the slot of `now_ms`; `signal(s)` says where each signal stands.
     pub(crate) fn record(
         &mut self,
         index: usize,
-        firing: &[Option<i64>],
+        signal: impl Fn(Signal) -> SignalNow,
         now_ms: i64,
         report: &mut TickReport,
     ) {
@@ -76,11 +146,8 @@ impl SlaState {
         {
             self.slots.retain(|&t, _| month_of(t) == month);
         }
-        let since = self
-            .signals
-            .iter()
-            .filter_map(|&i| firing.get(i).copied().flatten())
-            .min();
+        let now: Vec<SignalNow> = self.signals.iter().map(|&s| signal(s)).collect();
+        let since = now.iter().filter_map(|s| s.firing_since).min();
         match since {
             Some(since) => {
                 let earliest = since.max(now_ms - MAX_BACKFILL_MS);
@@ -91,7 +158,7 @@ impl SlaState {
                 let mut t = from;
                 while t <= slot {
                     if month_of(t) == month {
-                        self.set(index, t, false, report);
+                        self.set(index, t, SlotState::Down, report);
                     }
                     t += self.slot_ms;
                 }
@@ -99,8 +166,15 @@ impl SlaState {
             }
             None => {
                 self.was_down = false;
-                if !self.slots.contains_key(&slot) {
-                    self.set(index, slot, true, report);
+                let known = now.iter().all(|s| s.judged) && now.iter().any(|s| s.fresh);
+                let state = if known {
+                    SlotState::Up
+                } else {
+                    SlotState::Unknown
+                };
+                match self.slots.get(&slot) {
+                    Some(SlotState::Down | SlotState::Up) => {}
+                    _ => self.set(index, slot, state, report),
                 }
             }
         }
@@ -109,20 +183,45 @@ impl SlaState {
 
     pub(crate) fn view(&self, now_ms: i64) -> SlaView {
         let observed = self.slots.len() as u64;
-        let down = self.slots.values().filter(|up| !**up).count() as u64;
+        let count = |want: SlotState| self.slots.values().filter(|s| **s == want).count() as u64;
+        let (down, unknown, up) = (
+            count(SlotState::Down),
+            count(SlotState::Unknown),
+            count(SlotState::Up),
+        );
         let slot = now_ms.div_euclid(self.slot_ms) * self.slot_ms;
+        // The slots since the first one this month that the watch should have recorded: the
+        // ones it has no row for (it was not running) are unknown too.
+        let elapsed = self.slots.first_key_value().map_or(0, |(&first, _)| {
+            u64::try_from((slot - first) / self.slot_ms + 1).unwrap_or(0)
+        });
+        let unrecorded = elapsed.saturating_sub(observed);
+        let lenient = if up + down == 0 {
+            None
+        } else {
+            Some(up as f64 / (up + down) as f64)
+        };
+        let strict = if elapsed == 0 {
+            None
+        } else {
+            Some(up as f64 / elapsed as f64)
+        };
         SlaView {
             name: self.def.name.clone(),
             objective: self.def.objective,
             slot_ms: self.slot_ms,
             observed,
             down,
-            availability: if observed == 0 {
-                1.0
-            } else {
-                1.0 - down as f64 / observed as f64
-            },
-            down_now: self.slots.get(&slot).is_some_and(|up| !up),
+            unknown: unknown + unrecorded,
+            up,
+            availability: strict.unwrap_or(0.0),
+            availability_known: lenient,
+            met: strict.is_some_and(|a| a >= self.def.objective),
+            down_now: self.slots.get(&slot) == Some(&SlotState::Down),
+            unknown_now: self
+                .slots
+                .get(&slot)
+                .is_none_or(|s| *s == SlotState::Unknown),
         }
     }
 }

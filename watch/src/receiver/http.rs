@@ -123,9 +123,10 @@ async fn handle(req: Request<Incoming>, shared: &Shared, peer: IpAddr) -> Respon
             }
             r
         }
-        (_, "/v1/metrics" | "/api/state" | "/api/alerts" | "/api/sla/report")
-            if !shared.authorized(authorization) =>
-        {
+        (
+            _,
+            "/v1/metrics" | "/api/state" | "/api/alerts" | "/api/sla/report" | "/api/test/faults",
+        ) if !shared.authorized(authorization) => {
             if path == "/v1/metrics" {
                 shared.stats.requests.fetch_add(1, Relaxed);
                 shared.stats.refused.fetch_add(1, Relaxed);
@@ -173,6 +174,9 @@ async fn handle(req: Request<Incoming>, shared: &Shared, peer: IpAddr) -> Respon
         (&Method::GET, "/api/state") => state(shared),
         (&Method::GET, "/api/alerts") => alerts(shared),
         (&Method::GET, "/api/sla/report") => report(req.uri().query().unwrap_or(""), shared),
+        (&Method::POST, "/api/test/faults") if shared.faults.enabled => {
+            faults(req.uri().query().unwrap_or(""), shared)
+        }
         _ => status(
             StatusCode::NOT_FOUND,
             Format::Json,
@@ -493,6 +497,42 @@ fn alerts(shared: &Shared) -> Response<Body> {
     }
 }
 
+/// The test hook (only with `HEARTBEAT_WATCH_TEST_HOOKS=1`): `stall_judge=1|0`,
+/// `db_read_only=1|0`. Answers the faults now in force.
+fn faults(query: &str, shared: &Shared) -> Response<Body> {
+    let f = &shared.faults;
+    for pair in query.split('&').filter(|p| !p.is_empty()) {
+        let flag = match pair.split_once('=') {
+            Some(("stall_judge", _)) => &f.stall_judge,
+            Some(("db_read_only", _)) => &f.db_read_only,
+            _ => {
+                return status(
+                    StatusCode::BAD_REQUEST,
+                    Format::Json,
+                    code::INVALID_ARGUMENT,
+                    format!("unknown fault {pair:?}: use stall_judge=1|0 or db_read_only=1|0"),
+                );
+            }
+        };
+        match pair.split_once('=').map(|p| p.1) {
+            Some("1") => flag.store(true, std::sync::atomic::Ordering::Relaxed),
+            Some("0") => flag.store(false, std::sync::atomic::Ordering::Relaxed),
+            _ => {
+                return status(
+                    StatusCode::BAD_REQUEST,
+                    Format::Json,
+                    code::INVALID_ARGUMENT,
+                    format!("invalid fault value in {pair:?}: use 1 or 0"),
+                );
+            }
+        }
+    }
+    json(&serde_json::json!({
+        "stall_judge": f.stall_judge.load(std::sync::atomic::Ordering::Relaxed),
+        "db_read_only": f.db_read_only.load(std::sync::atomic::Ordering::Relaxed),
+    }))
+}
+
 fn report(query: &str, shared: &Shared) -> Response<Body> {
     let mut month = None;
     let mut markdown = false;
@@ -529,7 +569,7 @@ fn report(query: &str, shared: &Shared) -> Response<Body> {
         );
     };
     let built = match db.lock() {
-        Ok(db) => SlaReport::build(&db, month).map_err(|e| e.to_string()),
+        Ok(db) => SlaReport::build(&db, month, shared.clock.now_ms()).map_err(|e| e.to_string()),
         Err(_) => Err("the state database is unavailable after an internal error".to_owned()),
     };
     match built {

@@ -68,6 +68,10 @@ pub(crate) struct Shared {
     pub(crate) snapshot: Mutex<Option<Arc<Snapshot>>>,
     pub(crate) db: Option<Arc<Mutex<Db>>>,
     pub(crate) stats: Stats,
+    /// Requests in flight before 429.
+    pub(crate) queue_capacity: usize,
+    /// The test hook's faults.
+    pub(crate) faults: Arc<crate::selfwatch::Faults>,
 }
 
 /// The outcome of one export request.
@@ -143,6 +147,11 @@ pub(crate) struct Token(String);
 impl Token {
     pub(crate) fn new(token: String) -> Self {
         Self(token)
+    }
+
+    /// The token itself, for the watch's own exports to itself (never shown).
+    pub(crate) fn expose(&self) -> &str {
+        &self.0
     }
 
     /// Whether an `Authorization` header value is `Bearer <this token>` (the scheme in any case).
