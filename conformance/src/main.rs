@@ -34,8 +34,8 @@ struct Cli {
 enum Cmd {
     /// Runs every case against one target.
     Run {
-        /// native, native-bin, wasm-node, wasm-chromium, python-otel, js-otel, or
-        /// command:<template> (see docs/conformance.md).
+        /// native, native-bin, wasm-node, wasm-chromium, python-otel, js-otel, python-example,
+        /// or command:<template> (see docs/conformance.md).
         #[arg(long)]
         target: String,
         /// Writes the report as JSON here.

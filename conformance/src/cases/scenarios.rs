@@ -30,6 +30,9 @@ pub(crate) struct Basic {
     pub(crate) recorded_at: Duration,
     /// When the shutdown was asked for.
     pub(crate) shutdown_at: Duration,
+    /// When the last events (recorded for the shutdown to export, without a flush) were about
+    /// to be recorded: everything before was flushed.
+    pub(crate) flushed_at: Duration,
 }
 
 /// The invalid tenant id the script records (a control character).
@@ -56,6 +59,8 @@ async fn script(s: &mut super::Session) -> Run<()> {
 pub(crate) const BASIC_EVENTS: i64 = 7 + 2 + 1 + 1 + 3 + 1 + 2 + 2 + 1 + 5;
 /// Successes without a tenant in the basic scenario.
 pub(crate) const BASIC_SUCCESSES: i64 = 12;
+/// Of which recorded just before the shutdown, without a flush.
+pub(crate) const BASIC_FINAL: u64 = 5;
 
 pub(crate) async fn basic(ctx: &Ctx, protocol: Protocol) -> Run<Arc<Basic>> {
     basic_in(ctx, protocol, None).await
@@ -98,7 +103,8 @@ pub(crate) async fn basic_in(
         s.flush().await?;
         tokio::time::sleep(Duration::from_millis(600)).await;
         // Recorded just before the shutdown, without a flush (HB-071).
-        s.successes(5).await?;
+        let flushed_at = s.rx.now();
+        s.successes(BASIC_FINAL).await?;
         let shutdown_at = s.rx.now();
         s.shutdown().await?;
         s.wait_successes(BASIC_SUCCESSES, Duration::from_millis(500))
@@ -107,6 +113,7 @@ pub(crate) async fn basic_in(
             recording: Recording::new(s.rx.requests()),
             recorded_at,
             shutdown_at,
+            flushed_at,
         })
     })
     .await

@@ -13,6 +13,7 @@
 //! | `wasm-chromium` | the npm package in a page of headless Chromium | `process` (`conformance/drivers/wasm-chromium.mjs`) |
 //! | `python-otel` | the OpenTelemetry Python SDK with its OTLP exporters | `process` (`conformance/reference/python_otel.py`) |
 //! | `js-otel` | the OpenTelemetry JS SDK with its OTLP exporters, under node | `process` (`conformance/reference/js_otel.mjs`) |
+//! | `python-example` | a Heartbeat emitter in plain Python, the third party's starting point | `process` (`conformance/drivers/python_heartbeat.py`) |
 //! | `command:<template>` | any emitter speaking the emitter protocol | `process` |
 
 mod native;
@@ -410,7 +411,7 @@ impl Reply {
 pub enum TargetError {
     /// No target has this name.
     #[error(
-        "unknown target {0:?}: expected native, native-bin, wasm-node, wasm-chromium, python-otel, js-otel or command:<template>"
+        "unknown target {0:?}: expected native, native-bin, wasm-node, wasm-chromium, python-otel, js-otel, python-example or command:<template>"
     )]
     Unknown(String),
     /// The emitter could not be started.
@@ -497,13 +498,14 @@ pub trait Emitter: Send + Sync {
 }
 
 /// The built-in target names.
-pub const TARGETS: [&str; 6] = [
+pub const TARGETS: [&str; 7] = [
     "native",
     "native-bin",
     "wasm-node",
     "wasm-chromium",
     "python-otel",
     "js-otel",
+    "python-example",
 ];
 
 /// The repository root (for the driver scripts), from `RunOptions::root`, else
@@ -559,6 +561,13 @@ pub fn by_name(name: &str, options: &RunOptions) -> Result<Arc<dyn Target>, Targ
         "js-otel" => Arc::new(CommandTarget::new(
             name,
             format!("node {}", script("conformance/reference/js_otel.mjs")),
+        )),
+        "python-example" => Arc::new(CommandTarget::new(
+            name,
+            format!(
+                "python3 {}",
+                script("conformance/drivers/python_heartbeat.py")
+            ),
         )),
         other => match other.strip_prefix("command:") {
             Some(template) if !template.trim().is_empty() => {
