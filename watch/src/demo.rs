@@ -5,9 +5,11 @@
 //! it: `messenger-api` (message sends on the web and mobile surfaces), `inbox-api` (reply
 //! deliveries) and `ai-worker` (AI answers), each with a dead-man emitter, for six tenants.
 //! Partway through, `messenger-api` deploys 1.5.0, after which sends on the web surface fail
-//! for two tenants, and the `ai-worker`'s emitter dies; later the deploy is rolled back. The
-//! alerts fire with their diagnosis, the SLA ledger records the downtime, and the demo ends by
-//! itself with a summary, in well under a minute.
+//! for two tenants, the `ai-worker`'s emitter dies, and `inbox-api` stops delivering replies
+//! entirely while its process runs and beats (only the outcome's silence tells); later the
+//! deploy is rolled back and the inbox recovers. The alerts fire with their diagnosis, the SLA
+//! ledger records the downtime (the silence included), and the demo ends by itself with a
+//! summary, in well under a minute.
 //!
 //! Time is compressed: one tick is one "minute" of the ledger, and windows are a few ticks.
 
@@ -338,6 +340,8 @@ fn start_service(
 struct Fleet {
     services: Mutex<Vec<Service>>,
     broken: AtomicBool,
+    /// The inbox's reply deliveries stopped: no event at all, the process alive.
+    inbox_silent: AtomicBool,
     stop: AtomicBool,
 }
 
@@ -359,10 +363,14 @@ async fn traffic(fleet: Arc<Fleet>, schedule: Schedule) {
     while !fleet.stop.load(Ordering::Relaxed) {
         {
             let broken = fleet.broken.load(Ordering::Relaxed);
+            let inbox_silent = fleet.inbox_silent.load(Ordering::Relaxed);
             let Ok(services) = fleet.services.lock() else {
                 return;
             };
-            for service in services.iter() {
+            for (n, service) in services.iter().enumerate() {
+                if n == 1 && inbox_silent {
+                    continue;
+                }
                 for (outcome, surface) in &service.outcomes {
                     for tenant in TENANTS {
                         let hurt =
@@ -577,6 +585,29 @@ fn checks(s: &DemoSummary) -> Vec<(String, bool)> {
             s.downtime("core-platform") > 0,
         ),
         (
+            "reply-deliver fired on no data while inbox-pipeline stayed quiet (the process beats)"
+                .to_owned(),
+            s.fired("reply-deliver")
+                .is_some_and(|a| a.classification == Classification::NoData)
+                && s.fired("inbox-pipeline").is_none(),
+        ),
+        (
+            "the SLA counted the silence: a core-platform down period names the reply-deliver alert"
+                .to_owned(),
+            s.fired("reply-deliver").is_some_and(|a| {
+                s.report.slas.iter().any(|l| {
+                    l.name == "core-platform"
+                        && l.downtime.iter().any(|d| d.alerts.contains(&a.id))
+                })
+            }),
+        ),
+        (
+            "reply-deliver resolved once replies flowed again".to_owned(),
+            s.events
+                .iter()
+                .any(|a| a.rule == "reply-deliver" && a.status == AlertStatus::Resolved),
+        ),
+        (
             "message-send resolved after the rollback".to_owned(),
             s.events
                 .iter()
@@ -607,11 +638,13 @@ fn summary_text(s: &DemoSummary) -> String {
     for l in &s.report.slas {
         let _ = writeln!(
             out,
-            "  {:<14} {} of {} slots down, availability {:.2}% over the observed slots",
+            "  {:<14} {} of {} slots down, {} unknown (warming up at the start); availability {:.2}% of the known slots, {:.2}% with unknown counted down",
             l.name,
             l.down,
-            l.observed,
-            l.availability_observed * 100.0
+            l.slots_elapsed,
+            l.unknown,
+            l.availability_observed * 100.0,
+            l.availability_month * 100.0
         );
     }
     let _ = writeln!(
@@ -657,6 +690,7 @@ async fn drive(
     let fleet = Arc::new(Fleet {
         services: Mutex::new(services),
         broken: AtomicBool::new(false),
+        inbox_silent: AtomicBool::new(false),
         stop: AtomicBool::new(false),
     });
     printer.say(
@@ -674,11 +708,15 @@ async fn drive(
     enum Step {
         Deploy,
         Kill,
+        InboxSilent,
         Rollback,
+        InboxBack,
     }
     let mut script = vec![
         (at(-1.0), Step::Deploy),
         (at(3.0), Step::Kill),
+        (at(5.0), Step::InboxSilent),
+        (at(15.0), Step::InboxBack),
         (at(17.0), Step::Rollback),
     ];
     let end = at(28.0);
@@ -706,6 +744,14 @@ async fn drive(
                     }
                     Ok(())
                 }
+                Step::InboxSilent => {
+                    fleet.inbox_silent.store(true, Ordering::Relaxed);
+                    Ok(())
+                }
+                Step::InboxBack => {
+                    fleet.inbox_silent.store(false, Ordering::Relaxed);
+                    Ok(())
+                }
                 Step::Rollback => deploy(&fleet, endpoint, schedule, "1.4.2", false).await,
             };
             let line = match step {
@@ -715,6 +761,10 @@ async fn drive(
                 Step::Kill => {
                     "ai-worker's dead-man emitter dies (its task is gone; the process keeps exporting outcomes)"
                 }
+                Step::InboxSilent => {
+                    "inbox-api stops delivering replies entirely (a stuck queue consumer): the process runs and beats, no reply.deliver event at all"
+                }
+                Step::InboxBack => "inbox-api's consumer is restarted: replies flow again",
                 Step::Rollback => "the responder rolls messenger-api back to 1.4.2",
             };
             printer.say(now, line);

@@ -66,6 +66,10 @@ enum Command {
         #[arg(long)]
         rules: PathBuf,
     },
+    /// A synthetic emitter built on the SDK: dead-man beats and outcome traffic to a watch or a
+    /// collector, to try a rule file. SIGTERM or Ctrl-C stops it gracefully (status 2, so a
+    /// rule pages only past its stop_grace); SIGKILL makes it vanish, as a crash does.
+    Emit(EmitArgs),
     /// Generate rules for Prometheus, Alertmanager, Datadog or CloudWatch from the rule file.
     Rules {
         /// prometheus | alertmanager | datadog | cloudwatch
@@ -85,6 +89,43 @@ enum Command {
         #[arg(required = true)]
         ids: Vec<String>,
     },
+}
+
+#[derive(Debug, clap::Args)]
+struct EmitArgs {
+    /// OTLP/HTTP endpoint (the watch's address).
+    #[arg(long, default_value = "http://127.0.0.1:4318")]
+    endpoint: String,
+    /// `service.name`.
+    #[arg(long)]
+    service: String,
+    /// `service.version`.
+    #[arg(long, default_value = "0.0.0")]
+    version: String,
+    /// The dead-man emitter's name (`heartbeat.emitter`); none: no beats.
+    #[arg(long)]
+    emitter: Option<String>,
+    /// Beat cadence.
+    #[arg(long, default_value = "10s", value_parser = heartbeat_watch::parse_duration)]
+    cadence: std::time::Duration,
+    /// Outcome to count (`heartbeat.outcome`); none: no outcome traffic.
+    #[arg(long)]
+    outcome: Option<String>,
+    /// Fixed attributes of the outcome, `key=value` (repeatable).
+    #[arg(long = "attribute")]
+    attributes: Vec<String>,
+    /// Outcomes per second.
+    #[arg(long, default_value_t = 10.0)]
+    rate: f64,
+    /// Share of outcomes that fail (reason `timeout`).
+    #[arg(long, default_value_t = 0.0)]
+    fail_ratio: f64,
+    /// Stop counting outcomes after this long, beats going on: a code path no longer reached.
+    #[arg(long, value_parser = heartbeat_watch::parse_duration)]
+    outcomes_for: Option<std::time::Duration>,
+    /// Export interval.
+    #[arg(long, default_value = "10s", value_parser = heartbeat_watch::parse_duration)]
+    export_interval: std::time::Duration,
 }
 
 fn main() -> ExitCode {
@@ -175,6 +216,10 @@ fn run(command: Command) -> Result<ExitCode, Box<dyn std::error::Error>> {
             }
             Ok(ExitCode::SUCCESS)
         }
+        Command::Emit(args) => {
+            runtime()?.block_on(emit(args))?;
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Check { rules } => {
             let file = RuleFile::from_path(&rules)?;
             print!("{}", heartbeat_watch::check(&file));
@@ -206,4 +251,78 @@ fn run(command: Command) -> Result<ExitCode, Box<dyn std::error::Error>> {
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+async fn emit(args: EmitArgs) -> Result<(), Box<dyn std::error::Error>> {
+    use heartbeat::Heartbeat;
+    if !(0.0..=1.0).contains(&args.fail_ratio) {
+        return Err(format!("--fail-ratio {} must be from 0 to 1", args.fail_ratio).into());
+    }
+    if !(args.rate.is_finite() && args.rate > 0.0 && args.rate <= 100_000.0) {
+        return Err(format!("--rate {} must be above 0 and at most 100000", args.rate).into());
+    }
+    let hb = Heartbeat::builder()
+        .with_environment(std::iter::empty::<(String, String)>())
+        .with_service_name(args.service.clone())
+        .with_service_version(args.version.clone())
+        .with_endpoint(args.endpoint.clone())
+        .with_export_interval(args.export_interval)
+        .install()?;
+    let outcome = match &args.outcome {
+        Some(name) => {
+            let mut b = hb.outcome(name.clone()).with_reasons(["timeout"]);
+            for pair in &args.attributes {
+                let (k, v) = pair
+                    .split_once('=')
+                    .ok_or_else(|| format!("--attribute {pair:?}: expected key=value"))?;
+                b = b.with_attribute(k, v);
+            }
+            Some(b.build()?)
+        }
+        None => None,
+    };
+    let deadman = match &args.emitter {
+        Some(name) => Some(
+            hb.deadman(name.clone())
+                .with_cadence(args.cadence)
+                .start()?,
+        ),
+        None => None,
+    };
+    eprintln!(
+        "heartbeat-watch emit: {} pid {} to {}",
+        args.service,
+        std::process::id(),
+        args.endpoint
+    );
+    let started = tokio::time::Instant::now();
+    let step = std::time::Duration::from_secs_f64(1.0 / args.rate);
+    let mut sent: u64 = 0;
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(step) => {}
+            _ = term.recv() => break,
+            _ = tokio::signal::ctrl_c() => break,
+        }
+        let counting = args.outcomes_for.is_none_or(|d| started.elapsed() < d);
+        if let (Some(o), true) = (&outcome, counting) {
+            sent += 1;
+            // Deterministic: every k-th outcome fails for a fail ratio of 1/k.
+            let fail = args.fail_ratio > 0.0
+                && (sent as f64 * args.fail_ratio).floor()
+                    > ((sent - 1) as f64 * args.fail_ratio).floor();
+            if fail {
+                o.failure_with("timeout");
+            } else {
+                o.success();
+            }
+        }
+    }
+    eprintln!("heartbeat-watch emit: stopping on purpose");
+    if let Some(d) = deadman {
+        d.stop().await?;
+    }
+    hb.shutdown().await?;
+    Ok(())
 }

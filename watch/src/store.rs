@@ -278,7 +278,19 @@ impl Store {
     ) -> bool {
         let entry = self.services.entry(Arc::clone(service)).or_default();
         entry.last_seen_ms = now_ms;
+        // A deploy is a new process with another version (or a process changing its own), not
+        // an old process's last exports arriving after its successor's first ones.
+        let own = entry
+            .instances
+            .iter()
+            .find(|i| i.id == *instance)
+            .map(|i| i.version.as_deref());
+        let changed = |v: &str| match own {
+            Some(old) => old != Some(v),
+            None => true,
+        };
         if let Some(v) = &resource.version
+            && changed(v)
             && entry.versions.last().is_none_or(|(last, _)| **last != **v)
         {
             if entry.versions.len() >= MAX_VERSIONS {
@@ -722,6 +734,29 @@ mod tests {
         );
         assert_eq!(store.series.len(), 1, "slot reused");
         assert_eq!(store.series[0].generation, 1);
+    }
+
+    #[test]
+    fn an_old_process_exporting_after_its_successor_is_not_a_rollback() {
+        let mut store = Store::new(10, 0);
+        store.ingest(
+            &mut batch("a", Kind::Cumulative, vec![(0, 1000, 1.0)]),
+            1000,
+        );
+        let mut b = batch("b", Kind::Cumulative, vec![(0, 2000, 1.0)]);
+        b.resources[0].version = Some("2.0".into());
+        store.ingest(&mut b, 2000);
+        // a's final export, after b started: still 1.0, not a deploy back to 1.0.
+        store.ingest(
+            &mut batch("a", Kind::Cumulative, vec![(0, 2500, 2.0)]),
+            2500,
+        );
+        let versions: Vec<&str> = store.services["svc"]
+            .versions
+            .iter()
+            .map(|(v, _)| &**v)
+            .collect();
+        assert_eq!(versions, ["1.0", "2.0"]);
     }
 
     #[test]

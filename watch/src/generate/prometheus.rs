@@ -120,7 +120,7 @@ fn deadman_rules(out: &mut String, rule: &DeadmanRule, settings: &PrometheusSett
     let stopped = selector(STATUS, &plain);
     let by = by.join(", ");
     let window = DisplayDuration(rule.window);
-    let lookback = DisplayDuration(settings.stop_lookback);
+    let lookback = DisplayDuration(rule.stop_grace);
     let who = literal(&match &rule.emitter {
         Some(emitter) => format!("{}/{emitter}", rule.service),
         None => rule.service.clone(),
