@@ -5,6 +5,7 @@ emitter protocol: the example a third party starts from (docs/conformance.md), a
 
     heartbeat-conformance run --target 'command:python3 conformance/drivers/python_heartbeat.py'
     heartbeat-conformance run --target 'command:python3 conformance/drivers/python_heartbeat.py --break drift-1'
+    heartbeat-conformance run --target 'command:python3 conformance/drivers/python_heartbeat.py --wire-only'
 
 It exports OTLP/HTTP JSON (gzip when asked), cumulative or delta, configured by the OTEL_*
 variables alone. Every timestamp is read from one clock, time.time(), so that the beat times it
@@ -57,14 +58,18 @@ def parse_breaks(argv):
     breaks = set()
     i = 0
     while i < len(argv):
-        if argv[i] == "--break" and i + 1 < len(argv):
+        if argv[i] == "--wire-only":
+            # No beat_times: the suite times the beats on the wire alone.
+            breaks.add("wire-only")
+            i += 1
+        elif argv[i] == "--break" and i + 1 < len(argv):
             for name in argv[i + 1].split(","):
                 if name not in BREAKS:
                     fail(f"unknown --break {name!r}: expected one of {', '.join(BREAKS)}")
                 breaks.add(name)
             i += 2
         else:
-            fail(f"unknown argument {argv[i]!r}: expected --break NAME")
+            fail(f"unknown argument {argv[i]!r}: expected --break NAME or --wire-only")
     return breaks
 
 
@@ -438,11 +443,12 @@ def say(obj):
 
 def main():
     breaks = parse_breaks(sys.argv[1:])
-    name = f"heartbeat-python-example {VERSION}" + (f" (broken: {', '.join(sorted(breaks))})" if breaks else "")
+    broken = sorted(breaks - {"wire-only"})
+    name = f"heartbeat-python-example {VERSION}" + (f" (broken: {', '.join(broken)})" if broken else "")
     say({"hello": {
         "name": name, "heartbeat": True, "protocols": ["http/json"],
         "temporalities": ["cumulative", "delta"], "gzip": True, "env": True,
-        "stall": True, "memory": True, "beat_times": True,
+        "stall": True, "memory": True, "beat_times": "wire-only" not in breaks,
     }})
     # What it offers does not depend on the configuration; a bad OTEL_* value ends it here,
     # named on standard error.

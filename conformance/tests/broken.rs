@@ -111,6 +111,42 @@ async fn four_times_the_jitter_fails_hb042() {
     .await;
 }
 
+// Without beat times, on the wire alone: drift is still told at 1 %; jitter only beyond the
+// jitter plus the export interval (4x here), as jitter and delivery share one bound there.
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_percent_drift_fails_hb041_on_the_wire_alone() {
+    breaks_exactly(
+        "drift-1 --wire-only",
+        &TIMING,
+        "HB-041",
+        "from wire arrivals (the emitter gives no beat times)",
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn four_times_the_jitter_fails_hb042_on_the_wire_alone() {
+    breaks_exactly(
+        "jitter-4x --wire-only",
+        &["HB-041", "HB-042"],
+        "HB-042",
+        "jitter and delivery cannot be told apart",
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_catch_up_burst_fails_hb049_on_the_wire_alone() {
+    breaks_exactly(
+        "catch-up --wire-only",
+        &["HB-049"],
+        "HB-049",
+        "a catch-up burst",
+    )
+    .await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn delta_losing_counts_on_a_hung_collector_fails_hb069() {
     let Some(report) = breaks_exactly(
