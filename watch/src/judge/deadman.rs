@@ -258,6 +258,18 @@ impl DeadmanState {
                 if pending.increase > 0.0 {
                     self.last_beat_ms = self.last_beat_ms.max(Some(pending.last_increase_ms));
                     self.last_beat_instance = Some(Arc::clone(&series.instance));
+                    // A beat after a stop is a beating successor (or the emitter started
+                    // again): the stop no longer holds, whether or not the beater reports a
+                    // status of its own.
+                    let beat_at = pending.last_increase_ms;
+                    let (ended, kept): (Vec<Status>, Vec<Status>) =
+                        std::mem::take(&mut self.statuses)
+                            .into_iter()
+                            .partition(|s| s.value == 2.0 && s.recv_ms < beat_at);
+                    self.statuses = kept;
+                    for s in ended {
+                        report.statuses.push((index, s.row(), false));
+                    }
                 }
                 self.last_value = series.last_value;
                 // The counts since the last beat when the count froze, else the latest ones.
