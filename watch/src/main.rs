@@ -298,10 +298,24 @@ async fn emit(args: EmitArgs) -> Result<(), Box<dyn std::error::Error>> {
     let started = tokio::time::Instant::now();
     let step = std::time::Duration::from_secs_f64(1.0 / args.rate);
     let mut sent: u64 = 0;
+    let mut beats = 0;
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    let mut next = tokio::time::Instant::now() + step;
+    let mut poll = tokio::time::interval(std::time::Duration::from_millis(5));
     loop {
         tokio::select! {
-            _ = tokio::time::sleep(step) => {}
+            _ = tokio::time::sleep_until(next) => next += step,
+            _ = poll.tick() => {
+                // Each beat on standard output, as it leaves: tests kill right after one.
+                if let Some(d) = &deadman {
+                    let now = d.health().beats;
+                    if now != beats {
+                        beats = now;
+                        println!("beat {beats}");
+                    }
+                }
+                continue;
+            }
             _ = term.recv() => break,
             _ = tokio::signal::ctrl_c() => break,
         }

@@ -246,3 +246,144 @@ pub fn serve(rules: &std::path::Path) -> (Guard, String) {
     });
     (guard, addr)
 }
+
+/// One request a [`Recorder`] received.
+#[derive(Debug, Clone)]
+pub struct Received {
+    pub at: std::time::Instant,
+    pub method: String,
+    pub path: String,
+    pub body: String,
+}
+
+/// A tiny HTTP server on 127.0.0.1 that answers 200 to everything and records each request:
+/// a webhook receiver, a ping channel. Its thread ends with the test process.
+#[derive(Debug, Clone)]
+pub struct Recorder {
+    pub addr: String,
+    pub log: Arc<std::sync::Mutex<Vec<Received>>>,
+}
+
+impl Recorder {
+    pub fn start() -> Self {
+        use std::io::{BufRead, BufReader, Read, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        let log: Arc<std::sync::Mutex<Vec<Received>>> = Arc::default();
+        let l = Arc::clone(&log);
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(mut stream) = stream else { continue };
+                let l = Arc::clone(&l);
+                std::thread::spawn(move || {
+                    let _ = stream.set_read_timeout(Some(Duration::from_secs(10)));
+                    let mut reader = BufReader::new(stream.try_clone().unwrap());
+                    let mut first = String::new();
+                    if reader.read_line(&mut first).is_err() {
+                        return;
+                    }
+                    let mut parts = first.split_whitespace();
+                    let method = parts.next().unwrap_or_default().to_owned();
+                    let path = parts.next().unwrap_or_default().to_owned();
+                    let mut length = 0usize;
+                    loop {
+                        let mut line = String::new();
+                        if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                            break;
+                        }
+                        if let Some((k, v)) = line.split_once(':')
+                            && k.eq_ignore_ascii_case("content-length")
+                        {
+                            length = v.trim().parse().unwrap_or(0);
+                        }
+                    }
+                    let mut body = vec![0; length];
+                    let _ = reader.read_exact(&mut body);
+                    l.lock().unwrap().push(Received {
+                        at: std::time::Instant::now(),
+                        method,
+                        path,
+                        body: String::from_utf8_lossy(&body).into_owned(),
+                    });
+                    let _ = stream.write_all(
+                        b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok",
+                    );
+                });
+            }
+        });
+        Self { addr, log }
+    }
+
+    pub fn received(&self) -> Vec<Received> {
+        self.log.lock().unwrap().clone()
+    }
+
+    /// Waits (polling, at most `limit`) for a request that `want` accepts; returns it.
+    pub fn wait_for(&self, limit: Duration, want: impl Fn(&Received) -> bool) -> Option<Received> {
+        let deadline = std::time::Instant::now() + limit;
+        loop {
+            if let Some(r) = self.received().into_iter().find(|r| want(r)) {
+                return Some(r);
+            }
+            if std::time::Instant::now() > deadline {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+/// Starts `heartbeat-watch ARGS...` with stderr drained, killed when the guard drops.
+pub fn spawn(args: &[&str], env: &[(&str, &str)]) -> Guard {
+    use std::process::{Command, Stdio};
+    let mut cmd = Command::new(BIN);
+    cmd.args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    Guard(cmd.spawn().unwrap())
+}
+
+/// Sends SIGTERM (a graceful stop) to the guarded process and waits for it, at most 20 s.
+pub fn terminate(guard: &mut Guard) {
+    let pid = guard.0.id().to_string();
+    let _ = std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status();
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while std::time::Instant::now() < deadline {
+        if guard.0.try_wait().ok().flatten().is_some() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let _ = guard.0.kill();
+}
+
+/// GETs `path` from `addr` with a plain TCP request; the body.
+pub fn get(addr: &str, path: &str) -> String {
+    use std::io::{Read, Write};
+    let Ok(mut s) = std::net::TcpStream::connect(addr) else {
+        return String::new();
+    };
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let _ = write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    );
+    let mut out = String::new();
+    let _ = s.read_to_string(&mut out);
+    out.split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_owned())
+        .unwrap_or_default()
+}
+
+/// A rule file written to a temporary path.
+pub fn rule_file(name: &str, text: &str) -> std::path::PathBuf {
+    let path = temp_path(name).with_extension("toml");
+    std::fs::write(&path, text).unwrap();
+    path
+}
