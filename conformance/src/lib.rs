@@ -52,7 +52,7 @@ pub use crate::otlp::{Point, PointValue, points, total};
 pub use crate::receiver::{
     Fault, Outage, Probe, Receiver, ReceiverOptions, Recorded, Replied, Rule, Transport,
 };
-pub use crate::report::{CaseResult, Counts, Report};
+pub use crate::report::{CaseResult, Counts, Report, results_table};
 pub use crate::runner::{RunError, RunOptions, check_only, run, run_cases};
 pub use crate::spec::{Case, Check, Level, Needs, Scope, SpecRow, Status, Verdict, spec_rows};
 pub use crate::target::{

@@ -4,6 +4,7 @@
 //! heartbeat-conformance run --target native --report-json out.json --report-md out.md
 //! heartbeat-conformance run --target 'command:python3 my_emitter.py'
 //! heartbeat-conformance list
+//! heartbeat-conformance table target/conformance/native.json target/conformance/js-otel.json
 //! ```
 //!
 //! Exit status: 0 when every applicable MUST was judged and passed; 1 when a MUST failed, or
@@ -63,6 +64,13 @@ enum Cmd {
     },
     /// Prints the case table: id, level, scope, requirement.
     List,
+    /// Prints the results table of docs/conformance.md from JSON reports (as `run
+    /// --report-json` writes them), one row each, in the order given.
+    Table {
+        /// The JSON reports.
+        #[arg(required = true)]
+        reports: Vec<PathBuf>,
+    },
 }
 
 #[tokio::main]
@@ -84,6 +92,31 @@ async fn main() -> ExitCode {
                 );
             }
             ExitCode::SUCCESS
+        }
+        Cmd::Table { reports } => {
+            let mut read = Vec::with_capacity(reports.len());
+            for path in reports {
+                let parsed = std::fs::read_to_string(&path)
+                    .map_err(|e| e.to_string())
+                    .and_then(|text| serde_json::from_str(&text).map_err(|e| e.to_string()));
+                match parsed {
+                    Ok(json) => read.push((path.display().to_string(), json)),
+                    Err(e) => {
+                        eprintln!("heartbeat-conformance: cannot read {}: {e}", path.display());
+                        return ExitCode::from(2);
+                    }
+                }
+            }
+            match heartbeat_conformance::results_table(&read) {
+                Ok(table) => {
+                    print!("{table}");
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("heartbeat-conformance: {e}");
+                    ExitCode::from(2)
+                }
+            }
         }
         Cmd::Run {
             target: name,

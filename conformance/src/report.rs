@@ -244,6 +244,88 @@ impl Report {
     }
 }
 
+/// The results table of `docs/conformance.md`, one row per report (JSON as [`Report::to_json`]
+/// writes it): target, emitter, result, MUST / SHOULD / MAY as pass / fail / n/a (and skipped),
+/// what failed or was not judged, and the run's time.
+///
+/// # Errors
+/// A report without a field the table needs, naming the report and the field.
+pub fn results_table(reports: &[(String, serde_json::Value)]) -> Result<String, String> {
+    let mut out = String::from(
+        "| target | emitter | result | MUST | SHOULD | MAY | failed or not judged | time |\n|---|---|---|---|---|---|---|---|\n",
+    );
+    for (name, r) in reports {
+        let field = |key: &str| {
+            r.get(key)
+                .ok_or_else(|| format!("{name}: the report has no {key:?}"))
+        };
+        let text = |key: &str| -> Result<String, String> {
+            field(key)?
+                .as_str()
+                .map(str::to_owned)
+                .ok_or_else(|| format!("{name}: {key:?} is not a string"))
+        };
+        let counts = |level: &str| -> Result<String, String> {
+            let c = field(level)?;
+            let n = |k: &str| c.get(k).and_then(serde_json::Value::as_u64).unwrap_or(0);
+            let mut s = format!("{} / {} / {}", n("pass"), n("fail"), n("not_applicable"));
+            if n("skipped") > 0 {
+                s.push_str(&format!(" / {} skipped", n("skipped")));
+            }
+            Ok(s)
+        };
+        let results = field("results")?
+            .as_array()
+            .ok_or_else(|| format!("{name}: \"results\" is not an array"))?;
+        let mut missed = Vec::new();
+        for (level, wanted) in [
+            ("MUST", "fail"),
+            ("MUST", "skipped"),
+            ("SHOULD", "fail"),
+            ("MAY", "fail"),
+        ] {
+            let ids: Vec<&str> = results
+                .iter()
+                .filter(|x| x["level"] == level && x["status"] == wanted)
+                .filter_map(|x| x["id"].as_str())
+                .collect();
+            if !ids.is_empty() {
+                let what = if wanted == "skipped" {
+                    format!("{level} not judged")
+                } else {
+                    level.to_owned()
+                };
+                missed.push(format!("{what}: {}", ids.join(", ")));
+            }
+        }
+        let verdict = match text("verdict")?.as_str() {
+            "pass" => "PASS".to_owned(),
+            "fail" => "FAIL".to_owned(),
+            other => other.to_uppercase(),
+        };
+        let emitter = field("emitter")?
+            .get("name")
+            .and_then(serde_json::Value::as_str)
+            .unwrap_or("?")
+            .to_owned();
+        let seconds = field("seconds")?.as_f64().unwrap_or(0.0);
+        out.push_str(&format!(
+            "| `{}` | {} | {verdict} | {} | {} | {} | {} | {seconds:.0} s |\n",
+            text("target")?,
+            cell(&emitter, 120),
+            counts("must")?,
+            counts("should")?,
+            counts("may")?,
+            if missed.is_empty() {
+                "none".to_owned()
+            } else {
+                cell(&missed.join("; "), 300)
+            },
+        ));
+    }
+    Ok(out)
+}
+
 /// Text for a Markdown table cell: one line, pipes escaped, cut to `max` characters.
 fn cell(text: &str, max: usize) -> String {
     let one_line = text.split_whitespace().collect::<Vec<_>>().join(" ");
@@ -395,6 +477,26 @@ mod tests {
             result("HB-002", Level::Should, Status::Skipped, "no rotel"),
         ]);
         assert!(r.passed());
+    }
+
+    #[test]
+    fn the_results_table_is_made_from_the_json_reports() {
+        let r = report(vec![
+            result("HB-001", Level::Must, Status::Pass, ""),
+            result("HB-016", Level::Must, Status::Skipped, "no rotel"),
+            result("HB-069", Level::Must, Status::Fail, "lost"),
+            result("HB-010", Level::Should, Status::Fail, "no gzip"),
+        ]);
+        let json: serde_json::Value = serde_json::from_str(&r.to_json()).unwrap();
+        let table = results_table(&[("native.json".to_owned(), json)]).unwrap();
+        assert!(
+            table.ends_with(
+                "| `native` | test emitter | FAIL | 1 / 1 / 0 / 1 skipped | 0 / 1 / 0 | 0 / 0 / 0 | MUST: HB-069; MUST not judged: HB-016; SHOULD: HB-010 | 2 s |\n"
+            ),
+            "{table}"
+        );
+        let err = results_table(&[("x.json".to_owned(), serde_json::json!({}))]).unwrap_err();
+        assert_eq!(err, "x.json: the report has no \"results\"");
     }
 
     #[test]

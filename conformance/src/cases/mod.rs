@@ -176,7 +176,13 @@ pub(crate) struct NoiseStats {
     pub(crate) p90: Duration,
     /// The worst lateness, at most a second.
     pub(crate) worst: Duration,
+    /// How long the machine was busy: the time covered by the sleeps that woke more than
+    /// [`BUSY`] late.
+    pub(crate) busy: Duration,
 }
+
+/// Lateness past which a wake-up counts towards [`NoiseStats::busy`].
+pub(crate) const BUSY: Duration = Duration::from_millis(15);
 
 impl Noise {
     pub(crate) fn start() -> Self {
@@ -202,7 +208,13 @@ impl Noise {
         let mut late = self.task.await.unwrap_or_default();
         late.sort();
         let cap = Duration::from_secs(1);
+        let busy = late
+            .iter()
+            .filter(|l| **l > BUSY)
+            .map(|l| *l + Duration::from_millis(20))
+            .sum();
         NoiseStats {
+            busy,
             p90: late
                 .get(late.len() * 9 / 10)
                 .copied()
