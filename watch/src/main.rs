@@ -93,9 +93,10 @@ enum Command {
 
 #[derive(Debug, clap::Args)]
 struct EmitArgs {
-    /// OTLP/HTTP endpoint (the watch's address).
-    #[arg(long, default_value = "http://127.0.0.1:4318")]
-    endpoint: String,
+    /// OTLP/HTTP endpoint (the watch's address); repeat it to feed two watches the same
+    /// data (a high-availability pair), as one process with one `service.instance.id`.
+    #[arg(long = "endpoint", default_value = "http://127.0.0.1:4318")]
+    endpoints: Vec<String>,
     /// `service.name`.
     #[arg(long)]
     service: String,
@@ -261,39 +262,44 @@ async fn emit(args: EmitArgs) -> Result<(), Box<dyn std::error::Error>> {
     if !(args.rate.is_finite() && args.rate > 0.0 && args.rate <= 100_000.0) {
         return Err(format!("--rate {} must be above 0 and at most 100000", args.rate).into());
     }
-    let hb = Heartbeat::builder()
-        .with_environment(std::iter::empty::<(String, String)>())
-        .with_service_name(args.service.clone())
-        .with_service_version(args.version.clone())
-        .with_endpoint(args.endpoint.clone())
-        .with_export_interval(args.export_interval)
-        .install()?;
-    let outcome = match &args.outcome {
-        Some(name) => {
-            let mut b = hb.outcome(name.clone()).with_reasons(["timeout"]);
-            for pair in &args.attributes {
-                let (k, v) = pair
-                    .split_once('=')
-                    .ok_or_else(|| format!("--attribute {pair:?}: expected key=value"))?;
-                b = b.with_attribute(k, v);
+    let instance = format!("emit-{}", std::process::id());
+    let mut pipelines = Vec::new();
+    for endpoint in &args.endpoints {
+        let hb = Heartbeat::builder()
+            .with_environment(std::iter::empty::<(String, String)>())
+            .with_service_name(args.service.clone())
+            .with_service_version(args.version.clone())
+            .with_resource_attribute("service.instance.id", instance.clone())
+            .with_endpoint(endpoint.clone())
+            .with_export_interval(args.export_interval)
+            .install()?;
+        let outcome = match &args.outcome {
+            Some(name) => {
+                let mut b = hb.outcome(name.clone()).with_reasons(["timeout"]);
+                for pair in &args.attributes {
+                    let (k, v) = pair
+                        .split_once('=')
+                        .ok_or_else(|| format!("--attribute {pair:?}: expected key=value"))?;
+                    b = b.with_attribute(k, v);
+                }
+                Some(b.build()?)
             }
-            Some(b.build()?)
-        }
-        None => None,
-    };
-    let deadman = match &args.emitter {
-        Some(name) => Some(
-            hb.deadman(name.clone())
-                .with_cadence(args.cadence)
-                .start()?,
-        ),
-        None => None,
-    };
+            None => None,
+        };
+        let deadman = match &args.emitter {
+            Some(name) => Some(
+                hb.deadman(name.clone())
+                    .with_cadence(args.cadence)
+                    .start()?,
+            ),
+            None => None,
+        };
+        pipelines.push((hb, outcome, deadman));
+    }
     eprintln!(
-        "heartbeat-watch emit: {} pid {} to {}",
+        "heartbeat-watch emit: {} instance {instance} to {}",
         args.service,
-        std::process::id(),
-        args.endpoint
+        args.endpoints.join(", ")
     );
     let started = tokio::time::Instant::now();
     let step = std::time::Duration::from_secs_f64(1.0 / args.rate);
@@ -307,7 +313,7 @@ async fn emit(args: EmitArgs) -> Result<(), Box<dyn std::error::Error>> {
             _ = tokio::time::sleep_until(next) => next += step,
             _ = poll.tick() => {
                 // Each beat on standard output, as it leaves: tests kill right after one.
-                if let Some(d) = &deadman {
+                if let Some((_, _, Some(d))) = pipelines.first() {
                     let now = d.health().beats;
                     if now != beats {
                         beats = now;
@@ -320,23 +326,30 @@ async fn emit(args: EmitArgs) -> Result<(), Box<dyn std::error::Error>> {
             _ = tokio::signal::ctrl_c() => break,
         }
         let counting = args.outcomes_for.is_none_or(|d| started.elapsed() < d);
-        if let (Some(o), true) = (&outcome, counting) {
-            sent += 1;
-            // Deterministic: every k-th outcome fails for a fail ratio of 1/k.
-            let fail = args.fail_ratio > 0.0
-                && (sent as f64 * args.fail_ratio).floor()
-                    > ((sent - 1) as f64 * args.fail_ratio).floor();
-            if fail {
-                o.failure_with("timeout");
-            } else {
-                o.success();
+        if !counting || args.outcome.is_none() {
+            continue;
+        }
+        sent += 1;
+        // Deterministic: every k-th outcome fails for a fail ratio of 1/k.
+        let fail = args.fail_ratio > 0.0
+            && (sent as f64 * args.fail_ratio).floor()
+                > ((sent - 1) as f64 * args.fail_ratio).floor();
+        for (_, outcome, _) in &pipelines {
+            if let Some(o) = outcome {
+                if fail {
+                    o.failure_with("timeout");
+                } else {
+                    o.success();
+                }
             }
         }
     }
     eprintln!("heartbeat-watch emit: stopping on purpose");
-    if let Some(d) = deadman {
-        d.stop().await?;
+    for (hb, _, deadman) in pipelines {
+        if let Some(d) = deadman {
+            d.stop().await?;
+        }
+        hb.shutdown().await?;
     }
-    hb.shutdown().await?;
     Ok(())
 }

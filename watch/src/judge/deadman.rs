@@ -593,18 +593,21 @@ impl DeadmanState {
     fn process_alive(&self, store: &Store, now_ms: i64) -> Option<(Name, usize)> {
         let last_beat = self.last_beat_ms?;
         let service = store.services.get(self.rule.service.as_str())?;
-        let mut best = None;
-        for i in &service.instances {
-            let after = i.recent_recv.iter().filter(|&&t| t > last_beat).count();
-            let recent = i.last_seen_ms >= last_beat + (now_ms - last_beat) / 2;
-            if after >= 3 && recent {
-                best = Some((Arc::clone(&i.id), after));
-                if self.last_beat_instance.as_ref() == Some(&i.id) {
-                    break;
-                }
-            }
-        }
-        best
+        // The process that sent the last beat: another process of the service exporting on
+        // (a replica, a sidecar) says nothing about this one.
+        service
+            .instances
+            .iter()
+            .filter(|i| {
+                self.last_beat_instance
+                    .as_ref()
+                    .is_none_or(|last| *last == i.id)
+            })
+            .find_map(|i| {
+                let after = i.recent_recv.iter().filter(|&&t| t > last_beat).count();
+                let recent = i.last_seen_ms >= last_beat + (now_ms - last_beat) / 2;
+                (after >= 3 && recent).then(|| (Arc::clone(&i.id), after))
+            })
     }
 
     fn diagnose(&self, store: &Store, now_ms: i64, silent: bool) -> Alert {
