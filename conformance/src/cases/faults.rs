@@ -595,40 +595,50 @@ pub(crate) async fn outage(ctx: Arc<Ctx>) -> Verdict {
 
 pub(crate) async fn bounded_memory(ctx: Arc<Ctx>) -> Verdict {
     let mut seen = Vec::new();
+    let mut ok = true;
     for (label, o) in outages(&ctx).await {
         let o = run!(o);
-        if !o.delivered {
-            return Verdict::fail(format!(
-                "{label}the data recorded during the outage never arrived ({}/{})",
+        let memory = o
+            .memory
+            .map(|(before, after)| (after.saturating_sub(before), before, after));
+        let problem = if !o.delivered {
+            Some(format!(
+                "the data recorded during the outage never arrived ({}/{})",
                 o.arrived, o.recorded
-            ));
-        }
-        let limit = o.points_before.max(1) * 2;
-        if o.points_after > limit {
-            return Verdict::fail(format!(
-                "{label}after the outage a request carried {} points; before it at most {}",
+            ))
+        } else if o.points_after > o.points_before.max(1) * 2 {
+            Some(format!(
+                "after the outage a request carried {} points; before it at most {}",
                 o.points_after, o.points_before
-            ));
-        }
-        let memory = match o.memory {
-            Some((before, after)) => {
-                let grew = after.saturating_sub(before);
-                if grew >= 16 << 20 {
-                    return Verdict::fail(format!(
-                        "{label}resident memory grew by {} KiB during the outage",
+            ))
+        } else {
+            memory.and_then(|(grew, _, _)| {
+                (grew >= 16 << 20).then(|| {
+                    format!(
+                        "resident memory grew by {} KiB during the outage",
                         grew >> 10
-                    ));
-                }
+                    )
+                })
+            })
+        };
+        let memory = match memory {
+            Some((_, before, after)) => {
                 format!("; resident memory {} -> {} KiB", before >> 10, after >> 10)
             }
             None => String::new(),
         };
-        seen.push(format!(
-            "{label}at most {} points per request before, {} after ({} requests in the first second){memory}",
-            o.points_before, o.points_after, o.requests_after
-        ));
+        match problem {
+            Some(p) => {
+                ok = false;
+                seen.push(format!("{label}{p}{memory}"));
+            }
+            None => seen.push(format!(
+                "{label}at most {} points per request before, {} after ({} requests in the first second){memory}",
+                o.points_before, o.points_after, o.requests_after
+            )),
+        }
     }
-    Verdict::pass(seen.join("; "))
+    Verdict::when(ok, seen.join("; "))
 }
 
 pub(crate) async fn hung_collector(ctx: Arc<Ctx>) -> Verdict {
