@@ -38,7 +38,8 @@ BREAKS = {
     "jitter-2x": "jitter twice the configured bound",
     "jitter-4x": "jitter four times the configured bound",
     "delta-drop-on-timeout": "a delta export that times out drops its counts",
-    "catch-up": "a beat for every tick missed during a stall, at once",
+    "catch-up": "two beats at once on waking from a stall (the late tick and one it missed)",
+    "slow-16": "ticks 16 % slow (a rate error)",
     "no-zero-series": "declared outcomes are not exported at zero",
     "retry-400": "a request answered 400 is sent again",
     "no-final-export": "a graceful shutdown exports the beats and status, not the outcomes",
@@ -58,9 +59,10 @@ def parse_breaks(argv):
     breaks = set()
     i = 0
     while i < len(argv):
-        if argv[i] == "--wire-only":
-            # No beat_times: the suite times the beats on the wire alone.
-            breaks.add("wire-only")
+        if argv[i] in ("--wire-only", "--delta-default"):
+            # No beat_times: the suite times the beats on the wire alone; or delta unless
+            # asked for cumulative (as a browser emitter is).
+            breaks.add(argv[i][2:])
             i += 1
         elif argv[i] == "--break" and i + 1 < len(argv):
             for name in argv[i + 1].split(","):
@@ -69,7 +71,7 @@ def parse_breaks(argv):
                 breaks.add(name)
             i += 2
         else:
-            fail(f"unknown argument {argv[i]!r}: expected --break NAME or --wire-only")
+            fail(f"unknown argument {argv[i]!r}: expected --break NAME, --wire-only or --delta-default")
     return breaks
 
 
@@ -128,7 +130,8 @@ class Config:
         # Milliseconds, as the specification says (OpenTelemetry Python reads them as seconds).
         self.request_timeout = env_ms("OTEL_EXPORTER_OTLP_TIMEOUT", 10000)
         self.export_timeout = env_ms("OTEL_METRIC_EXPORT_TIMEOUT", 30000)
-        temporality = os.environ.get("OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE", "cumulative")
+        default = "delta" if "delta-default" in breaks else "cumulative"
+        temporality = os.environ.get("OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE") or default
         if temporality.lower() not in ("cumulative", "delta"):
             fail(f"OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE={temporality!r}: expected cumulative or delta")
         self.delta = temporality.lower() == "delta"
@@ -304,7 +307,8 @@ class Beat:
         self.breaks = breaks
         self.times = []
         self.stop = threading.Event()
-        self.period = cadence * (1.01 if "drift-1" in breaks else 1.025 if "drift-2.5" in breaks else 1.0)
+        stretch = {"drift-1": 1.01, "drift-2.5": 1.025, "slow-16": 1.16}
+        self.period = cadence * next((v for k, v in stretch.items() if k in breaks), 1.0)
         self.spread = jitter * (2 if "jitter-2x" in breaks else 4 if "jitter-4x" in breaks else 1)
         self.attributes = {"heartbeat.emitter": name}
         state.gauge("heartbeat.emitter.status", self.attributes, 0)
@@ -329,9 +333,9 @@ class Beat:
             late = time.time() - (start + n * self.period)
             if late > 0:
                 if "catch-up" in self.breaks:
-                    while time.time() >= start + n * self.period:
-                        self.beat()
-                        n += 1
+                    # The smallest burst: one missed tick made up at once.
+                    self.beat()
+                    n += int(late // self.period) + 1
                 else:
                     # Woken after later ticks (a stall): skip them, back on the grid.
                     n += int(late // self.period) + 1
@@ -443,11 +447,12 @@ def say(obj):
 
 def main():
     breaks = parse_breaks(sys.argv[1:])
-    broken = sorted(breaks - {"wire-only"})
+    broken = sorted(breaks - {"wire-only", "delta-default"})
     name = f"heartbeat-python-example {VERSION}" + (f" (broken: {', '.join(broken)})" if broken else "")
     say({"hello": {
         "name": name, "heartbeat": True, "protocols": ["http/json"],
-        "temporalities": ["cumulative", "delta"], "gzip": True, "env": True,
+        "temporalities": ["delta", "cumulative"] if "delta-default" in breaks else ["cumulative", "delta"],
+        "gzip": True, "env": True,
         "stall": True, "memory": True, "beat_times": "wire-only" not in breaks,
     }})
     # What it offers does not depend on the configuration; a bad OTEL_* value ends it here,

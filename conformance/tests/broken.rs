@@ -183,6 +183,40 @@ async fn a_catch_up_burst_fails_hb049() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sixteen_percent_slow_rate_fails_hb040_as_a_rate_error() {
+    if !python_present() {
+        return;
+    }
+    let report = judged(Some("slow-16"), &["HB-040", "HB-042", "HB-044"]).await;
+    assert_eq!(failed(&report), vec!["HB-040"], "{}", report.to_markdown());
+    let row = &report.results[0];
+    assert!(row.detail.contains("a rate error of +16"), "{}", row.detail);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_delta_default_emitter_is_asked_for_cumulative_sums_where_only_they_apply() {
+    if !python_present() {
+        return;
+    }
+    let options = RunOptions {
+        only: ["HB-027", "HB-028", "HB-029", "HB-031", "HB-081"]
+            .map(str::to_owned)
+            .to_vec(),
+        ..RunOptions::default()
+    };
+    let template = format!("command:python3 {} --delta-default", driver().display());
+    let report = run(target::by_name(&template, &options).unwrap(), &options)
+        .await
+        .unwrap();
+    assert!(failed(&report).is_empty(), "{}", report.to_markdown());
+    let monotonic = &report.results[0].detail;
+    assert!(
+        monotonic.contains("asked for cumulative temporality, its default being delta"),
+        "{monotonic}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_zero_series_fails_hb023() {
     breaks_exactly(
         "no-zero-series",
