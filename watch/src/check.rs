@@ -137,6 +137,17 @@ pub(crate) fn warnings(rules: &RuleFile) -> Vec<String> {
                 human(ms(cadence))
             ));
         }
+        let hold = r.window.saturating_mul(r.fire_after.saturating_sub(1));
+        let window_rate =
+            tuning::detection_with_hold(cadence, r.window, u64::from(r.min_beats), LOSS_RATE, hold)
+                .map_or(0.0, |d| d.expected_false_pages_per_year);
+        if window_rate > 1.0 {
+            out.push(format!(
+                "deadman {}: its window condition may page falsely {window_rate:.1} times a year at {}% independent beat loss: lower min_beats, lengthen the window or raise fire_after (an upper bound: cumulative exports recover lost beats)",
+                r.name,
+                LOSS_RATE * 100.0
+            ));
+        }
         if r.stop_grace < r.window {
             out.push(format!(
                 "deadman {}: stop_grace {} is shorter than the window {}: a rolling deploy may page",

@@ -317,7 +317,10 @@ async fn emit(args: EmitArgs) -> Result<(), Box<dyn std::error::Error>> {
                     let now = d.health().beats;
                     if now != beats {
                         beats = now;
-                        println!("beat {beats}");
+                        let wall = std::time::SystemTime::now()
+                            .duration_since(std::time::UNIX_EPOCH)
+                            .map_or(0, |d| d.as_millis());
+                        println!("beat {beats} at {wall}");
                     }
                 }
                 continue;

@@ -251,6 +251,8 @@ pub fn serve(rules: &std::path::Path) -> (Guard, String) {
 #[derive(Debug, Clone)]
 pub struct Received {
     pub at: std::time::Instant,
+    /// Wall-clock time (ms since the epoch).
+    pub wall_ms: u128,
     pub method: String,
     pub path: String,
     pub body: String,
@@ -301,6 +303,10 @@ impl Recorder {
                     let _ = reader.read_exact(&mut body);
                     l.lock().unwrap().push(Received {
                         at: std::time::Instant::now(),
+                        wall_ms: std::time::SystemTime::now()
+                            .duration_since(std::time::UNIX_EPOCH)
+                            .unwrap()
+                            .as_millis(),
                         method,
                         path,
                         body: String::from_utf8_lossy(&body).into_owned(),
