@@ -486,6 +486,8 @@ mod tests {
             attributes: vec![],
             deploys: vec![],
             actions: vec![],
+            runbook_url: None,
+            sop: None,
         }
     }
 

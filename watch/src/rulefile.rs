@@ -191,6 +191,30 @@ pub struct DeadmanRule {
     /// the start-up log (default: assumed `window / (min_beats + 1)`). Not used to judge.
     #[serde(default, deserialize_with = "de_opt_duration")]
     pub cadence: Option<Duration>,
+    /// The runbook: a link carried on every alert, every sink's body and the generated rules.
+    #[serde(default, deserialize_with = "de_opt_url")]
+    pub runbook_url: Option<String>,
+    /// The standard operating procedure in a few lines, carried like the runbook link.
+    #[serde(default, deserialize_with = "de_opt_sop")]
+    pub sop: Option<String>,
+}
+
+fn de_opt_sop<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<String>, D::Error> {
+    check_sop(String::deserialize(deserializer)?)
+        .map(Some)
+        .map_err(serde::de::Error::custom)
+}
+
+/// A standard operating procedure: 1 to 2,000 bytes, at most 20 lines.
+fn check_sop(sop: String) -> Result<String, String> {
+    if sop.trim().is_empty() || sop.len() > 2000 || sop.lines().count() > 20 {
+        return Err(format!(
+            "invalid sop ({} bytes, {} lines): a few lines, 1 to 2000 bytes and at most 20 lines",
+            sop.len(),
+            sop.lines().count()
+        ));
+    }
+    Ok(sop)
 }
 
 fn unset_duration() -> Duration {
@@ -372,6 +396,10 @@ pub struct OutcomeRule {
     pub min_expected_per_minute: Option<f64>,
     /// Daily UTC spans in which windows without data count as good (`["22:00-06:00"]`).
     pub quiet_hours: Vec<QuietHours>,
+    /// The runbook: a link carried on every alert, every sink's body and the generated rules.
+    pub runbook_url: Option<String>,
+    /// The standard operating procedure in a few lines, carried like the runbook link.
+    pub sop: Option<String>,
 }
 
 /// `anomaly = { ... }` of an outcome rule: a negative deviation from a seasonal baseline.
@@ -1224,6 +1252,10 @@ struct RawOutcomeRule {
     min_expected_per_minute: Option<f64>,
     #[serde(default)]
     quiet_hours: Vec<String>,
+    #[serde(default, deserialize_with = "de_opt_url")]
+    runbook_url: Option<String>,
+    #[serde(default, deserialize_with = "de_opt_sop")]
+    sop: Option<String>,
 }
 
 fn de_opt_service<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<String>, D::Error> {
@@ -1290,6 +1322,8 @@ impl TryFrom<RawOutcomeRule> for OutcomeRule {
             on_no_data: raw.on_no_data,
             min_expected_per_minute: raw.min_expected_per_minute,
             quiet_hours,
+            runbook_url: raw.runbook_url,
+            sop: raw.sop,
         })
     }
 }

@@ -161,6 +161,12 @@ pub struct Alert {
     pub deploys: Vec<Deploy>,
     /// Suggested first actions.
     pub actions: Vec<String>,
+    /// The rule's runbook link.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub runbook_url: Option<String>,
+    /// The rule's standard operating procedure.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sop: Option<String>,
 }
 
 impl Alert {

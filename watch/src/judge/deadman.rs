@@ -584,6 +584,8 @@ impl DeadmanState {
             attributes: Vec::new(),
             deploys: Vec::new(),
             actions,
+            runbook_url: rule.runbook_url.clone(),
+            sop: rule.sop.clone(),
         }
     }
 

@@ -749,6 +749,8 @@ impl OutcomeState {
             attributes,
             deploys,
             actions,
+            runbook_url: rule.runbook_url.clone(),
+            sop: rule.sop.clone(),
         }
     }
 
