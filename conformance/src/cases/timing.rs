@@ -295,6 +295,16 @@ impl Beats {
     }
 }
 
+/// The wire's beats and the emitter's up to `end`. The emitter's times are read before `end`:
+/// a beat it made after answering may be on the wire by then, and is left out of both.
+fn paired(mut wire: Vec<f64>, emitter: Option<Vec<f64>>, end: f64) -> (Vec<f64>, Option<Vec<f64>>) {
+    let emitter: Option<Vec<f64>> = emitter.map(|t| t.into_iter().filter(|t| *t <= end).collect());
+    if let Some(e) = &emitter {
+        wire.truncate(e.len());
+    }
+    (wire, emitter)
+}
+
 /// Beats on the wire so far, as ms on the receiver clock.
 fn wire_beats(s: &Session, before: Duration) -> Vec<f64> {
     otlp::arrivals(&s.points(), BEATS, &[("heartbeat.emitter", EMITTER)])
@@ -386,7 +396,7 @@ async fn timing_run(ctx: &Ctx) -> Run<Arc<Timing>> {
                 .map(f)
                 .collect();
         let end = f(kill_sent_at);
-        let emitter = emitter.map(|t| t.into_iter().filter(|t| *t <= end).collect());
+        let (wire, emitter) = paired(wire, emitter, end);
         Ok(Timing {
             recording,
             beats: Beats {
@@ -728,8 +738,7 @@ pub(crate) async fn latency_at_once(ctx: Arc<Ctx>) -> Verdict {
             let stop_at = s.rx.now();
             s.shutdown().await?;
             let end = f(stop_at);
-            let wire = wire_beats(&s, stop_at);
-            let emitter = emitter.map(|t| t.into_iter().filter(|t| *t <= end).collect());
+            let (wire, emitter) = paired(wire_beats(&s, stop_at), emitter, end);
             Ok(Beats {
                 wire,
                 emitter,
@@ -859,6 +868,7 @@ struct Stalled {
     resumed_at: f64,
     end: f64,
     stalled_for: Duration,
+    noise: NoiseStats,
 }
 
 pub(crate) async fn stall(ctx: Arc<Ctx>) -> Verdict {
@@ -890,7 +900,9 @@ pub(crate) async fn stall(ctx: Arc<Ctx>) -> Verdict {
                 .await
                 .map_err(|e| e.to_string())?;
             let resumed_at = f(s.rx.now());
+            let noise = Noise::start();
             tokio::time::sleep(Duration::from_millis(1000)).await;
+            let noise = noise.finish().await;
             let end = f(s.rx.now());
             let (times, source) = match s.beat_times(ctx.info.beat_times).await? {
                 Some(t) => (t, "the emitter's beat times"),
@@ -907,6 +919,7 @@ pub(crate) async fn stall(ctx: Arc<Ctx>) -> Verdict {
                 resumed_at,
                 end,
                 stalled_for,
+                noise,
             })
         })
         .await
@@ -919,31 +932,39 @@ pub(crate) async fn stall(ctx: Arc<Ctx>) -> Verdict {
         .filter(|t| *t >= r.resumed_at - 5.0)
         .collect();
     // On waking half-way between ticks, one beat may go out at once; the next is due at the
-    // next tick, half a cadence later. More in that half cadence is a catch-up burst. On the
-    // wire a beat can be an export interval late.
+    // next tick of the grid. More before that tick is a catch-up burst. (A resume that comes
+    // late, close to a tick, leaves a short window: the beat on waking and the tick's own beat
+    // are then both legitimate.)
     let lag = if r.source.starts_with("wire") {
         f(STALL_INTERVAL)
     } else {
         0.0
     };
-    let window = c / 2.0 - 10.0;
-    let on_waking = after
-        .iter()
-        .filter(|t| **t < r.resumed_at + window.min(lag + window))
-        .count();
-    // Back on the grid: every later beat is on a tick of the grid kept before the stall.
-    let slack = BEAT_SLACK + lag;
-    let off_grid: Vec<f64> = after
+    let g = &r.grid;
+    let next_tick = g.origin + ((r.resumed_at - g.origin) / g.period).ceil() * g.period;
+    let window = (next_tick - 10.0 - r.resumed_at).max(1.0);
+    let on_waking = after.iter().filter(|t| **t < r.resumed_at + window).count();
+    // Back on the grid: every later beat on a tick of the grid kept before the stall. One beat
+    // late by timer noise is tolerated, none by more than a quarter cadence (a grid moved to
+    // the wake-up is half a cadence off).
+    let slack = BEAT_SLACK + lag + f(r.noise.p90);
+    let far = c / 4.0 + lag + f(r.noise.p90);
+    let offsets: Vec<f64> = after
         .iter()
         .skip(1)
         .map(|t| {
-            let x = (t - r.grid.origin) / r.grid.period;
-            (x - x.round()) * r.grid.period
+            let x = (t - g.origin) / g.period;
+            (x - x.round()) * g.period
         })
+        .collect();
+    let off_grid: Vec<f64> = offsets
+        .iter()
+        .copied()
         .filter(|off| *off < -5.0 || *off > slack)
         .collect();
+    let moved = offsets.iter().any(|off| off.abs() > far);
     let detail = format!(
-        "from {}: after a {} stall ending half-way between ticks at a cadence of {}: {on_waking} beats in the {window:.0} ms after waking (at most 1), {} in the {:.0} ms after (expected about {:.0}), {} later beats off the grid kept before the stall by more than {slack:.0} ms",
+        "from {}: after a {} stall ending half-way between ticks at a cadence of {}: {on_waking} beats in the {window:.0} ms from waking to the next tick (at most 1), {} in the {:.0} ms after (expected about {:.0}), {} later beats off the grid kept before the stall by more than {slack:.0} ms (15 ms + p90 of the timer lateness; one tolerated, none past {far:.0} ms)",
         r.source,
         ms(r.stalled_for),
         ms(STALL_CADENCE),
@@ -961,7 +982,7 @@ pub(crate) async fn stall(ctx: Arc<Ctx>) -> Verdict {
     if after.is_empty() || (after.len() as f64) > expected + 2.0 {
         return Verdict::fail(detail);
     }
-    Verdict::when(off_grid.is_empty(), detail)
+    Verdict::when(off_grid.len() <= 1 && !moved, detail)
 }
 
 #[cfg(test)]
