@@ -6,6 +6,7 @@
 //! deploys shortly before it, and suggested first actions.
 
 mod deliver;
+pub(crate) mod formats;
 
 pub use deliver::{DeliveryError, Dispatcher, Sink};
 
