@@ -669,6 +669,228 @@ min_beats = 5
 }
 
 // ---------------------------------------------------------------------------------------------
+// Runbooks
+// ---------------------------------------------------------------------------------------------
+
+const DEADMAN_RUNBOOK: &str = "https://runbooks.example/heartbeat/api-pipeline?from=alert&v=2";
+const DEADMAN_SOP: &str = "1. Check the api pods: kubectl get pods -l app=api.\n\
+                           2. If they run, check the collector's export errors ({{ not a template }}).\n\
+                           3. Page the platform on-call if the collector is down.";
+const OUTCOME_RUNBOOK: &str = "https://runbooks.example/heartbeat/message-send";
+const OUTCOME_SOP: &str = "Roll back the last deploy of messenger-api if it is the cause.";
+
+/// A dead-man and an outcome rule (ratio, rate and anomaly) with a runbook and an SOP, and a
+/// dead-man rule with neither; `runbooks` false leaves both out everywhere.
+fn runbook_rules(runbooks: bool, deadman_sop: &str) -> RuleFile {
+    let (deadman, outcome) = if runbooks {
+        (
+            format!("runbook_url = {DEADMAN_RUNBOOK:?}\nsop = {deadman_sop:?}\n"),
+            format!("runbook_url = {OUTCOME_RUNBOOK:?}\nsop = {OUTCOME_SOP:?}\n"),
+        )
+    } else {
+        (String::new(), String::new())
+    };
+    format!(
+        r#"
+[[deadman]]
+name = "api-pipeline"
+service = "messenger-api"
+emitter = "api"
+window = "1m"
+min_beats = 5
+{deadman}
+[[deadman]]
+name = "plain"
+service = "worker"
+window = "1m"
+min_beats = 1
+
+[[outcome]]
+name = "message-send"
+outcome = "message.send"
+service = "messenger-api"
+window = "5m"
+min_success_ratio = 0.95
+min_rate_per_minute = 10.0
+anomaly = {{ season = "1d", min_history = "3d" }}
+{outcome}"#
+    )
+    .parse()
+    .unwrap()
+}
+
+#[test]
+fn prometheus_alerts_carry_the_runbook_and_sop_annotations() {
+    let rules = prometheus_rules(&runbook_rules(true, DEADMAN_SOP));
+    for (rule, alerts, runbook, sop) in [
+        (
+            "api-pipeline",
+            &[
+                "HeartbeatDeadman",
+                "HeartbeatDeadmanFrozen",
+                "HeartbeatDeadmanFailing",
+            ][..],
+            DEADMAN_RUNBOOK,
+            // The braces stay literal: Prometheus expands annotations as Go templates.
+            DEADMAN_SOP.replace("{{", "{{ \"{{\" }}"),
+        ),
+        (
+            "message-send",
+            &[
+                "HeartbeatOutcomeSuccessRatioLow",
+                "HeartbeatOutcomeRateLow",
+                "HeartbeatOutcomeAnomaly",
+            ][..],
+            OUTCOME_RUNBOOK,
+            OUTCOME_SOP.to_owned(),
+        ),
+    ] {
+        for alert in alerts {
+            let annotations = &one(&rules, alert, rule)["annotations"];
+            assert_eq!(
+                annotations["runbook_url"].as_str(),
+                Some(runbook),
+                "{alert}"
+            );
+            assert_eq!(annotations["sop"].as_str(), Some(sop.as_str()), "{alert}");
+        }
+    }
+    for alert in [
+        "HeartbeatDeadman",
+        "HeartbeatDeadmanFrozen",
+        "HeartbeatDeadmanFailing",
+    ] {
+        let annotations = &one(&rules, alert, "plain")["annotations"];
+        assert!(annotations["runbook_url"].is_null(), "{alert}");
+        assert!(annotations["sop"].is_null(), "{alert}");
+    }
+    for rule in rules
+        .iter()
+        .filter(|r| r["record"].is_string() || r["alert"].as_str() == Some("HeartbeatWatchdog"))
+    {
+        assert!(rule["annotations"]["runbook_url"].is_null(), "{rule:?}");
+    }
+}
+
+#[test]
+fn datadog_notifying_monitors_carry_the_runbook_and_sop() {
+    let monitors = monitors(&runbook_rules(true, DEADMAN_SOP));
+    let message = |resource: &str| monitors[resource]["message"].as_str().unwrap().to_owned();
+    let composite = message("heartbeat_deadman_api_pipeline");
+    assert!(
+        composite.contains(&format!(
+            "Heartbeat rule api-pipeline.\n\nRunbook: {DEADMAN_RUNBOOK}\n\nSOP:\n{DEADMAN_SOP}"
+        )),
+        "{composite}"
+    );
+    for suffix in ["ratio", "rate", "anomaly"] {
+        let text = message(&format!("heartbeat_outcome_message_send_{suffix}"));
+        assert!(
+            text.contains(&format!(
+                "Heartbeat rule message-send.\n\nRunbook: {OUTCOME_RUNBOOK}\n\nSOP:\n{OUTCOME_SOP}"
+            )),
+            "{suffix}: {text}"
+        );
+    }
+    assert!(!message("heartbeat_deadman_plain").contains("Runbook"));
+}
+
+#[test]
+fn cloudwatch_alarm_descriptions_carry_the_runbook_and_sop() {
+    let alarms = alarms(&runbook_rules(true, DEADMAN_SOP));
+    let description = |resource: &str| {
+        alarms[resource]["alarm_description"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    let deadman = description("heartbeat_deadman_api_pipeline");
+    assert!(
+        deadman.ends_with(&format!(
+            "Heartbeat rule api-pipeline. Runbook: {DEADMAN_RUNBOOK} SOP: {DEADMAN_SOP}"
+        )),
+        "{deadman}"
+    );
+    for suffix in ["ratio", "rate", "anomaly"] {
+        let text = description(&format!("heartbeat_outcome_message_send_{suffix}"));
+        assert!(
+            text.ends_with(&format!(
+                "Heartbeat rule message-send. Runbook: {OUTCOME_RUNBOOK} SOP: {OUTCOME_SOP}"
+            )),
+            "{suffix}: {text}"
+        );
+    }
+    assert!(!description("heartbeat_deadman_plain").contains("Runbook"));
+}
+
+#[test]
+fn cloudwatch_cuts_a_long_sop_to_1024_characters_and_keeps_the_link() {
+    // The longest SOP a rule file takes: 2,000 bytes in 20 lines.
+    let sop = vec!["Step: check the pods, the collector and the last deploy, in this order, then roll back, and say so in the incident channel."[..99].to_owned(); 20].join("\n");
+    assert!(sop.len() <= 2000, "{}", sop.len());
+    let alarms = alarms(&runbook_rules(true, &sop));
+    let deadman = alarms["heartbeat_deadman_api_pipeline"]["alarm_description"]
+        .as_str()
+        .unwrap();
+    assert_eq!(deadman.chars().count(), 1024);
+    assert!(deadman.contains(&format!(" Runbook: {DEADMAN_RUNBOOK} SOP: Step: check")));
+    assert!(deadman.ends_with('…'), "{deadman}");
+    // The rule with a short SOP is not cut.
+    let outcome = alarms["heartbeat_outcome_message_send_ratio"]["alarm_description"]
+        .as_str()
+        .unwrap();
+    assert!(outcome.ends_with(OUTCOME_SOP), "{outcome}");
+}
+
+/// With the runbook lines taken out again, the output is what a rule without them gives.
+#[test]
+fn runbooks_add_only_their_own_lines() {
+    let with = |engine| output(&runbook_rules(true, DEADMAN_SOP), engine);
+    let without = |engine| output(&runbook_rules(false, DEADMAN_SOP), engine);
+
+    let prometheus: String = with(Engine::Prometheus)
+        .lines()
+        .filter(|line| {
+            !line.starts_with("          runbook_url: ") && !line.starts_with("          sop: ")
+        })
+        .map(|line| format!("{line}\n"))
+        .collect();
+    assert_eq!(prometheus, without(Engine::Prometheus));
+
+    let json = |text: &str| {
+        serde_json::to_string(text)
+            .unwrap()
+            .trim_matches('"')
+            .to_owned()
+    };
+    let datadog = with(Engine::Datadog)
+        .replace(
+            &json(&format!(
+                "\n\nRunbook: {DEADMAN_RUNBOOK}\n\nSOP:\n{DEADMAN_SOP}"
+            )),
+            "",
+        )
+        .replace(
+            &json(&format!(
+                "\n\nRunbook: {OUTCOME_RUNBOOK}\n\nSOP:\n{OUTCOME_SOP}"
+            )),
+            "",
+        );
+    assert_eq!(datadog, without(Engine::Datadog));
+
+    let cloudwatch = with(Engine::CloudWatch)
+        .replace(
+            &json(&format!(" Runbook: {DEADMAN_RUNBOOK} SOP: {DEADMAN_SOP}")),
+            "",
+        )
+        .replace(
+            &json(&format!(" Runbook: {OUTCOME_RUNBOOK} SOP: {OUTCOME_SOP}")),
+            "",
+        );
+    assert_eq!(cloudwatch, without(Engine::CloudWatch));
+}
+
+// ---------------------------------------------------------------------------------------------
 // The CLI
 // ---------------------------------------------------------------------------------------------
 

@@ -100,6 +100,40 @@ fn generated_rules_pass_promtool_check_rules() {
     std::fs::remove_dir_all(dir).unwrap();
 }
 
+/// The example rules with a runbook link and an SOP on every dead-man and outcome rule: the
+/// `runbook_url` and `sop` annotations (the SOP with template braces, which must stay literal)
+/// still pass `promtool check rules`.
+#[test]
+fn generated_rules_with_runbooks_pass_promtool_check_rules() {
+    let Some(promtool) = tool("HEARTBEAT_PROMTOOL", "promtool") else {
+        return;
+    };
+    let example = std::fs::read_to_string(EXAMPLE).unwrap();
+    let runbook = "runbook_url = \"https://runbooks.example/heartbeat?rule=x&from=alert%20page\"\n\
+                   sop = \"\"\"\n1. Check the pods: {{ $labels.job }} is not a template here.\n\
+                   2. Roll back the last deploy.\"\"\"\n";
+    let mut with_runbooks = String::new();
+    for line in example.lines() {
+        with_runbooks.push_str(line);
+        with_runbooks.push('\n');
+        if line == "[[deadman]]" || line == "[[outcome]]" {
+            with_runbooks.push_str(runbook);
+        }
+    }
+    let rules: RuleFile = with_runbooks.parse().unwrap();
+    let yaml = generate(&rules, Engine::Prometheus, "rules.toml").unwrap();
+    // Every alert but the watchdog carries both.
+    let alerts = yaml.matches("\n      - alert: ").count() - 1;
+    assert_eq!(yaml.matches("\n          runbook_url: ").count(), alerts);
+    assert_eq!(yaml.matches("\n          sop: ").count(), alerts);
+    let dir = workdir("check-runbooks");
+    let path = dir.join(RULES_FILE);
+    std::fs::write(&path, yaml).unwrap();
+    let out = run(Command::new(promtool).arg("check").arg("rules").arg(&path));
+    assert!(out.contains("SUCCESS"), "{out}");
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
 /// healthy, emitter dead (after fire_after), counter frozen, counter reset, restart as a new
 /// instance, intentional stop (and the page once stop_lookback has passed), intentional stop
 /// inside a living process, failing gate, per-service rule, the watchdog always firing.

@@ -99,14 +99,18 @@ fn deadman(
     Alarm {
         resource: resource_name("deadman", &rule.name),
         name: format!("heartbeat-deadman-{}", rule.name),
-        description: format!(
-            "{who}: fewer than {min} beats per {} for {} period(s). The service, its exporter, the \
-             collector or the CloudWatch intake stopped delivering heartbeat.beats. A graceful stop \
-             (heartbeat.emitter.status 2) seen in the evaluated periods counts as enough beats. \
-             Heartbeat rule {}.",
-            DisplayDuration(rule.window),
-            rule.fire_after,
-            rule.name
+        description: describe(
+            format!(
+                "{who}: fewer than {min} beats per {} for {} period(s). The service, its exporter, \
+                 the collector or the CloudWatch intake stopped delivering heartbeat.beats. A \
+                 graceful stop (heartbeat.emitter.status 2) seen in the evaluated periods counts \
+                 as enough beats. Heartbeat rule {}.",
+                DisplayDuration(rule.window),
+                rule.fire_after,
+                rule.name
+            ),
+            rule.runbook_url.as_deref(),
+            rule.sop.as_deref(),
         ),
         comparison: "LessThanThreshold",
         threshold: Some(number(f64::from(min))),
@@ -117,7 +121,14 @@ fn deadman(
         actions: actions(settings, rule.severity),
         tags: tags(&rule.name, "deadman", rule.severity.as_str()),
         queries: vec![
-            Query::metric("beats", "heartbeat.beats", "Sum", period, &dimensions, settings),
+            Query::metric(
+                "beats",
+                "heartbeat.beats",
+                "Sum",
+                period,
+                &dimensions,
+                settings,
+            ),
             Query::metric(
                 "status",
                 "heartbeat.emitter.status",
@@ -161,7 +172,11 @@ fn outcome(
     let alarm = |suffix: &str, description: String, queries: Vec<Query>| Alarm {
         resource: format!("{}_{suffix}", resource_name("outcome", &rule.name)),
         name: format!("heartbeat-outcome-{}-{suffix}", rule.name),
-        description,
+        description: describe(
+            description,
+            rule.runbook_url.as_deref(),
+            rule.sop.as_deref(),
+        ),
         comparison: "LessThanThreshold",
         threshold: None,
         threshold_metric_id: None,
@@ -276,6 +291,44 @@ fn outcome(
         anomaly_alarm.threshold_metric_id = Some("band");
         anomaly_alarm.write(out);
     }
+}
+
+/// CloudWatch's limit on `AlarmDescription`, in characters.
+const DESCRIPTION_LIMIT: usize = 1024;
+
+/// The alarm description with the rule's runbook link and SOP, within [`DESCRIPTION_LIMIT`]:
+/// the link is kept whole (the text before it is cut if need be), the SOP fills what is left.
+/// Without either, the description is unchanged.
+fn describe(description: String, runbook_url: Option<&str>, sop: Option<&str>) -> String {
+    if runbook_url.is_none() && sop.is_none() {
+        return description;
+    }
+    let link = runbook_url.map_or_else(String::new, |url| format!(" Runbook: {url}"));
+    let room = DESCRIPTION_LIMIT.saturating_sub(link.chars().count());
+    let mut out = cut(&description, room);
+    out.push_str(&link);
+    if let Some(sop) = sop {
+        const LABEL: &str = " SOP: ";
+        let room = DESCRIPTION_LIMIT.saturating_sub(out.chars().count() + LABEL.len());
+        // A few words at least, or none.
+        if room >= 16 {
+            out.push_str(LABEL);
+            out.push_str(&cut(sop, room));
+        }
+    }
+    cut(&out, DESCRIPTION_LIMIT)
+}
+
+/// `text` cut to at most `max` characters on a character boundary, ending in `…` when cut.
+fn cut(text: &str, max: usize) -> String {
+    if text.chars().count() <= max {
+        return text.to_owned();
+    }
+    let mut out: String = text.chars().take(max.saturating_sub(1)).collect();
+    if max > 0 {
+        out.push('…');
+    }
+    out
 }
 
 fn declare(declarations: &mut Declarations, metric: &'static str, dims: &[(String, String)]) {

@@ -116,6 +116,7 @@ fn deadman(out: &mut String, rule: &DeadmanRule, settings: &DatadogSettings) {
         message: notify(
             settings,
             rule.severity,
+            runbook(rule.runbook_url.as_deref(), rule.sop.as_deref()),
             &format!(
                 "{who}: fewer than {} beats per {} for {} window(s). The service, its exporter, the \
                  collector or the Datadog intake stopped delivering heartbeat.beats. A graceful stop \
@@ -167,6 +168,7 @@ fn outcome(
             message: notify(
                 settings,
                 rule.severity,
+                runbook(rule.runbook_url.as_deref(), rule.sop.as_deref()),
                 &format!(
                     "{}: success ratio {{{{value}}}} below {} over {}. Heartbeat rule {}.",
                     rule.outcome,
@@ -199,6 +201,7 @@ fn outcome(
             message: notify(
                 settings,
                 rule.severity,
+                runbook(rule.runbook_url.as_deref(), rule.sop.as_deref()),
                 &format!(
                     "{}: {{{{value}}}} successes in {}, below {} per minute. Heartbeat rule {}.",
                     rule.outcome,
@@ -236,6 +239,7 @@ fn outcome(
             message: notify(
                 settings,
                 rule.severity,
+                runbook(rule.runbook_url.as_deref(), rule.sop.as_deref()),
                 &format!(
                     "{}: successes fell below the {seasonality} seasonal band (agile, {} deviations) \
                      for {}. Heartbeat rule {}.",
@@ -339,17 +343,31 @@ impl Monitor<'_> {
     }
 }
 
-/// The message with the notification handles of the severity.
-fn notify(settings: &DatadogSettings, severity: Severity, text: &str) -> String {
+/// The message: the text, the rule's runbook link and SOP, then the notification handles of
+/// the severity.
+fn notify(settings: &DatadogSettings, severity: Severity, runbook: String, text: &str) -> String {
     let handles = match severity {
         Severity::Page => &settings.page_notify,
         Severity::Ticket => &settings.ticket_notify,
     };
+    let text = format!("{text}{runbook}");
     if handles.is_empty() {
-        text.to_owned()
+        text
     } else {
         format!("{text}\n\n{}", handles.join(" "))
     }
+}
+
+/// The rule's runbook link and SOP as paragraphs of a monitor message (Markdown), or nothing.
+fn runbook(url: Option<&str>, sop: Option<&str>) -> String {
+    let mut out = String::new();
+    if let Some(url) = url {
+        let _ = write!(out, "\n\nRunbook: {url}");
+    }
+    if let Some(sop) = sop {
+        let _ = write!(out, "\n\nSOP:\n{sop}");
+    }
+    out
 }
 
 /// `key:value,key:value`, values lowercased and outside Datadog's tag characters replaced by `_`.

@@ -160,6 +160,7 @@ fn deadman_rules(out: &mut String, rule: &DeadmanRule, settings: &PrometheusSett
                 name = rule.name,
             ),
         )
+        .runbook(rule.runbook_url.as_deref(), rule.sop.as_deref())
         .write(out);
 
     // One instance still exports (its series keeps arriving) but the count stopped rising:
@@ -195,6 +196,7 @@ fn deadman_rules(out: &mut String, rule: &DeadmanRule, settings: &PrometheusSett
                 settings.instance_label, rule.name
             ),
         )
+        .runbook(rule.runbook_url.as_deref(), rule.sop.as_deref())
         .write(out);
 
     // The service says why: the gate failed, with a reason.
@@ -217,6 +219,7 @@ fn deadman_rules(out: &mut String, rule: &DeadmanRule, settings: &PrometheusSett
                 settings.instance_label, rule.name
             ),
         )
+        .runbook(rule.runbook_url.as_deref(), rule.sop.as_deref())
         .write(out);
 }
 
@@ -302,6 +305,7 @@ fn outcome_rules(out: &mut String, rule: &OutcomeRule, settings: &PrometheusSett
                     rule.outcome, rule.name
                 ),
             )
+            .runbook(rule.runbook_url.as_deref(), rule.sop.as_deref())
             .write(out);
     }
 
@@ -332,6 +336,7 @@ fn outcome_rules(out: &mut String, rule: &OutcomeRule, settings: &PrometheusSett
                     rule.outcome, rule.name
                 ),
             )
+            .runbook(rule.runbook_url.as_deref(), rule.sop.as_deref())
             .write(out);
     }
 }
@@ -418,6 +423,7 @@ fn anomaly_rules(
                 rule.name
             ),
         )
+        .runbook(rule.runbook_url.as_deref(), rule.sop.as_deref())
         .write(out);
 }
 
@@ -504,6 +510,18 @@ impl Rule {
 
     fn annotation(mut self, key: &'static str, value: &str) -> Self {
         self.annotations.push((key, value.to_owned()));
+        self
+    }
+
+    /// The rule's runbook link and standard operating procedure as the `runbook_url` and `sop`
+    /// annotations (the names kube-prometheus and Alertmanager templates read), when set.
+    fn runbook(mut self, url: Option<&str>, sop: Option<&str>) -> Self {
+        if let Some(url) = url {
+            self.annotations.push(("runbook_url", literal(url)));
+        }
+        if let Some(sop) = sop {
+            self.annotations.push(("sop", literal(sop)));
+        }
         self
     }
 
