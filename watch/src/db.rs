@@ -49,6 +49,41 @@ pub(crate) struct SlaRecord {
     pub(crate) slot_ms: i64,
 }
 
+/// One event for one sink in the outbox.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct OutboxRow {
+    pub(crate) seq: i64,
+    pub(crate) sink: String,
+    pub(crate) alert: Alert,
+    pub(crate) created_ms: i64,
+    pub(crate) next_ms: i64,
+    pub(crate) attempts: u32,
+    pub(crate) last_error: Option<String>,
+    pub(crate) delivered_ms: Option<i64>,
+    pub(crate) gave_up_ms: Option<i64>,
+}
+
+const OUTBOX_COLUMNS: &str =
+    "seq, sink, body, created_ms, next_ms, attempts, last_error, delivered_ms, gave_up_ms";
+
+fn outbox_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Option<OutboxRow>> {
+    let body: String = r.get(2)?;
+    let Ok(alert) = serde_json::from_str::<Alert>(&body) else {
+        return Ok(None);
+    };
+    Ok(Some(OutboxRow {
+        seq: r.get(0)?,
+        sink: r.get(1)?,
+        alert,
+        created_ms: r.get(3)?,
+        next_ms: r.get(4)?,
+        attempts: r.get(5)?,
+        last_error: r.get(6)?,
+        delivered_ms: r.get(7)?,
+        gave_up_ms: r.get(8)?,
+    }))
+}
+
 /// Rule and SLA names by index, to write a tick's rows.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Names {
@@ -80,6 +115,16 @@ CREATE TABLE IF NOT EXISTS statuses (
     rule TEXT NOT NULL, emitter TEXT NOT NULL, instance TEXT NOT NULL, recv_ms INTEGER NOT NULL,
     value REAL NOT NULL, reason TEXT, PRIMARY KEY (rule, emitter)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS outbox (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT, alert_id TEXT NOT NULL, sink TEXT NOT NULL,
+    body TEXT NOT NULL, created_ms INTEGER NOT NULL, next_ms INTEGER NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0, last_error TEXT, history TEXT NOT NULL DEFAULT '[]',
+    delivered_ms INTEGER, gave_up_ms INTEGER);
+CREATE INDEX IF NOT EXISTS outbox_pending ON outbox (sink, delivered_ms, gave_up_ms, next_ms);
+CREATE INDEX IF NOT EXISTS outbox_alert ON outbox (alert_id);
+CREATE TABLE IF NOT EXISTS action_runs (
+    action TEXT NOT NULL, alert_id TEXT NOT NULL, at_ms INTEGER NOT NULL, ok INTEGER NOT NULL,
+    PRIMARY KEY (action, alert_id)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS emitters (
     service TEXT NOT NULL, emitter TEXT NOT NULL, instance TEXT NOT NULL, last_seen_ms INTEGER NOT NULL,
     last_value REAL NOT NULL, PRIMARY KEY (service, emitter)) WITHOUT ROWID;
@@ -174,6 +219,19 @@ impl Db {
                         body
                     ])
                     .map_err(ctx("writing alerts"))?;
+            }
+            let mut outbox = tx
+                .prepare_cached(
+                    "INSERT INTO outbox (alert_id, sink, body, created_ms, next_ms) VALUES (?1, ?2, ?3, ?4, ?4)",
+                )
+                .map_err(ctx("writing the outbox"))?;
+            for (alert, sinks) in &report.outbox {
+                let body = serde_json::to_string(alert).unwrap_or_default();
+                for sink in sinks {
+                    outbox
+                        .execute(params![alert.id, sink, body, now_ms])
+                        .map_err(ctx("writing the outbox"))?;
+                }
             }
             let mut ledger = tx
                 .prepare_cached(
@@ -332,6 +390,145 @@ impl Db {
         Ok(out)
     }
 
+    /// Rows of `sink` due at `now_ms`, oldest first, leaving out any whose alert has an
+    /// earlier event still pending for the sink (order is kept per alert).
+    pub(crate) fn outbox_due(
+        &self,
+        sink: &str,
+        now_ms: i64,
+        limit: u32,
+    ) -> Result<Vec<OutboxRow>, DbError> {
+        let sql = format!(
+            "SELECT {OUTBOX_COLUMNS} FROM outbox o WHERE o.sink = ?1 AND o.delivered_ms IS NULL
+             AND o.gave_up_ms IS NULL AND o.next_ms <= ?2
+             AND NOT EXISTS (SELECT 1 FROM outbox p WHERE p.sink = o.sink AND p.alert_id = o.alert_id
+                 AND p.seq < o.seq AND p.delivered_ms IS NULL AND p.gave_up_ms IS NULL)
+             ORDER BY o.seq LIMIT ?3"
+        );
+        let mut stmt = self
+            .conn
+            .prepare_cached(&sql)
+            .map_err(ctx("reading the outbox"))?;
+        let rows = stmt
+            .query_map(params![sink, now_ms, limit], outbox_row)
+            .map_err(ctx("reading the outbox"))?;
+        let mut out = Vec::new();
+        for row in rows {
+            if let Some(r) = row.map_err(ctx("reading the outbox"))? {
+                out.push(r);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Records one attempt's outcome on an outbox row (the last 10 attempts are kept).
+    pub(crate) fn outbox_record(
+        &self,
+        seq: i64,
+        attempt: &crate::alert::Attempt,
+    ) -> Result<(), DbError> {
+        use crate::alert::Attempt;
+        let entry = match attempt {
+            Attempt::Delivered { at_ms } => serde_json::json!({"at_ms": at_ms, "ok": true}),
+            Attempt::Failed { at_ms, error, .. } => {
+                serde_json::json!({"at_ms": at_ms, "ok": false, "error": error})
+            }
+            Attempt::GivenUp { at_ms, reason } => {
+                serde_json::json!({"at_ms": at_ms, "ok": false, "given_up": reason})
+            }
+        };
+        let history: String = self
+            .conn
+            .query_row("SELECT history FROM outbox WHERE seq = ?1", [seq], |r| {
+                r.get(0)
+            })
+            .map_err(ctx("writing the outbox"))?;
+        let mut list: Vec<serde_json::Value> = serde_json::from_str(&history).unwrap_or_default();
+        list.push(entry);
+        let excess = list.len().saturating_sub(10);
+        list.drain(..excess);
+        let history = serde_json::to_string(&list).unwrap_or_default();
+        let (sql, args): (&str, Vec<rusqlite::types::Value>) = match attempt {
+            Attempt::Delivered { at_ms } => (
+                "UPDATE outbox SET attempts = attempts + 1, delivered_ms = ?2, history = ?3 WHERE seq = ?1",
+                vec![seq.into(), (*at_ms).into(), history.into()],
+            ),
+            Attempt::Failed { error, next_ms, .. } => (
+                "UPDATE outbox SET attempts = attempts + 1, last_error = ?2, next_ms = ?3, history = ?4 WHERE seq = ?1",
+                vec![
+                    seq.into(),
+                    error.clone().into(),
+                    (*next_ms).into(),
+                    history.into(),
+                ],
+            ),
+            Attempt::GivenUp { at_ms, .. } => (
+                "UPDATE outbox SET gave_up_ms = ?2, history = ?3 WHERE seq = ?1",
+                vec![seq.into(), (*at_ms).into(), history.into()],
+            ),
+        };
+        self.conn
+            .execute(sql, rusqlite::params_from_iter(args))
+            .map_err(ctx("writing the outbox"))?;
+        Ok(())
+    }
+
+    /// The outbox rows of these alerts, in order.
+    pub(crate) fn outbox_for(&self, alert_ids: &[String]) -> Result<Vec<OutboxRow>, DbError> {
+        let mut out = Vec::new();
+        let mut stmt = self
+            .conn
+            .prepare_cached(&format!(
+                "SELECT {OUTBOX_COLUMNS} FROM outbox WHERE alert_id = ?1 ORDER BY seq"
+            ))
+            .map_err(ctx("reading the outbox"))?;
+        for id in alert_ids {
+            let rows = stmt
+                .query_map([id], outbox_row)
+                .map_err(ctx("reading the outbox"))?;
+            for row in rows {
+                if let Some(r) = row.map_err(ctx("reading the outbox"))? {
+                    out.push(r);
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// `(action, alert id, when)` of the actions run since `since_ms` (and every one for the
+    /// "once per alert" rule).
+    pub(crate) fn action_runs(
+        &self,
+        _since_ms: i64,
+    ) -> Result<Vec<(String, String, i64)>, DbError> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT action, alert_id, at_ms FROM action_runs")
+            .map_err(ctx("reading actions"))?;
+        let rows = stmt
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .map_err(ctx("reading actions"))?;
+        rows.collect::<Result<_, _>>()
+            .map_err(ctx("reading actions"))
+    }
+
+    /// Records that an action ran for an alert.
+    pub(crate) fn record_action(
+        &self,
+        action: &str,
+        alert_id: &str,
+        at_ms: i64,
+        ok: bool,
+    ) -> Result<(), DbError> {
+        self.conn
+            .execute(
+                "INSERT OR REPLACE INTO action_runs (action, alert_id, at_ms, ok) VALUES (?1, ?2, ?3, ?4)",
+                params![action, alert_id, at_ms, ok],
+            )
+            .map(|_| ())
+            .map_err(ctx("recording an action"))
+    }
+
     /// The first slot ever recorded for `sla`, if any.
     pub(crate) fn first_slot(&self, sla: &str) -> Result<Option<i64>, DbError> {
         self.conn
@@ -488,6 +685,9 @@ mod tests {
             actions: vec![],
             runbook_url: None,
             sop: None,
+            actions_taken: Vec::new(),
+            incident: None,
+            delivery: Vec::new(),
         }
     }
 

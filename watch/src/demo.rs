@@ -23,10 +23,10 @@ use std::time::Duration;
 
 use heartbeat::{Deadman, Heartbeat, Outcome};
 
-use crate::alert::{Alert, AlertStatus, Classification, Sink};
+use crate::alert::{Alert, AlertStatus, Classification};
 use crate::clock::{Clock, SystemClock, human};
 use crate::report::{Month, SlaReport};
-use crate::rulefile::RuleFile;
+use crate::rulefile::{Action, ActionKind, AlertSink, RuleFile, WebhookFormat};
 use crate::service::{Database, ViewMode, Watch};
 use crate::view;
 
@@ -167,6 +167,10 @@ pub struct DemoSummary {
     pub points: (u64, u64),
     /// Alert notifications the demo's webhook received.
     pub webhook_deliveries: usize,
+    /// Rollbacks the deploy system was asked for (by the rollback action).
+    pub rollbacks: usize,
+    /// Incidents opened and resolved (by the incident action).
+    pub incidents: (usize, usize),
     /// The demo's own checks: `(what, held)`.
     pub checks: Vec<(String, bool)>,
 }
@@ -395,26 +399,65 @@ async fn traffic(fleet: Arc<Fleet>, schedule: Schedule) {
     }
 }
 
-/// A tiny webhook receiver: counts the alert notifications POSTed to it.
-async fn webhook() -> Option<(SocketAddr, Arc<AtomicUsize>, tokio::task::JoinHandle<()>)> {
+/// What the demo's local endpoints received: alert notifications, incident calls, rollbacks.
+#[derive(Debug, Default)]
+struct Received {
+    alerts: AtomicUsize,
+    incidents_opened: AtomicUsize,
+    incidents_resolved: AtomicUsize,
+    rollbacks: AtomicUsize,
+    /// A rollback asked for and not yet done by the fleet.
+    rollback_pending: AtomicBool,
+}
+
+/// A tiny local server standing in for the pager (`/alerts`), an incident tool (`/incident`:
+/// answers an id and a link) and a deploy system (`/rollback`).
+async fn endpoints() -> Option<(SocketAddr, Arc<Received>, tokio::task::JoinHandle<()>)> {
     use http_body_util::BodyExt;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.ok()?;
     let addr = listener.local_addr().ok()?;
-    let count = Arc::new(AtomicUsize::new(0));
-    let c = Arc::clone(&count);
+    let got = Arc::new(Received::default());
+    let g = Arc::clone(&got);
     let task = tokio::spawn(async move {
         while let Ok((stream, _)) = listener.accept().await {
-            let c = Arc::clone(&c);
+            let g = Arc::clone(&g);
             tokio::spawn(async move {
                 let service = hyper::service::service_fn(
                     move |req: hyper::Request<hyper::body::Incoming>| {
-                        let c = Arc::clone(&c);
+                        let g = Arc::clone(&g);
                         async move {
-                            if req.into_body().collect().await.is_ok() {
-                                c.fetch_add(1, Ordering::Relaxed);
-                            }
+                            let path = req.uri().path().to_owned();
+                            let body = req
+                                .into_body()
+                                .collect()
+                                .await
+                                .map(|b| b.to_bytes())
+                                .unwrap_or_default();
+                            let json: serde_json::Value =
+                                serde_json::from_slice(&body).unwrap_or_default();
+                            let answer = match path.as_str() {
+                                "/incident" if json["event"] == "resolve" => {
+                                    g.incidents_resolved.fetch_add(1, Ordering::Relaxed);
+                                    "{}".to_owned()
+                                }
+                                "/incident" => {
+                                    let n = g.incidents_opened.fetch_add(1, Ordering::Relaxed) + 1;
+                                    format!(
+                                        "{{\"id\":\"INC-{n}\",\"url\":\"http://{addr}/incidents/INC-{n}\"}}"
+                                    )
+                                }
+                                "/rollback" => {
+                                    g.rollbacks.fetch_add(1, Ordering::Relaxed);
+                                    g.rollback_pending.store(true, Ordering::Relaxed);
+                                    "{\"status\":\"rolling back\"}".to_owned()
+                                }
+                                _ => {
+                                    g.alerts.fetch_add(1, Ordering::Relaxed);
+                                    "ok".to_owned()
+                                }
+                            };
                             Ok::<_, std::convert::Infallible>(hyper::Response::new(
-                                http_body_util::Full::new(bytes::Bytes::from_static(b"ok")),
+                                http_body_util::Full::new(bytes::Bytes::from(answer)),
                             ))
                         }
                     },
@@ -425,7 +468,7 @@ async fn webhook() -> Option<(SocketAddr, Arc<AtomicUsize>, tokio::task::JoinHan
             });
         }
     });
-    Some((addr, count, task))
+    Some((addr, got, task))
 }
 
 fn temp_db() -> PathBuf {
@@ -458,17 +501,40 @@ fn scaled_rules(schedule: Schedule) -> Result<RuleFile, DemoError> {
 pub async fn run(schedule: Schedule, output: Output) -> Result<DemoSummary, DemoError> {
     let clock = SystemClock;
     let db_path = temp_db();
-    let rules = scaled_rules(schedule)?;
-    let hook = webhook().await;
+    let mut rules = scaled_rules(schedule)?;
+    let hook = endpoints().await;
     let sinks = hook
         .as_ref()
         .map(|(addr, _, _)| {
-            vec![Sink::Generic {
-                name: "demo-webhook".to_owned(),
-                url: format!("http://{addr}/alerts"),
-            }]
+            vec![AlertSink::webhook(
+                "demo-webhook",
+                format!("http://{addr}/alerts"),
+                WebhookFormat::Generic,
+            )]
         })
         .unwrap_or_default();
+    if let Some((addr, _, _)) = &hook {
+        // The loop closed: the drop's alert rolls the deploy back and opens an incident.
+        rules.action.push(Action {
+            name: "rollback".to_owned(),
+            rules: vec!["message-send".to_owned()],
+            kind: ActionKind::Rollback {
+                command: None,
+                webhook: Some(format!("http://{addr}/rollback")),
+                max_deploy_age: Duration::from_secs(1800),
+                timeout: Duration::from_secs(10),
+                dry_run: false,
+            },
+        });
+        rules.action.push(Action {
+            name: "incident".to_owned(),
+            rules: vec!["message-send".to_owned()],
+            kind: ActionKind::Incident {
+                webhook: format!("http://{addr}/incident"),
+                resolve: true,
+            },
+        });
+    }
     let watch = Watch::builder(rules)
         .with_database(Database::File(db_path.clone()))
         .with_auto_tick(false)
@@ -502,7 +568,11 @@ pub async fn run(schedule: Schedule, output: Output) -> Result<DemoSummary, Demo
             human(schedule.ms(1.0)).replace("0s", "<1s")
         ),
     );
-    let result = drive(&watch, schedule, &printer, &endpoint, &clock).await;
+    let got = hook
+        .as_ref()
+        .map(|(_, g, _)| Arc::clone(g))
+        .unwrap_or_default();
+    let result = drive(&watch, schedule, &printer, &endpoint, &clock, &got).await;
     let (events, fleet_error) = match result {
         Ok(events) => (events, None),
         Err((events, e)) => (events, Some(e)),
@@ -515,9 +585,9 @@ pub async fn run(schedule: Schedule, output: Output) -> Result<DemoSummary, Demo
     let points = watch.points();
     watch.shutdown().await;
     let webhook_deliveries = hook
-        .map(|(_, count, task)| {
+        .map(|(_, got, task)| {
             task.abort();
-            count.load(Ordering::Relaxed)
+            got.alerts.load(Ordering::Relaxed)
         })
         .unwrap_or(0);
     for suffix in ["", "-wal", "-shm"] {
@@ -533,6 +603,11 @@ pub async fn run(schedule: Schedule, output: Output) -> Result<DemoSummary, Demo
         report,
         points,
         webhook_deliveries,
+        rollbacks: got.rollbacks.load(Ordering::Relaxed),
+        incidents: (
+            got.incidents_opened.load(Ordering::Relaxed),
+            got.incidents_resolved.load(Ordering::Relaxed),
+        ),
         checks: Vec::new(),
     };
     summary.checks = checks(&summary);
@@ -608,7 +683,26 @@ fn checks(s: &DemoSummary) -> Vec<(String, bool)> {
                 .any(|a| a.rule == "reply-deliver" && a.status == AlertStatus::Resolved),
         ),
         (
-            "message-send resolved after the rollback".to_owned(),
+            "the rollback action ran once, from the message-send alert, and is recorded on it"
+                .to_owned(),
+            s.rollbacks == 1
+                && s.report.alerts.iter().any(|a| {
+                    a.rule == "message-send"
+                        && a.actions_taken
+                            .iter()
+                            .any(|r| r.kind == "rollback" && r.ok && r.summary.contains("rolled back messenger-api to 1.4.2"))
+                }),
+        ),
+        (
+            "an incident was opened for it and resolved with it".to_owned(),
+            s.incidents == (1, 1)
+                && s.report
+                    .alerts
+                    .iter()
+                    .any(|a| a.rule == "message-send" && a.incident.is_some()),
+        ),
+        (
+            "message-send resolved after the automatic rollback".to_owned(),
             s.events
                 .iter()
                 .any(|a| a.rule == "message-send" && a.status == AlertStatus::Resolved),
@@ -676,6 +770,7 @@ async fn drive(
     printer: &Printer,
     endpoint: &str,
     clock: &SystemClock,
+    got: &Received,
 ) -> Drive {
     let mut events = Vec::new();
     let start = |spec: &Spec, version: &str| start_service(spec, version, endpoint, schedule);
@@ -717,7 +812,6 @@ async fn drive(
         (at(3.0), Step::Kill),
         (at(5.0), Step::InboxSilent),
         (at(15.0), Step::InboxBack),
-        (at(17.0), Step::Rollback),
     ];
     let end = at(28.0);
     let mut tick = 0u64;
@@ -725,7 +819,10 @@ async fn drive(
     loop {
         let now = clock.now_ms();
         let next_step = script.first().map(|s| s.0);
-        let wake = next_step.map_or(next_tick, |s| s.min(next_tick));
+        // Wake at least every tenth of a tick to see a rollback request.
+        let wake = next_step
+            .map_or(next_tick, |s| s.min(next_tick))
+            .min(clock.now_ms() + (unit / 10).max(10));
         if wake > now {
             tokio::time::sleep(Duration::from_millis(
                 u64::try_from(wake - now).unwrap_or(0),
@@ -733,6 +830,10 @@ async fn drive(
             .await;
         }
         let now = clock.now_ms();
+        // The rollback action asked the "deploy system" (the demo's endpoint) to roll back.
+        if got.rollback_pending.swap(false, Ordering::Relaxed) {
+            script.insert(0, (now, Step::Rollback));
+        }
         if script.first().is_some_and(|s| s.0 <= now) {
             let (_, step) = script.remove(0);
             let result = match step {
@@ -765,7 +866,9 @@ async fn drive(
                     "inbox-api stops delivering replies entirely (a stuck queue consumer): the process runs and beats, no reply.deliver event at all"
                 }
                 Step::InboxBack => "inbox-api's consumer is restarted: replies flow again",
-                Step::Rollback => "the responder rolls messenger-api back to 1.4.2",
+                Step::Rollback => {
+                    "the rollback action (fired by message-send's diagnosis) rolls messenger-api back to 1.4.2"
+                }
             };
             printer.say(now, line);
             if let Err(e) = result {

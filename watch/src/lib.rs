@@ -63,8 +63,8 @@ mod store;
 mod view;
 
 pub use crate::alert::{
-    Alert, AlertKind, AlertStatus, Classification, Contributor, DeliveryError, Deploy, Dispatcher,
-    Sink,
+    ActionRun, Alert, AlertKind, AlertStatus, Classification, Contributor, DeliveryError, Deploy,
+    Dispatcher, IncidentRef, SinkDelivery, SinkError,
 };
 pub use crate::check::check;
 pub use crate::clock::{Clock, ManualClock, SystemClock};
@@ -75,9 +75,10 @@ pub use crate::judge::{
 };
 pub use crate::report::{Downtime, Month, MonthError, SlaMonth, SlaReport};
 pub use crate::rulefile::{
-    AlertSink, AlertmanagerSettings, Anomaly, CloudWatchSettings, DEFAULT_STOP_GRACE,
-    DatadogSettings, DeadmanRule, DisplayDuration, GenerateSettings, Location, OnNoData,
-    OutcomeRule, PrometheusSettings, QuietHours, RuleFile, RuleFileError, SelfHeartbeat, Severity,
+    Action, ActionKind, AlertSink, AlertmanagerSettings, Anomaly, CloudWatchSettings,
+    DEFAULT_MAX_DELIVERY_AGE, DEFAULT_RESEND_INTERVAL, DEFAULT_STOP_GRACE, DatadogSettings,
+    DeadmanRule, DisplayDuration, GenerateSettings, Location, OnNoData, OutcomeRule,
+    PrometheusSettings, QuietHours, Route, RuleFile, RuleFileError, SelfHeartbeat, Severity,
     SinkTarget, Sla, WatchSettings, WebhookFormat, parse_duration,
 };
 pub use crate::selfwatch::{SelfBeatError, TEST_HOOKS_ENV};

@@ -256,6 +256,7 @@ impl SlaReport {
                 let kind = match a.kind {
                     AlertKind::Deadman => "dead-man",
                     AlertKind::Outcome => "outcome",
+                    AlertKind::Watch => "watch",
                 };
                 out.push_str(&format!(
                     "| {} | {} | {kind} | {} | {} |\n",

@@ -69,6 +69,10 @@ pub struct RuleFile {
     pub generate: GenerateSettings,
     /// `[self_heartbeat]`: the watch's own dead-man beat to an external channel, if set.
     pub self_heartbeat: Option<SelfHeartbeat>,
+    /// `[[route]]`: which alerts go to which sinks, first match wins.
+    pub route: Vec<Route>,
+    /// `[[action]]`: rollbacks and incidents when alerts fire.
+    pub action: Vec<Action>,
 }
 
 /// `[watch]`: the watch process. Every key is optional.
@@ -99,6 +103,9 @@ pub struct WatchSettings {
     /// Requests a source may send at once before its rate applies. Default 200.
     #[serde(deserialize_with = "de_positive_u32")]
     pub rate_limit_burst: u32,
+    /// `[[action]]` runs allowed per hour, all actions together (default 6): a guard rail
+    /// against a loop of rollbacks.
+    pub max_actions_per_hour: u32,
 }
 
 impl Default for WatchSettings {
@@ -113,6 +120,7 @@ impl Default for WatchSettings {
             auth_token_env: None,
             rate_limit_per_source: 100,
             rate_limit_burst: 200,
+            max_actions_per_hour: 6,
         }
     }
 }
@@ -449,6 +457,206 @@ pub struct AlertSink {
     pub name: String,
     /// What the sink does with an alert.
     pub target: SinkTarget,
+    /// The environment variable holding the sink's credential: the PagerDuty routing key, the
+    /// Opsgenie API key, or a bearer token for the other webhooks. Its value is never printed.
+    pub credential_env: Option<String>,
+    /// A PEM file of the CA certificates an `https://` webhook is verified against, instead of
+    /// the system's roots.
+    pub ca_file: Option<PathBuf>,
+    /// How long an event is retried before it is given up (default 24 h).
+    pub max_delivery_age: Duration,
+    /// How often firing alerts are re-posted to Alertmanager's API (default 1 minute), with
+    /// `endsAt` four intervals ahead, as Prometheus does.
+    pub resend_interval: Duration,
+}
+
+impl AlertSink {
+    /// A webhook sink with the defaults (no credential, the system's roots, 24 h of retries,
+    /// a 1-minute resend to Alertmanager).
+    pub fn webhook(name: impl Into<String>, url: impl Into<String>, format: WebhookFormat) -> Self {
+        Self {
+            name: name.into(),
+            target: SinkTarget::Webhook {
+                url: url.into(),
+                format,
+            },
+            credential_env: None,
+            ca_file: None,
+            max_delivery_age: DEFAULT_MAX_DELIVERY_AGE,
+            resend_interval: DEFAULT_RESEND_INTERVAL,
+        }
+    }
+}
+
+/// The default `max_delivery_age` of a sink: 24 hours.
+pub const DEFAULT_MAX_DELIVERY_AGE: Duration = Duration::from_secs(24 * 3600);
+/// The default `resend_interval` of an Alertmanager sink: 1 minute.
+pub const DEFAULT_RESEND_INTERVAL: Duration = Duration::from_secs(60);
+
+/// `[[route]]`: which sinks an alert goes to. Routes are tried in file order; the first whose
+/// `match` holds wins; a route without `match` matches everything (the default). With no route
+/// at all, every alert goes to every sink.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct Route {
+    /// Label values the alert must carry, each one value or several separated by `|`:
+    /// `severity`, `rule`, `kind` (`deadman`, `outcome`, `watch`), `service`, `classification`.
+    #[serde(default, rename = "match", deserialize_with = "de_matchers")]
+    pub matchers: BTreeMap<String, String>,
+    /// The `[[alert]]` sinks it goes to (at least one).
+    pub sinks: Vec<String>,
+}
+
+impl Route {
+    /// Whether an alert with these labels matches.
+    pub fn matches(&self, label: impl Fn(&str) -> Option<String>) -> bool {
+        self.matchers
+            .iter()
+            .all(|(k, want)| label(k).is_some_and(|have| want.split('|').any(|w| w == have)))
+    }
+}
+
+const ROUTE_KEYS: [&str; 5] = ["severity", "rule", "kind", "service", "classification"];
+
+fn de_matchers<'de, D: Deserializer<'de>>(
+    deserializer: D,
+) -> Result<BTreeMap<String, String>, D::Error> {
+    let m = BTreeMap::<String, String>::deserialize(deserializer)?;
+    for k in m.keys() {
+        if !ROUTE_KEYS.contains(&k.as_str()) {
+            return Err(serde::de::Error::custom(format!(
+                "unknown match key {k:?}: use {}",
+                ROUTE_KEYS.join(", ")
+            )));
+        }
+    }
+    Ok(m)
+}
+
+/// `[[action]]`: what the watch does when an alert fires, beyond telling people.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, try_from = "RawAction")]
+#[non_exhaustive]
+pub struct Action {
+    /// Action name, unique.
+    pub name: String,
+    /// Only alerts of these rules (default: every rule the kind applies to).
+    pub rules: Vec<String>,
+    /// What it does.
+    pub kind: ActionKind,
+}
+
+/// The two kinds of action.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ActionKind {
+    /// `kind = "rollback"`: when an outcome alert's diagnosis names a deploy within
+    /// `max_deploy_age`, roll it back: run `command` (with `HEARTBEAT_SERVICE`,
+    /// `HEARTBEAT_BAD_VERSION`, `HEARTBEAT_GOOD_VERSION`, `HEARTBEAT_ALERT_ID` and
+    /// `HEARTBEAT_DRY_RUN` in its environment) or POST that as JSON to `webhook`. Once per
+    /// alert; never for a dead-man alert.
+    Rollback {
+        /// The program and its arguments.
+        command: Option<Vec<String>>,
+        /// Or a deploy system's URL.
+        webhook: Option<String>,
+        /// A deploy older than this is not rolled back (default 30 minutes).
+        max_deploy_age: Duration,
+        /// How long the command or request may take (default 2 minutes).
+        timeout: Duration,
+        /// Record what would run, run nothing.
+        dry_run: bool,
+    },
+    /// `kind = "incident"`: open an incident through a webhook when an alert fires (its answer's
+    /// `id` and `url` are kept on the alert) and resolve it when the alert resolves.
+    Incident {
+        /// The incident webhook.
+        webhook: String,
+        /// Resolve the incident when the alert resolves (default true).
+        resolve: bool,
+    },
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawAction {
+    #[serde(deserialize_with = "de_rule_name")]
+    name: String,
+    kind: String,
+    #[serde(default)]
+    rules: Vec<String>,
+    #[serde(default)]
+    command: Option<Vec<String>>,
+    #[serde(default, deserialize_with = "de_opt_url")]
+    webhook: Option<String>,
+    #[serde(default, deserialize_with = "de_opt_duration")]
+    max_deploy_age: Option<Duration>,
+    #[serde(default, deserialize_with = "de_opt_duration")]
+    timeout: Option<Duration>,
+    #[serde(default)]
+    dry_run: bool,
+    #[serde(default)]
+    resolve: Option<bool>,
+}
+
+impl TryFrom<RawAction> for Action {
+    type Error = String;
+
+    fn try_from(raw: RawAction) -> Result<Self, String> {
+        let name = raw.name;
+        let kind = match raw.kind.as_str() {
+            "rollback" => {
+                match (&raw.command, &raw.webhook) {
+                    (Some(c), None) if c.first().is_some_and(|p| !p.is_empty()) => {}
+                    (None, Some(_)) => {}
+                    _ => {
+                        return Err(format!(
+                            "action {name:?}: a rollback needs command = [\"/path/to/program\", ...] or webhook = \"https://...\", one of them"
+                        ));
+                    }
+                }
+                if raw.resolve.is_some() {
+                    return Err(format!(
+                        "action {name:?}: resolve applies to incident actions"
+                    ));
+                }
+                ActionKind::Rollback {
+                    command: raw.command,
+                    webhook: raw.webhook,
+                    max_deploy_age: raw.max_deploy_age.unwrap_or(Duration::from_secs(1800)),
+                    timeout: raw.timeout.unwrap_or(Duration::from_secs(120)),
+                    dry_run: raw.dry_run,
+                }
+            }
+            "incident" => {
+                let Some(webhook) = raw.webhook else {
+                    return Err(format!(
+                        "action {name:?}: an incident action needs webhook = \"https://...\""
+                    ));
+                };
+                if raw.command.is_some() || raw.max_deploy_age.is_some() || raw.dry_run {
+                    return Err(format!(
+                        "action {name:?}: command, max_deploy_age and dry_run apply to rollback actions"
+                    ));
+                }
+                ActionKind::Incident {
+                    webhook,
+                    resolve: raw.resolve.unwrap_or(true),
+                }
+            }
+            other => {
+                return Err(format!(
+                    "action {name:?}: unknown kind {other:?}: use \"rollback\" or \"incident\""
+                ));
+            }
+        };
+        Ok(Self {
+            name,
+            rules: raw.rules,
+            kind,
+        })
+    }
 }
 
 /// The two kinds of alert sink.
@@ -473,8 +681,32 @@ pub enum WebhookFormat {
     /// Heartbeat's own JSON alert body.
     #[default]
     Generic,
-    /// The Alertmanager API's alert list (`POST /api/v2/alerts`).
+    /// The Alertmanager API's alert list (`POST /api/v2/alerts`), re-posted while firing.
     Alertmanager,
+    /// PagerDuty Events API v2 (trigger and resolve with a stable `dedup_key`); the routing
+    /// key from `credential_env`. The URL defaults to PagerDuty's.
+    Pagerduty,
+    /// Opsgenie's alert API (create, close by alias); the API key from `credential_env`. The
+    /// URL (the API's base) defaults to Opsgenie's.
+    Opsgenie,
+    /// A Slack incoming webhook: readable blocks.
+    Slack,
+    /// A generic incident webhook: open and resolve events with a stable key.
+    Incident,
+}
+
+impl WebhookFormat {
+    /// The name used in rule files.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Generic => "generic",
+            Self::Alertmanager => "alertmanager",
+            Self::Pagerduty => "pagerduty",
+            Self::Opsgenie => "opsgenie",
+            Self::Slack => "slack",
+            Self::Incident => "incident",
+        }
+    }
 }
 
 /// `[generate]`: settings only the rule generators read. Every key is optional.
@@ -776,6 +1008,10 @@ struct RawRuleFile {
     generate: GenerateSettings,
     #[serde(default)]
     self_heartbeat: Option<SelfHeartbeat>,
+    #[serde(default)]
+    route: Vec<Spanned<Route>>,
+    #[serde(default)]
+    action: Vec<Spanned<Action>>,
 }
 
 fn parse(text: &str, path: Option<&Path>) -> Result<RuleFile, RuleFileError> {
@@ -852,6 +1088,50 @@ fn parse(text: &str, path: Option<&Path>) -> Result<RuleFile, RuleFileError> {
         }
     }
 
+    let mut actions = Names::new("action");
+    for action in &raw.action {
+        actions.insert(&action.get_ref().name, action.span().start, &locate)?;
+        for rule in &action.get_ref().rules {
+            if !raw.outcome.iter().any(|r| &r.get_ref().name == rule)
+                && !raw.deadman.iter().any(|r| &r.get_ref().name == rule)
+            {
+                return Err(RuleFileError::Invalid {
+                    location: locate(action.span().start),
+                    message: format!(
+                        "action {:?}: rules names {rule:?}, which is not a rule",
+                        action.get_ref().name
+                    ),
+                    line: String::new(),
+                });
+            }
+        }
+    }
+    for route in &raw.route {
+        let r = route.get_ref();
+        if r.sinks.is_empty() {
+            return Err(RuleFileError::Invalid {
+                location: locate(route.span().start),
+                message: "route: sinks names no [[alert]] sink: sinks = [\"oncall\"]".to_owned(),
+                line: String::new(),
+            });
+        }
+        for sink in &r.sinks {
+            if !raw.alert.iter().any(|a| &a.get_ref().name == sink) {
+                return Err(RuleFileError::Invalid {
+                    location: locate(route.span().start),
+                    message: format!(
+                        "route: sink {sink:?} is not the name of an [[alert]] sink (sinks: {})",
+                        raw.alert
+                            .iter()
+                            .map(|a| a.get_ref().name.clone())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                    line: String::new(),
+                });
+            }
+        }
+    }
     let default_grace = raw.generate.prometheus.stop_lookback;
     for rule in &raw.deadman {
         let r = rule.get_ref();
@@ -891,6 +1171,8 @@ fn parse(text: &str, path: Option<&Path>) -> Result<RuleFile, RuleFileError> {
         alert: raw.alert.into_iter().map(Spanned::into_inner).collect(),
         generate: raw.generate,
         self_heartbeat: raw.self_heartbeat,
+        route: raw.route.into_iter().map(Spanned::into_inner).collect(),
+        action: raw.action.into_iter().map(Spanned::into_inner).collect(),
     })
 }
 
@@ -1408,6 +1690,14 @@ struct RawAlertSink {
     format: Option<WebhookFormat>,
     #[serde(default)]
     command: Option<Vec<String>>,
+    #[serde(default)]
+    credential_env: Option<String>,
+    #[serde(default)]
+    ca_file: Option<PathBuf>,
+    #[serde(default, deserialize_with = "de_opt_duration")]
+    max_delivery_age: Option<Duration>,
+    #[serde(default, deserialize_with = "de_opt_duration")]
+    resend_interval: Option<Duration>,
 }
 
 impl TryFrom<RawAlertSink> for AlertSink {
@@ -1415,11 +1705,52 @@ impl TryFrom<RawAlertSink> for AlertSink {
 
     fn try_from(raw: RawAlertSink) -> Result<Self, String> {
         let name = raw.name;
-        let target = match (raw.webhook, raw.command) {
-            (Some(url), None) => SinkTarget::Webhook {
-                url,
-                format: raw.format.unwrap_or_default(),
-            },
+        let format = raw.format.unwrap_or_default();
+        let default_url = match format {
+            WebhookFormat::Pagerduty => Some(crate::alert::formats::PAGERDUTY_URL),
+            WebhookFormat::Opsgenie => Some(crate::alert::formats::OPSGENIE_URL),
+            _ => None,
+        };
+        if matches!(format, WebhookFormat::Pagerduty | WebhookFormat::Opsgenie)
+            && raw.credential_env.is_none()
+        {
+            return Err(format!(
+                "alert {name:?}: format {} needs credential_env, the variable holding its {}",
+                format.as_str(),
+                if format == WebhookFormat::Pagerduty {
+                    "routing key"
+                } else {
+                    "API key"
+                }
+            ));
+        }
+        if let Some(var) = &raw.credential_env
+            && (var.is_empty() || !var.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_'))
+        {
+            return Err(format!(
+                "alert {name:?}: credential_env {var:?} is not an environment variable name ([A-Za-z0-9_])"
+            ));
+        }
+        if let Some(path) = &raw.ca_file {
+            let pem = std::fs::read_to_string(path)
+                .map_err(|e| format!("alert {name:?}: ca_file {}: {e}", path.display()))?;
+            if !pem.contains("-----BEGIN CERTIFICATE-----") {
+                return Err(format!(
+                    "alert {name:?}: ca_file {} holds no PEM CERTIFICATE block",
+                    path.display()
+                ));
+            }
+        }
+        if raw.resend_interval.is_some() && format != WebhookFormat::Alertmanager {
+            return Err(format!(
+                "alert {name:?}: resend_interval applies to format = \"alertmanager\" sinks"
+            ));
+        }
+        let (credential_env, ca_file) = (raw.credential_env, raw.ca_file);
+        let max_delivery_age = raw.max_delivery_age.unwrap_or(DEFAULT_MAX_DELIVERY_AGE);
+        let resend_interval = raw.resend_interval.unwrap_or(DEFAULT_RESEND_INTERVAL);
+        let target = match (raw.webhook.or(default_url.map(str::to_owned)), raw.command) {
+            (Some(url), None) => SinkTarget::Webhook { url, format },
             (None, Some(command)) => {
                 if raw.format.is_some() {
                     return Err(format!(
@@ -1442,7 +1773,21 @@ impl TryFrom<RawAlertSink> for AlertSink {
                 return Err(format!("alert {name:?}: set webhook or command"));
             }
         };
-        Ok(Self { name, target })
+        if ca_file.is_some()
+            && !matches!(&target, SinkTarget::Webhook { url, .. } if url.starts_with("https://"))
+        {
+            return Err(format!(
+                "alert {name:?}: ca_file applies to https:// webhooks"
+            ));
+        }
+        Ok(Self {
+            name,
+            target,
+            credential_env,
+            ca_file,
+            max_delivery_age,
+            resend_interval,
+        })
     }
 }
 

@@ -11,14 +11,15 @@ use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinHandle;
 
-use crate::alert::{Alert, Dispatcher, Sink};
+use crate::alert::actions::Actions;
+use crate::alert::{Alert, AlertStatus, Dispatcher, SinkError};
 use crate::clock::{Clock, SystemClock, ms};
 use crate::db::{Db, DbError, Names};
 use crate::judge::{Judge, Snapshot};
 use crate::receiver::limit::RateLimiter;
 use crate::receiver::{Shared, Stats, Token, grpc, http};
 use crate::report::{Month, SlaReport};
-use crate::rulefile::{RuleFile, SinkTarget, WebhookFormat};
+use crate::rulefile::{AlertSink, RuleFile};
 use crate::selfwatch::{Faults, Health, SelfBeat, SelfBeatError};
 use crate::store::Store;
 use crate::view;
@@ -72,6 +73,9 @@ pub enum StartError {
     /// `[self_heartbeat]` could not start.
     #[error(transparent)]
     SelfHeartbeat(#[from] SelfBeatError),
+    /// An alert sink could not be set up (a missing credential, an unusable CA file).
+    #[error(transparent)]
+    Sink(#[from] SinkError),
 }
 
 /// Builds a [`Watch`]: code beats the rule file's `[watch]` table, which beats the defaults.
@@ -86,7 +90,7 @@ pub struct WatchBuilder {
     view: ViewMode,
     title: String,
     ledger_slot: Duration,
-    sinks: Option<Vec<Sink>>,
+    sinks: Option<Vec<AlertSink>>,
     queue_capacity: usize,
     max_series: usize,
     token: Option<Token>,
@@ -143,7 +147,7 @@ impl WatchBuilder {
     }
 
     /// Sends alerts to `sinks` instead of the rule file's `[[alert]]` sinks.
-    pub fn with_sinks(mut self, sinks: Vec<Sink>) -> Self {
+    pub fn with_sinks(mut self, sinks: Vec<AlertSink>) -> Self {
         self.sinks = Some(sinks);
         self
     }
@@ -230,9 +234,21 @@ impl WatchBuilder {
             queue_capacity: self.queue_capacity,
             faults: Arc::clone(&faults),
         });
-        let sinks = self.sinks.unwrap_or_else(|| sinks_of(&self.rules));
-        let dispatcher = Dispatcher::start(sinks);
+        let sinks = self.sinks.unwrap_or_else(|| self.rules.alert.clone());
         let (stop_tx, stop_rx) = watch::channel(false);
+        let dispatcher = Dispatcher::start(
+            sinks,
+            self.rules.route.clone(),
+            Arc::clone(&db),
+            Arc::clone(&self.clock),
+            stop_rx.clone(),
+        )?;
+        let actions = Arc::new(Actions::new(
+            &self.rules,
+            now,
+            Arc::clone(&self.clock),
+            Arc::clone(&db),
+        ));
         let mut tasks = vec![tokio::spawn(http::serve(
             http_listener,
             Arc::clone(&shared),
@@ -275,6 +291,7 @@ impl WatchBuilder {
             health,
             faults,
             warned: Mutex::new(Vec::new()),
+            actions,
         });
         if self.auto_tick {
             tasks.push(tokio::spawn(tick_loop(Arc::clone(&core), stop_rx)));
@@ -289,30 +306,6 @@ impl WatchBuilder {
             last_tick,
         })
     }
-}
-
-fn sinks_of(rules: &RuleFile) -> Vec<Sink> {
-    rules
-        .alert
-        .iter()
-        .map(|s| match &s.target {
-            SinkTarget::Webhook {
-                url,
-                format: WebhookFormat::Alertmanager,
-            } => Sink::Alertmanager {
-                name: s.name.clone(),
-                url: url.clone(),
-            },
-            SinkTarget::Webhook { url, .. } => Sink::Generic {
-                name: s.name.clone(),
-                url: url.clone(),
-            },
-            SinkTarget::Command(argv) => Sink::Command {
-                name: s.name.clone(),
-                argv: argv.clone(),
-            },
-        })
-        .collect()
 }
 
 #[derive(Debug)]
@@ -330,6 +323,7 @@ struct Core {
     faults: Arc<Faults>,
     /// Rules already warned about (never matched).
     warned: Mutex<Vec<String>>,
+    actions: Arc<Actions>,
 }
 
 impl Core {
@@ -342,7 +336,37 @@ impl Core {
             else {
                 return Vec::new();
             };
-            let report = judge.tick(&mut store, now);
+            let mut report = judge.tick(&mut store, now);
+            // The watch's own events: deliveries given up (fired and resolved at once).
+            for alert in self.dispatcher.take_raised() {
+                let mut resolved = alert.clone();
+                resolved.status = AlertStatus::Resolved;
+                resolved.resolved_ms = Some(now);
+                report.events.push(alert);
+                report.events.push(resolved);
+            }
+            // What the actions did since the last tick, onto their alerts.
+            for done in self.actions.take_done() {
+                let line = done.run.summary.clone();
+                let amended = judge.amend(&done.alert_id, |a| {
+                    a.actions_taken.push(done.run.clone());
+                    if done.incident.is_some() {
+                        a.incident.clone_from(&done.incident);
+                    }
+                    if !a.details.contains(&line) {
+                        a.details.push(line.clone());
+                    }
+                });
+                if let Some(a) = amended {
+                    report.updates.push(a);
+                }
+            }
+            report.outbox = report
+                .events
+                .iter()
+                .map(|a| (a.clone(), self.dispatcher.route(a)))
+                .filter(|(_, sinks)| !sinks.is_empty())
+                .collect();
             let tick_count = {
                 let mut t = self.ticks.lock().unwrap_or_else(|e| e.into_inner());
                 *t += 1;
@@ -355,9 +379,6 @@ impl Core {
             (report, snapshot, tick_count)
         };
         let (report, snapshot, tick_count) = judged;
-        for alert in &report.events {
-            self.dispatcher.send(alert.clone());
-        }
         let events = report.events.clone();
         let core = Arc::clone(self);
         let read_only = self
@@ -388,8 +409,12 @@ impl Core {
             snapshot.open_alerts.len() as u64,
             std::sync::atomic::Ordering::Relaxed,
         );
-        // The watchdog event rides the delivery queue behind this tick's alerts.
-        self.dispatcher.watchdog(now);
+        // The outbox rows are committed: the sinks' workers deliver them now.
+        self.dispatcher.wake();
+        self.dispatcher.set_open(snapshot.open_alerts.clone());
+        if !self.actions.is_empty() {
+            self.actions.on_events(&events);
+        }
         self.health.last_delivery_ms.store(
             self.dispatcher.alive_ms().max(0),
             std::sync::atomic::Ordering::Relaxed,
@@ -619,9 +644,15 @@ impl Watch {
         )
     }
 
-    /// Alert deliveries: succeeded, failed after retries, dropped on a full queue.
+    /// Alert deliveries: succeeded, attempts failed (each is retried), events given up after
+    /// their sink's `max_delivery_age`.
     pub fn deliveries(&self) -> (u64, u64, u64) {
         self.core.dispatcher.counts()
+    }
+
+    /// Firing alerts re-posted to Alertmanager sinks since start.
+    pub fn resent(&self) -> u64 {
+        self.core.dispatcher.resent()
     }
 
     /// The SLA report of `month` from the state database.

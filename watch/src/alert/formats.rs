@@ -16,15 +16,6 @@
 //! | Slack incoming webhook | Block Kit message | Block Kit message | section and context text 3,000 |
 //! | incident webhook | `"event": "open"` | `"event": "resolve"` | none |
 
-// Delivery (the outbox) calls these; until it is wired in, only the tests do.
-#![cfg_attr(
-    not(test),
-    allow(
-        dead_code,
-        reason = "called by the delivery rewrite, which is in progress"
-    )
-)]
-
 use std::fmt::Write as _;
 
 use serde_json::{Map, Value, json};

@@ -5,10 +5,14 @@
 //! restart or a failing gate), the tenants and attribute values that carry an outcome drop, the
 //! deploys shortly before it, and suggested first actions.
 
+pub(crate) mod actions;
 mod deliver;
 pub(crate) mod formats;
+pub(crate) mod https;
 
-pub use deliver::{DeliveryError, Dispatcher, Sink};
+pub use actions::{ActionRun, IncidentRef};
+pub(crate) use deliver::{Attempt, by_alert};
+pub use deliver::{DeliveryError, Dispatcher, SinkDelivery, SinkError};
 
 use serde::{Deserialize, Serialize};
 
@@ -20,6 +24,8 @@ pub enum AlertKind {
     Deadman,
     /// An `[[outcome]]` rule: too few successes.
     Outcome,
+    /// The watch about itself: an alert event it could not deliver.
+    Watch,
 }
 
 /// Whether an alert is firing or resolved.
@@ -64,6 +70,8 @@ pub enum Classification {
     SuccessRate,
     /// Successes are below the seasonal baseline.
     Anomaly,
+    /// An alert event could not be delivered to a sink within its `max_delivery_age`.
+    DeliveryGivenUp,
 }
 
 impl Classification {
@@ -81,6 +89,7 @@ impl Classification {
             Self::SuccessRatio => "success_ratio",
             Self::SuccessRate => "success_rate",
             Self::Anomaly => "anomaly",
+            Self::DeliveryGivenUp => "delivery_given_up",
         }
     }
 }
@@ -168,6 +177,52 @@ pub struct Alert {
     /// The rule's standard operating procedure.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sop: Option<String>,
+    /// What `[[action]]`s did for this alert: rollbacks run, incidents opened, and why an
+    /// action was skipped.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub actions_taken: Vec<ActionRun>,
+    /// The incident opened for it, if an incident action did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub incident: Option<IncidentRef>,
+    /// Per-sink delivery state (filled in `/api/alerts`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub delivery: Vec<SinkDelivery>,
+}
+
+/// A `ticket` alert of the watch about itself, fired and resolved at once: an event to note.
+pub(crate) fn internal_alert(
+    id: &str,
+    now_ms: i64,
+    summary: String,
+    details: Vec<String>,
+) -> Alert {
+    Alert {
+        id: format!("heartbeat-watch-{id}"),
+        rule: "heartbeat-watch".to_owned(),
+        kind: AlertKind::Watch,
+        status: AlertStatus::Firing,
+        severity: "ticket".to_owned(),
+        service: Some("heartbeat-watch".to_owned()),
+        signal: "heartbeat-watch delivery".to_owned(),
+        since_ms: now_ms,
+        since: crate::clock::rfc3339(now_ms),
+        resolved_ms: None,
+        classification: Classification::DeliveryGivenUp,
+        conditions: vec!["delivery_given_up".to_owned()],
+        summary,
+        details,
+        tenants: Vec::new(),
+        attributes: Vec::new(),
+        deploys: Vec::new(),
+        actions: vec![
+            "check the sink: its URL, credential and reachability; the watch kept retrying until max_delivery_age".to_owned(),
+        ],
+        runbook_url: None,
+        sop: None,
+        actions_taken: Vec::new(),
+        incident: None,
+        delivery: Vec::new(),
+    }
 }
 
 impl Alert {

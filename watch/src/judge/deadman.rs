@@ -586,6 +586,9 @@ impl DeadmanState {
             actions,
             runbook_url: rule.runbook_url.clone(),
             sop: rule.sop.clone(),
+            actions_taken: Vec::new(),
+            incident: None,
+            delivery: Vec::new(),
         }
     }
 

@@ -78,8 +78,11 @@ pub(crate) struct TickReport {
     pub(crate) ledger: Vec<LedgerRow>,
     pub(crate) windows: Vec<WindowRow>,
     pub(crate) emitters: Vec<EmitterSeen>,
-    /// Firing alerts whose diagnosis changed (an alert that became `no_data`): saved, not sent.
+    /// Firing alerts whose diagnosis changed (an alert that became `no_data`, an action's
+    /// result): saved, not sent.
     pub(crate) updates: Vec<Alert>,
+    /// Each event with the sinks it is routed to: the outbox rows of this tick.
+    pub(crate) outbox: Vec<(Alert, Vec<String>)>,
     /// `(dead-man rule, status, true to save or false to delete)`.
     pub(crate) statuses: Vec<(usize, StatusRow, bool)>,
 }
@@ -261,6 +264,29 @@ impl Judge {
                 }
             }
         });
+    }
+
+    /// Applies `f` to the alert `id` wherever the judge holds it (firing, or among the recent
+    /// events); the firing version, if any, else the latest recent one, after the change.
+    pub(crate) fn amend(&mut self, id: &str, f: impl Fn(&mut Alert)) -> Option<Alert> {
+        let mut out = None;
+        for a in self
+            .deadman
+            .iter_mut()
+            .filter_map(|d| d.firing.as_mut())
+            .chain(self.outcome.iter_mut().filter_map(|o| o.firing.as_mut()))
+            .filter(|a| a.id == id)
+        {
+            f(a);
+            out = Some(a.clone());
+        }
+        for a in self.recent.iter_mut().filter(|a| a.id == id) {
+            f(a);
+            if out.is_none() || a.status == AlertStatus::Resolved {
+                out = Some(a.clone());
+            }
+        }
+        out
     }
 
     /// Alerts currently firing.

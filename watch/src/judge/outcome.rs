@@ -751,6 +751,9 @@ impl OutcomeState {
             actions,
             runbook_url: rule.runbook_url.clone(),
             sop: rule.sop.clone(),
+            actions_taken: Vec::new(),
+            incident: None,
+            delivery: Vec::new(),
         }
     }
 

@@ -489,10 +489,25 @@ fn state(shared: &Shared) -> Response<Body> {
 
 fn alerts(shared: &Shared) -> Response<Body> {
     match snapshot(shared) {
-        Some(s) => json(&serde_json::json!({
-            "open": s.open_alerts,
-            "recent": s.recent_alerts,
-        })),
+        Some(s) => {
+            let (mut open, mut recent) = (s.open_alerts.clone(), s.recent_alerts.clone());
+            // Each alert with where its events stand at each sink (the outbox).
+            if let Some(db) = &shared.db {
+                let ids: Vec<String> = open.iter().chain(&recent).map(|a| a.id.clone()).collect();
+                let rows = db
+                    .lock()
+                    .ok()
+                    .and_then(|db| db.outbox_for(&ids).ok())
+                    .unwrap_or_default();
+                let by = crate::alert::by_alert(&rows);
+                for a in open.iter_mut().chain(recent.iter_mut()) {
+                    if let Some(d) = by.get(&a.id) {
+                        a.delivery.clone_from(d);
+                    }
+                }
+            }
+            json(&serde_json::json!({ "open": open, "recent": recent }))
+        }
         None => json(&serde_json::json!({ "open": [], "recent": [] })),
     }
 }
