@@ -199,7 +199,9 @@ pub(crate) async fn dead(ctx: Arc<Ctx>) -> Verdict {
         })
         .await
     );
-    judged(&ctx, &seen, Classification::DeadEmitter, 1)
+    // A killed process sends nothing more: `process_down` (`dead_emitter` is a process that
+    // still exports without beating; docs/watch.md).
+    judged(&ctx, &seen, Classification::ProcessDown, 1)
 }
 
 fn judged(ctx: &Ctx, seen: &Seen, want: Classification, fire_after: u32) -> Verdict {

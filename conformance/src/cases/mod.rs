@@ -880,7 +880,7 @@ static CASES: [Case; 61] = [
         Heartbeat,
         Nothing,
         detection::dead,
-        "after a kill the dead-man rule fires in bound: dead_emitter"
+        "after a kill the dead-man rule fires in bound: process_down"
     ),
     row!(
         "HB-081",
