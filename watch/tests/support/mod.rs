@@ -250,6 +250,8 @@ pub fn serve(rules: &std::path::Path) -> (Guard, String) {
 /// One request a [`Recorder`] received.
 #[derive(Debug, Clone)]
 pub struct Received {
+    /// Request headers, names lowercased.
+    pub headers: Vec<(String, String)>,
     pub at: std::time::Instant,
     /// Wall-clock time (ms since the epoch).
     pub wall_ms: u128,
@@ -266,10 +268,39 @@ pub struct Recorder {
     pub log: Arc<std::sync::Mutex<Vec<Received>>>,
 }
 
+impl Received {
+    /// A header's value.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// The body as JSON (`Null` if it is not).
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.body).unwrap_or_default()
+    }
+}
+
 impl Recorder {
     pub fn start() -> Self {
+        Self::start_on(0)
+    }
+
+    /// Listens on `port` (0: any free one).
+    pub fn start_on(port: u16) -> Self {
+        Self::start_answering(port, |_| (200, "ok".to_owned()))
+    }
+
+    /// Listens on `port`, answering each request with `answer(request)`: a status and a body.
+    pub fn start_answering(
+        port: u16,
+        answer: impl Fn(&Received) -> (u16, String) + Send + Sync + 'static,
+    ) -> Self {
         use std::io::{BufRead, BufReader, Read, Write};
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let answer = Arc::new(answer);
+        let listener = std::net::TcpListener::bind(("127.0.0.1", port)).unwrap();
         let addr = listener.local_addr().unwrap().to_string();
         let log: Arc<std::sync::Mutex<Vec<Received>>> = Arc::default();
         let l = Arc::clone(&log);
@@ -277,6 +308,7 @@ impl Recorder {
             for stream in listener.incoming() {
                 let Ok(mut stream) = stream else { continue };
                 let l = Arc::clone(&l);
+                let answer = Arc::clone(&answer);
                 std::thread::spawn(move || {
                     let _ = stream.set_read_timeout(Some(Duration::from_secs(10)));
                     let mut reader = BufReader::new(stream.try_clone().unwrap());
@@ -288,20 +320,23 @@ impl Recorder {
                     let method = parts.next().unwrap_or_default().to_owned();
                     let path = parts.next().unwrap_or_default().to_owned();
                     let mut length = 0usize;
+                    let mut headers = Vec::new();
                     loop {
                         let mut line = String::new();
                         if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
                             break;
                         }
-                        if let Some((k, v)) = line.split_once(':')
-                            && k.eq_ignore_ascii_case("content-length")
-                        {
-                            length = v.trim().parse().unwrap_or(0);
+                        if let Some((k, v)) = line.split_once(':') {
+                            if k.eq_ignore_ascii_case("content-length") {
+                                length = v.trim().parse().unwrap_or(0);
+                            }
+                            headers.push((k.trim().to_ascii_lowercase(), v.trim().to_owned()));
                         }
                     }
                     let mut body = vec![0; length];
                     let _ = reader.read_exact(&mut body);
-                    l.lock().unwrap().push(Received {
+                    let received = Received {
+                        headers,
                         at: std::time::Instant::now(),
                         wall_ms: std::time::SystemTime::now()
                             .duration_since(std::time::UNIX_EPOCH)
@@ -310,9 +345,13 @@ impl Recorder {
                         method,
                         path,
                         body: String::from_utf8_lossy(&body).into_owned(),
-                    });
-                    let _ = stream.write_all(
-                        b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok",
+                    };
+                    let (status, text) = answer(&received);
+                    l.lock().unwrap().push(received);
+                    let _ = write!(
+                        stream,
+                        "HTTP/1.1 {status} X\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{text}",
+                        text.len()
                     );
                 });
             }
