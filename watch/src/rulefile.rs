@@ -2220,6 +2220,49 @@ command = ["/usr/local/bin/notify", "--fast"]
     }
 
     #[test]
+    fn sinks_routes_and_actions_are_checked_when_the_file_loads() {
+        let base = "[[alert]]\nname = \"pd\"\nformat = \"pagerduty\"\ncredential_env = \"PD_KEY\"\n[[alert]]\nname = \"slack\"\nformat = \"slack\"\nwebhook = \"https://hooks.example.com/services/x\"\n";
+        let rules: RuleFile = format!(
+            "{base}[[route]]\nmatch = {{ severity = \"page|ticket\" }}\nsinks = [\"pd\"]\n"
+        )
+        .parse()
+        .unwrap();
+        assert!(
+            matches!(&rules.alert[0].target, SinkTarget::Webhook { url, .. } if url == "https://events.pagerduty.com/v2/enqueue")
+        );
+        assert!(rules.route[0].matches(|k| (k == "severity").then(|| "ticket".to_owned())));
+        assert!(!rules.route[0].matches(|_| None));
+        let e = parse_err("[[alert]]\nname = \"pd\"\nformat = \"pagerduty\"\n");
+        assert!(e.contains("format pagerduty needs credential_env"), "{e}");
+        let e = parse_err(&format!("{base}[[route]]\nsinks = [\"pager\"]\n"));
+        assert!(
+            e.contains("sink \"pager\" is not the name of an [[alert]] sink (sinks: pd, slack)"),
+            "{e}"
+        );
+        let e = parse_err(&format!(
+            "{base}[[route]]\nmatch = {{ team = \"x\" }}\nsinks = [\"pd\"]\n"
+        ));
+        assert!(e.contains("unknown match key \"team\""), "{e}");
+        let e = parse_err("[[alert]]\nname = \"w\"\nwebhook = \"http://exa mple.com/\"\n");
+        assert!(e.contains("invalid URL"), "{e}");
+        let e = parse_err(
+            "[[alert]]\nname = \"w\"\nwebhook = \"https://h.example/\"\nca_file = \"/nonexistent/ca.pem\"\n",
+        );
+        assert!(e.contains("ca_file /nonexistent/ca.pem"), "{e}");
+        let e = parse_err("[[action]]\nname = \"rb\"\nkind = \"rollback\"\n");
+        assert!(e.contains("a rollback needs command"), "{e}");
+        let e = parse_err("[[action]]\nname = \"rb\"\nkind = \"reboot\"\n");
+        assert!(e.contains("unknown kind \"reboot\""), "{e}");
+        let e = parse_err(&format!(
+            "{OUTCOME}[[action]]\nname = \"rb\"\nkind = \"rollback\"\nwebhook = \"https://deploy.example/rollback\"\nrules = [\"message-snd\"]\n"
+        ));
+        assert!(
+            e.contains("rules names \"message-snd\", which is not a rule"),
+            "{e}"
+        );
+    }
+
+    #[test]
     fn no_data_settings_parse_and_bad_ones_name_the_value() {
         let rules: RuleFile = format!(
             "{OUTCOME}on_no_data = \"keep\"\nmin_expected_per_minute = 2.5\nquiet_hours = [\"22:00-06:00\"]\n"

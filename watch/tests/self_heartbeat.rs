@@ -9,40 +9,9 @@
 mod support;
 
 use std::io::{Read, Write};
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use support::{BIN, Guard, Received, Recorder, rule_file};
-
-/// Starts `serve` and returns it with its address (first stderr line); stderr drained.
-fn serve_with_env(rules: &std::path::Path, env: &[(&str, &str)]) -> (Guard, String) {
-    use std::io::{BufRead, BufReader};
-    let mut cmd = Command::new(BIN);
-    cmd.args(["serve", "--quiet", "--rules"])
-        .arg(rules)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped());
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    let mut child = cmd.spawn().unwrap();
-    let mut reader = BufReader::new(child.stderr.take().unwrap());
-    let guard = Guard(child);
-    let mut line = String::new();
-    reader.read_line(&mut line).unwrap();
-    let addr = line
-        .split("http://")
-        .nth(1)
-        .and_then(|rest| rest.split('/').next())
-        .unwrap_or_else(|| panic!("no address in {line:?}"))
-        .to_owned();
-    std::thread::spawn(move || {
-        let mut sink = String::new();
-        let _ = reader.read_to_string(&mut sink);
-    });
-    (guard, addr)
-}
+use support::{Received, Recorder, rule_file, serve_with_env};
 
 fn post(addr: &str, path: &str) -> String {
     let mut s = std::net::TcpStream::connect(addr).unwrap();

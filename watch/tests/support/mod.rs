@@ -219,16 +219,23 @@ impl Drop for Guard {
 /// address, read from its first stderr line; the rest of stderr is drained so the watch never
 /// blocks on a full pipe.
 pub fn serve(rules: &std::path::Path) -> (Guard, String) {
+    serve_with_env(rules, &[])
+}
+
+/// [`serve`] with extra environment variables.
+pub fn serve_with_env(rules: &std::path::Path, env: &[(&str, &str)]) -> (Guard, String) {
     use std::io::{BufRead, BufReader, Read};
     use std::process::{Command, Stdio};
-    let mut child = Command::new(BIN)
-        .args(["serve", "--quiet", "--rules"])
+    let mut cmd = Command::new(BIN);
+    cmd.args(["serve", "--quiet", "--rules"])
         .arg(rules)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+        .stderr(Stdio::piped());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let mut child = cmd.spawn().unwrap();
     let stderr = child.stderr.take().unwrap();
     let guard = Guard(child);
     let mut reader = BufReader::new(stderr);
