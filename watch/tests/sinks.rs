@@ -14,20 +14,12 @@ mod support;
 
 use std::process::{Command, Stdio};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use heartbeat_watch::{Alert, AlertStatus, ManualClock, Watch};
 use support::{
     BIN, Guard, Payload, Received, Recorder, T0, bounded, manual_watch, post, rule_file,
 };
-
-fn until(limit: Duration, what: &str, mut f: impl FnMut() -> bool) {
-    let deadline = Instant::now() + limit;
-    while !f() {
-        assert!(Instant::now() < deadline, "gave up waiting for {what}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
 
 fn emitter(addr: &str, service: &str) -> Guard {
     Guard(
@@ -386,11 +378,7 @@ min_success_ratio = 0.9
 "#;
 
 /// Waits until the watch's alert `rule` carries an action run, ticking meanwhile.
-async fn runs_of(
-    watch: &Watch,
-    clock: &ManualClock,
-    rule: &str,
-) -> Vec<heartbeat_watch::ActionRun> {
+async fn runs_of(watch: &Watch, rule: &str) -> Vec<heartbeat_watch::ActionRun> {
     for _ in 0..200 {
         watch.tick().await;
         let open = watch.snapshot().open_alerts;
@@ -421,8 +409,8 @@ async fn a_failed_rollback_is_recorded_not_retried_and_the_rate_guard_says_why()
         assert_eq!(fired.len(), 2, "{fired:#?}");
         assert!(fired[0].deploys.iter().any(|d| d.from == "1.4.2" && d.to == "1.5.0"));
         // One rule's alert ran it and failed; the other's was over max_actions_per_hour = 1.
-        let a = runs_of(&watch, &clock, "send").await;
-        let b = runs_of(&watch, &clock, "send-copy").await;
+        let a = runs_of(&watch, "send").await;
+        let b = runs_of(&watch, "send-copy").await;
         let (ran, skipped) = if a[0].skipped.is_none() { (a, b) } else { (b, a) };
         assert!(!ran[0].ok, "{ran:?}");
         assert_eq!(ran[0].exit, Some(3));
@@ -455,7 +443,7 @@ async fn a_dry_run_rollback_records_what_it_would_do_and_runs_nothing() {
         );
         let (watch, clock) = manual_watch(&rules).await;
         bad_deploy(&watch, &clock).await;
-        let runs = runs_of(&watch, &clock, "send").await;
+        let runs = runs_of(&watch, "send").await;
         assert!(runs[0].dry_run && runs[0].ok, "{runs:?}");
         assert!(runs[0].summary.starts_with("dry run: would roll back svc to 1.4.2"), "{runs:?}");
         assert!(!marker.exists(), "a dry run ran the command");
