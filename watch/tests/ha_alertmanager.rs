@@ -11,64 +11,12 @@ use std::time::{Duration, Instant};
 
 use support::{BIN, Guard, Recorder, rule_file, serve};
 
-const ALERTMANAGER: &str = "prometheus-alertmanager";
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// Alertmanager with a short group_wait, notifying `hook`; `None` where it is not installed
-/// (a failure under CI=true).
+/// Alertmanager with a short group_wait, notifying `hook`.
 fn alertmanager(hook: &Recorder) -> Option<(Guard, String)> {
-    if Command::new(ALERTMANAGER)
-        .arg("--version")
-        .output()
-        .is_err()
-    {
-        assert!(
-            std::env::var("CI").as_deref() != Ok("true"),
-            "{ALERTMANAGER} is not installed: ./scripts/test.sh installs Debian's prometheus-alertmanager"
-        );
-        eprintln!("skipped: {ALERTMANAGER} is not installed");
-        return None;
-    }
-    let dir = support::temp_path("am").with_extension("d");
-    std::fs::create_dir_all(&dir).unwrap();
-    let config = dir.join("alertmanager.yml");
-    std::fs::write(
-        &config,
-        format!(
-            "route:\n  receiver: pager\n  group_by: ['heartbeat_rule']\n  group_wait: 1s\n  group_interval: 2s\n  repeat_interval: 1h\nreceivers:\n  - name: pager\n    webhook_configs:\n      - url: http://{}/am\n        send_resolved: false\n",
-            hook.addr
-        ),
-    )
-    .unwrap();
-    let port = free_port();
-    let child = Command::new(ALERTMANAGER)
-        .arg(format!("--config.file={}", config.display()))
-        .arg(format!("--storage.path={}", dir.display()))
-        .arg(format!("--web.listen-address=127.0.0.1:{port}"))
-        .arg("--cluster.listen-address=")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let guard = Guard(child);
-    let addr = format!("127.0.0.1:{port}");
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while !support::get(&addr, "/-/ready").contains("OK") {
-        assert!(
-            Instant::now() < deadline,
-            "alertmanager did not become ready"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    Some((guard, addr))
+    support::alertmanager(&format!(
+        "route:\n  receiver: pager\n  group_by: ['heartbeat_rule']\n  group_wait: 1s\n  group_interval: 2s\n  repeat_interval: 1h\nreceivers:\n  - name: pager\n    webhook_configs:\n      - url: http://{}/am\n        send_resolved: false\n",
+        hook.addr
+    ))
 }
 
 fn watch_rules(name: &str, am: &str) -> std::path::PathBuf {

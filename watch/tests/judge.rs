@@ -8,10 +8,8 @@ mod support;
 
 use std::time::Duration;
 
-use heartbeat_watch::{
-    Alert, AlertStatus, Classification, Database, ManualClock, Month, RuleState, Watch,
-};
-use support::{Payload, T0, bounded, manual_watch, manual_watch_with, post};
+use heartbeat_watch::{Alert, AlertStatus, Classification, Database, Month, RuleState};
+use support::{Payload, T0, bounded, fired, manual_watch, manual_watch_with, post, run, second};
 
 const RULES: &str = r#"
 [watch]
@@ -107,36 +105,6 @@ impl Proc {
         }
         p
     }
-}
-
-/// Moves the clock to second `s` (plus 100 ms), posts `body`, then to `s + 1` and ticks.
-async fn second(watch: &Watch, clock: &ManualClock, s: i64, body: Option<Vec<u8>>) -> Vec<Alert> {
-    clock.set_ms(T0 + s * 1000 + 100);
-    if let Some(body) = body {
-        assert_eq!(post(watch, body).await, 200);
-    }
-    clock.set_ms(T0 + (s + 1) * 1000);
-    watch.tick().await
-}
-
-fn fired<'a>(events: &'a [Alert], rule: &str) -> Option<&'a Alert> {
-    events
-        .iter()
-        .find(|a| a.rule == rule && a.status == AlertStatus::Firing)
-}
-
-/// Runs seconds `from..to`, with `step(s, proc)` deciding what to send; returns every event.
-async fn run(
-    watch: &Watch,
-    clock: &ManualClock,
-    range: std::ops::Range<i64>,
-    mut step: impl FnMut(i64) -> Option<Vec<u8>>,
-) -> Vec<Alert> {
-    let mut events = Vec::new();
-    for s in range {
-        events.extend(second(watch, clock, s, step(s)).await);
-    }
-    events
 }
 
 fn healthy(p: &mut Proc, s: i64) -> Option<Vec<u8>> {

@@ -9,15 +9,7 @@ mod support;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use support::{BIN, Guard, Received, Recorder, get, rule_file, serve};
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+use support::{BIN, Guard, Received, Recorder, free_port, get, rule_file, serve};
 
 /// A dead-man rule on emitter `api` of `svc`, paging within 3 s of a silence.
 fn rules(name: &str, sink: &str, db: &std::path::Path) -> std::path::PathBuf {
@@ -199,47 +191,13 @@ fn a_watch_killed_between_firing_and_delivery_delivers_after_its_restart_once() 
     assert_eq!(firing.len(), 1, "delivered once: {firing:?}");
 }
 
-const ALERTMANAGER: &str = "prometheus-alertmanager";
-
 #[test]
 fn alertmanager_keeps_an_alert_the_watch_holds_past_its_resolve_timeout() {
-    if Command::new(ALERTMANAGER)
-        .arg("--version")
-        .output()
-        .is_err()
-    {
-        assert!(
-            std::env::var("CI").as_deref() != Ok("true"),
-            "{ALERTMANAGER} is not installed: ./scripts/test.sh installs it"
-        );
-        eprintln!("skipped: {ALERTMANAGER} is not installed");
-        return;
-    }
-    let dir = support::temp_path("am-hold").with_extension("d");
-    std::fs::create_dir_all(&dir).unwrap();
-    let config = dir.join("am.yml");
-    std::fs::write(
-        &config,
+    let Some((_am, am)) = support::alertmanager(
         "global:\n  resolve_timeout: 30s\nroute:\n  receiver: none\nreceivers:\n  - name: none\n",
-    )
-    .unwrap();
-    let am_port = free_port();
-    let _am = Guard(
-        Command::new(ALERTMANAGER)
-            .arg(format!("--config.file={}", config.display()))
-            .arg(format!("--storage.path={}", dir.display()))
-            .arg(format!("--web.listen-address=127.0.0.1:{am_port}"))
-            .arg("--cluster.listen-address=")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    let am = format!("127.0.0.1:{am_port}");
-    until(Duration::from_secs(20), "alertmanager", || {
-        get(&am, "/-/ready").contains("OK")
-    });
+    ) else {
+        return;
+    };
     let db = support::temp_path("am-hold");
     let path = rules(
         "am-hold",

@@ -12,7 +12,7 @@ mod support;
 use heartbeat_watch::{
     Alert, AlertStatus, Classification, Database, ManualClock, Month, RuleState, Watch,
 };
-use support::{Payload, T0, bounded, manual_watch, manual_watch_with, post};
+use support::{Payload, T0, bounded, fired, manual_watch, manual_watch_with, run, second};
 
 const RULES: &str = r#"
 [watch]
@@ -125,34 +125,6 @@ impl Proc {
 /// When second `s`'s export is sent.
 fn at(s: i64) -> i64 {
     T0 + s * 1000 + 100
-}
-
-async fn second(watch: &Watch, clock: &ManualClock, s: i64, body: Option<Vec<u8>>) -> Vec<Alert> {
-    clock.set_ms(at(s));
-    if let Some(body) = body {
-        assert_eq!(post(watch, body).await, 200);
-    }
-    clock.set_ms(T0 + (s + 1) * 1000);
-    watch.tick().await
-}
-
-async fn run(
-    watch: &Watch,
-    clock: &ManualClock,
-    range: std::ops::Range<i64>,
-    mut step: impl FnMut(i64) -> Option<Vec<u8>>,
-) -> Vec<Alert> {
-    let mut events = Vec::new();
-    for s in range {
-        events.extend(second(watch, clock, s, step(s)).await);
-    }
-    events
-}
-
-fn fired<'a>(events: &'a [Alert], rule: &str) -> Option<&'a Alert> {
-    events
-        .iter()
-        .find(|a| a.rule == rule && a.status == AlertStatus::Firing)
 }
 
 fn resolved<'a>(events: &'a [Alert], rule: &str) -> Option<&'a Alert> {

@@ -18,7 +18,7 @@ use std::time::Duration;
 
 use heartbeat_watch::{Alert, AlertStatus, ManualClock, Watch};
 use support::{
-    BIN, Guard, Payload, Received, Recorder, T0, bounded, manual_watch, post, rule_file,
+    BIN, Guard, Payload, Received, Recorder, T0, bounded, manual_watch, rule_file, second,
 };
 
 fn emitter(addr: &str, service: &str) -> Guard {
@@ -279,16 +279,6 @@ fn a_missing_credential_is_a_start_error_naming_the_variable() {
 // ---------------------------------------------------------------------------------------------
 // In process, with a manual clock
 // ---------------------------------------------------------------------------------------------
-
-/// Posts second `s`'s payload, moves to `s + 1` and ticks.
-async fn second(watch: &Watch, clock: &ManualClock, s: i64, body: Option<Vec<u8>>) -> Vec<Alert> {
-    clock.set_ms(T0 + s * 1000 + 100);
-    if let Some(body) = body {
-        assert_eq!(post(watch, body).await, 200);
-    }
-    clock.set_ms(T0 + (s + 1) * 1000);
-    watch.tick().await
-}
 
 /// A process of `svc` at `version` sending `ok` and `failed` sends so far.
 fn sends(instance: &str, version: &str, start: i64, now: i64, ok: i64, failed: i64) -> Vec<u8> {

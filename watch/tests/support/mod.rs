@@ -439,3 +439,97 @@ pub fn rule_file(name: &str, text: &str) -> std::path::PathBuf {
     std::fs::write(&path, text).unwrap();
     path
 }
+
+/// Moves the clock to second `s` (plus 100 ms), posts `body`, then to `s + 1` and ticks; the
+/// alert events of that tick.
+pub async fn second(
+    watch: &Watch,
+    clock: &ManualClock,
+    s: i64,
+    body: Option<Vec<u8>>,
+) -> Vec<heartbeat_watch::Alert> {
+    clock.set_ms(T0 + s * 1000 + 100);
+    if let Some(body) = body {
+        assert_eq!(post(watch, body).await, 200);
+    }
+    clock.set_ms(T0 + (s + 1) * 1000);
+    watch.tick().await
+}
+
+/// Runs seconds `range`, with `step(s)` deciding what to send; every event.
+pub async fn run(
+    watch: &Watch,
+    clock: &ManualClock,
+    range: std::ops::Range<i64>,
+    mut step: impl FnMut(i64) -> Option<Vec<u8>>,
+) -> Vec<heartbeat_watch::Alert> {
+    let mut events = Vec::new();
+    for s in range {
+        events.extend(second(watch, clock, s, step(s)).await);
+    }
+    events
+}
+
+/// The first firing event of `rule`.
+pub fn fired<'a>(
+    events: &'a [heartbeat_watch::Alert],
+    rule: &str,
+) -> Option<&'a heartbeat_watch::Alert> {
+    events
+        .iter()
+        .find(|a| a.rule == rule && a.status == heartbeat_watch::AlertStatus::Firing)
+}
+
+/// A free port on 127.0.0.1 (bound and released: a server started soon after gets it).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Debian's Alertmanager with `config` (YAML) on a free port, ready; `None` where it is not
+/// installed, which fails the test under `CI=true`.
+pub fn alertmanager(config: &str) -> Option<(Guard, String)> {
+    use std::process::{Command, Stdio};
+    const ALERTMANAGER: &str = "prometheus-alertmanager";
+    if Command::new(ALERTMANAGER)
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "{ALERTMANAGER} is not installed: ./scripts/test.sh installs Debian's prometheus-alertmanager"
+        );
+        eprintln!("skipped: {ALERTMANAGER} is not installed");
+        return None;
+    }
+    let dir = temp_path("am").with_extension("d");
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("alertmanager.yml");
+    std::fs::write(&file, config).unwrap();
+    let port = free_port();
+    let child = Command::new(ALERTMANAGER)
+        .arg(format!("--config.file={}", file.display()))
+        .arg(format!("--storage.path={}", dir.display()))
+        .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+        .arg("--cluster.listen-address=")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let guard = Guard(child);
+    let addr = format!("127.0.0.1:{port}");
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while !get(&addr, "/-/ready").contains("OK") {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "alertmanager did not become ready"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    Some((guard, addr))
+}
