@@ -375,7 +375,7 @@ impl Core {
             if tick_count % 600 == 0 {
                 store.expire(now - ms(SERIES_IDLE_EXPIRY));
             }
-            let snapshot = Arc::new(judge.snapshot(&store, now));
+            let snapshot = judge.snapshot(&store, now);
             (report, snapshot, tick_count)
         };
         let (report, snapshot, tick_count) = judged;
@@ -393,6 +393,24 @@ impl Core {
             db.apply(&report, &core.names, now)
         })
         .await;
+        // Where each open alert's events stand at each sink, for the view and /api/state.
+        let mut snapshot = snapshot;
+        if !snapshot.open_alerts.is_empty() {
+            let ids: Vec<String> = snapshot.open_alerts.iter().map(|a| a.id.clone()).collect();
+            let rows = self
+                .db
+                .lock()
+                .ok()
+                .and_then(|db| db.outbox_for(&ids).ok())
+                .unwrap_or_default();
+            let by = crate::alert::by_alert(&rows);
+            for a in &mut snapshot.open_alerts {
+                if let Some(d) = by.get(&a.id) {
+                    a.delivery.clone_from(d);
+                }
+            }
+        }
+        let snapshot = Arc::new(snapshot);
         let commit = match persisted {
             Ok(Err(e)) => {
                 eprintln!("heartbeat-watch: {e}");

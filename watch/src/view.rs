@@ -207,6 +207,24 @@ pub(crate) fn alert_lines(a: &Alert, ansi: bool, now_ms: i64) -> String {
     for action in a.actions.iter().take(3) {
         let _ = writeln!(out, "      -> {action}");
     }
+    for run in &a.actions_taken {
+        let _ = writeln!(out, "      action: {}", run.summary);
+    }
+    if let Some(url) = &a.runbook_url {
+        let _ = writeln!(out, "      runbook: {url}");
+    }
+    for d in a.delivery.iter().filter(|d| d.state != "delivered") {
+        let _ = writeln!(
+            out,
+            "      delivery to {}: {} ({} attempt(s){})",
+            d.sink,
+            d.state.to_uppercase(),
+            d.attempts,
+            d.last_error
+                .as_deref()
+                .map_or(String::new(), |e| format!(", last: {e}"))
+        );
+    }
     out
 }
 
