@@ -86,7 +86,22 @@ async fn one_percent_drift_fails_hb041() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_and_a_half_percent_drift_fails_hb041() {
-    breaks_exactly("drift-2.5", &TIMING, "HB-041", "+2.5").await;
+    let Some(report) = breaks_exactly("drift-2.5", &TIMING, "HB-041", "the schedule drifts").await
+    else {
+        return;
+    };
+    // The verdict names the drift it measured: 2.5 % within the timer's rounding (a fitted
+    // +2.48 % has been seen on a loaded machine).
+    let detail = &report
+        .results
+        .iter()
+        .find(|r| r.id == "HB-041")
+        .unwrap()
+        .detail;
+    assert!(
+        ["+2.4", "+2.5", "+2.6"].iter().any(|p| detail.contains(p)),
+        "HB-041 does not name a drift of about 2.5 %: {detail}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
