@@ -495,12 +495,9 @@ impl Db {
         Ok(out)
     }
 
-    /// `(action, alert id, when)` of the actions run since `since_ms` (and every one for the
-    /// "once per alert" rule).
-    pub(crate) fn action_runs(
-        &self,
-        _since_ms: i64,
-    ) -> Result<Vec<(String, String, i64)>, DbError> {
+    /// `(action, alert id, when)` of every action run: the "once per alert" rule and, for the
+    /// last hour's, the rate guard.
+    pub(crate) fn action_runs(&self) -> Result<Vec<(String, String, i64)>, DbError> {
         let mut stmt = self
             .conn
             .prepare("SELECT action, alert_id, at_ms FROM action_runs")

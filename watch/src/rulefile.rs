@@ -325,7 +325,7 @@ impl FromStr for QuietHours {
 
 /// `[self_heartbeat]`: the watch beats for itself, through its own chain, with the `heartbeat`
 /// SDK's dead-man emitter. A beat leaves only while the judge's ticks complete, their state is
-/// committed to SQLite, the alert-delivery task takes the tick's watchdog event and the ingest
+/// committed to SQLite, the alert-delivery workers keep going round and the ingest
 /// queue has room; otherwise the emitter reports `failing` with the reason and goes quiet.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -7,7 +7,7 @@
 //!
 //! - the judge completed a tick within two ticks (and two seconds),
 //! - that tick's state was committed to SQLite,
-//! - the alert-delivery task took the tick's watchdog event within two ticks (and twenty
+//! - the alert-delivery workers went round their outbox within two ticks (and twenty
 //!   seconds, the time one slow delivery may hold it), and
 //! - the ingest queue has room.
 //!
@@ -35,7 +35,7 @@ pub(crate) struct Health {
     pub(crate) last_tick_ms: AtomicI64,
     /// The last tick's commit error, if it failed.
     commit_error: Mutex<Option<String>>,
-    /// When the delivery task last took a watchdog event.
+    /// When the alert-delivery workers last went round their outbox.
     pub(crate) last_delivery_ms: AtomicI64,
     /// How long the last tick took (µs) and how late it started (ms).
     pub(crate) tick_duration_us: AtomicU64,
@@ -104,7 +104,7 @@ impl Health {
         let delivery_age = now_ms - self.last_delivery_ms.load(Ordering::Relaxed);
         if delivery_age > 2 * self.tick_ms + 20_000 && now_ms - self.started_ms > 20_000 {
             return Err(format!(
-                "alert delivery: the delivery task took no watchdog event for {}",
+                "alert delivery: the delivery workers have not gone round for {}",
                 crate::clock::human(delivery_age)
             ));
         }

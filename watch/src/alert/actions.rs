@@ -115,11 +115,7 @@ impl Actions {
             windows.insert(r.name.clone(), crate::clock::ms(r.window));
         }
         let mut state = State::default();
-        if let Ok(runs) = db
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .action_runs(started_ms - 3_600_000)
-        {
+        if let Ok(runs) = db.lock().unwrap_or_else(|e| e.into_inner()).action_runs() {
             for (action, alert_id, at_ms) in runs {
                 state.done.insert((action, alert_id));
                 if at_ms >= started_ms - 3_600_000 {

@@ -269,7 +269,7 @@ impl Dispatcher {
         self.inner.counters.resent.load(Ordering::Relaxed)
     }
 
-    /// When the delivery workers last went round (ms since the epoch), the oldest of them.
+    /// When a delivery worker last went round its outbox (ms since the epoch).
     pub(crate) fn alive_ms(&self) -> i64 {
         self.inner.alive_ms.load(Ordering::Relaxed)
     }
