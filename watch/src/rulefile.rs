@@ -741,7 +741,21 @@ pub struct PrometheusSettings {
     /// of every dead-man rule's `stop_grace`, which the watch and the generators both use.
     #[serde(deserialize_with = "de_duration")]
     pub stop_lookback: Duration,
+    /// How often Prometheus receives a new sample of each series (default 15 s): its
+    /// `scrape_interval`, or the exporter's interval when metrics are pushed. A window must
+    /// hold at least [`MIN_SAMPLES_PER_WINDOW`] of them; the generator refuses a shorter one.
+    #[serde(deserialize_with = "de_duration")]
+    pub scrape_interval: Duration,
+    /// The period the SLOs' error budgets are counted over (default 30 days). The burn-rate
+    /// windows scale with it: the SRE workbook's 1 h / 5 m, 6 h / 30 m, 1 d / 2 h and 3 d / 6 h
+    /// are for 30 days.
+    #[serde(deserialize_with = "de_duration")]
+    pub slo_period: Duration,
 }
+
+/// Samples a generated rule's window must hold at least: with fewer, one late or lost scrape
+/// empties the window and a healthy service pages.
+pub const MIN_SAMPLES_PER_WINDOW: u32 = 4;
 
 impl Default for PrometheusSettings {
     fn default() -> Self {
@@ -749,6 +763,8 @@ impl Default for PrometheusSettings {
             service_label: "job".to_owned(),
             instance_label: "instance".to_owned(),
             stop_lookback: DEFAULT_STOP_GRACE,
+            scrape_interval: Duration::from_secs(15),
+            slo_period: Duration::from_secs(30 * 86_400),
         }
     }
 }

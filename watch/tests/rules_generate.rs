@@ -202,7 +202,11 @@ fn every_outcome_condition_has_its_alert() {
                 assert_eq!(anomaly.len(), 1);
                 let records: Vec<&Yaml> = rules
                     .iter()
-                    .filter(|r| r["record"].is_string())
+                    .filter(|r| {
+                        r["record"]
+                            .as_str()
+                            .is_some_and(|name| name.starts_with("heartbeat:outcome_successes"))
+                    })
                     .filter(|r| r["labels"]["heartbeat_rule"].as_str() == Some(&rule.name))
                     .collect();
                 assert_eq!(records.len(), 3, "{records:?}");
@@ -226,6 +230,176 @@ fn every_outcome_condition_has_its_alert() {
                 assert!(e.contains("< 0.85 * heartbeat:"), "{e}");
             }
             None => assert!(anomaly.is_empty()),
+        }
+    }
+}
+
+#[test]
+fn every_outcome_rule_that_breaches_on_no_data_has_a_no_data_alert() {
+    let mut file = example();
+    file.outcome[1].on_no_data = heartbeat_watch::OnNoData::Ok;
+    let quiet_name = file.outcome[1].name.clone();
+    let rules = prometheus_rules(&file);
+    for rule in &file.outcome {
+        let found = alerts(&rules, "HeartbeatOutcomeNoData", &rule.name);
+        if rule.name == quiet_name {
+            assert!(found.is_empty(), "on_no_data = ok: {found:?}");
+            continue;
+        }
+        let e = expr(found[0]);
+        // No event, one sample, no series: each is no data, once a window has passed.
+        assert!(e.contains("increase(heartbeat_outcomes_total{"), "{e}");
+        assert!(e.contains(") == 0"), "{e}");
+        assert!(
+            e.contains("absent_over_time(heartbeat_outcomes_total{"),
+            "{e}"
+        );
+        assert!(
+            e.contains("ALERTS{alertname=\"HeartbeatWatchdog\", alertstate=\"firing\"} offset"),
+            "{e}"
+        );
+        assert_eq!(
+            found[0]["labels"]["severity"].as_str(),
+            Some(rule.severity.as_str())
+        );
+    }
+}
+
+#[test]
+fn no_data_alerts_follow_the_expected_rate_and_quiet_hours() {
+    let file: RuleFile = "[[outcome]]\nname = \"send\"\noutcome = \"message.send\"\nwindow = \"5m\"\n\
+         min_success_ratio = 0.9\nmin_expected_per_minute = 2.5\nquiet_hours = [\"22:00-06:00\", \"12:00-12:30\"]\n"
+        .parse()
+        .unwrap();
+    let rules = prometheus_rules(&file);
+    let e = expr(one(&rules, "HeartbeatOutcomeNoData", "send"));
+    // 2.5 a minute over 5 minutes.
+    assert!(e.contains(") < 12.5"), "{e}");
+    assert!(e.contains("unless on ()"), "{e}");
+    assert!(
+        e.contains("((hour() * 60 + minute()) >= 1320 or (hour() * 60 + minute()) < 360)"),
+        "{e}"
+    );
+    assert!(
+        e.contains("((hour() * 60 + minute()) >= 720 and (hour() * 60 + minute()) < 750)"),
+        "{e}"
+    );
+}
+
+#[test]
+fn conditions_that_need_a_full_window_wait_for_the_rule_engine_to_have_one() {
+    let file = example();
+    let rules = prometheus_rules(&file);
+    let scrape = file.generate.prometheus.scrape_interval;
+    for rule in &file.deadman {
+        let offset = DisplayDuration(rule.window + scrape * 2);
+        for alert in ["HeartbeatDeadman", "HeartbeatDeadmanFrozen"] {
+            let e = expr(one(&rules, alert, &rule.name));
+            assert!(
+                e.ends_with(&format!(
+                    "and on ()\n  ALERTS{{alertname=\"HeartbeatWatchdog\", alertstate=\"firing\"}} offset {offset}"
+                )),
+                "{alert} {}: {e}",
+                rule.name
+            );
+        }
+    }
+}
+
+#[test]
+fn a_window_with_fewer_than_four_scrapes_is_refused_naming_the_rule() {
+    let mut file = example();
+    file.generate.prometheus.scrape_interval = std::time::Duration::from_secs(16);
+    let err = generate(&file, Engine::Prometheus, "rules.toml").unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "prometheus: \"api-pipeline\": window 1m holds fewer than 4 samples at scrape_interval \
+         16s; lengthen the window to at least 1m4s or lower [generate.prometheus] scrape_interval"
+    );
+    // Exactly four fit.
+    file.generate.prometheus.scrape_interval = std::time::Duration::from_secs(15);
+    generate(&file, Engine::Prometheus, "rules.toml").unwrap();
+    // The SLOs' shortest burn window counts too: 5 minutes of 30 days is 5 s of 12 hours.
+    file.generate.prometheus.scrape_interval = std::time::Duration::from_secs(2);
+    file.generate.prometheus.slo_period = std::time::Duration::from_secs(12 * 3600);
+    for rule in &mut file.deadman {
+        rule.window = std::time::Duration::from_secs(60);
+    }
+    let err = generate(&file, Engine::Prometheus, "rules.toml").unwrap_err();
+    assert!(
+        err.to_string()
+            .starts_with("prometheus: \"sla core-platform (burn window)\": window 5s"),
+        "{err}"
+    );
+    assert!(matches!(err, GenerateError::WindowTooShort { .. }));
+}
+
+#[test]
+fn a_bad_scrape_interval_is_refused_naming_the_value() {
+    let err = "[generate.prometheus]\nscrape_interval = \"0s\"\n"
+        .parse::<RuleFile>()
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("duration \"0s\" must be greater than zero (in `scrape_interval"),
+        "{err}"
+    );
+    let err = "[generate.prometheus]\nslo_period = \"30 days\"\n"
+        .parse::<RuleFile>()
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("invalid duration \"30 days\""), "{err}");
+}
+
+#[test]
+fn every_sla_gets_its_budget_and_the_workbook_burn_rate_pairs() {
+    let file = example();
+    let rules = prometheus_rules(&file);
+    for sla in &file.sla {
+        let of_sla = |record: &str| -> Vec<&Yaml> {
+            rules
+                .iter()
+                .filter(|r| r["record"].as_str() == Some(record))
+                .filter(|r| r["labels"]["heartbeat_sla"].as_str() == Some(&sla.name))
+                .collect()
+        };
+        let down = of_sla("heartbeat:sla_down");
+        assert_eq!(down.len(), 1);
+        let e = expr(down[0]);
+        assert!(
+            e.contains(&format!("heartbeat_rule=~\"{}\"", sla.signals.join("|"))),
+            "{e}"
+        );
+        assert!(e.contains("alertname!=\"HeartbeatDeadmanFrozen\""), "{e}");
+        assert!(e.ends_with("or on () vector(0)"), "{e}");
+        // Seven windows: 5m, 30m, 1h, 2h, 6h, 1d, 3d.
+        let windows: Vec<&str> = of_sla("heartbeat:sla_error:ratio")
+            .iter()
+            .map(|r| r["labels"]["heartbeat_window"].as_str().unwrap())
+            .collect();
+        assert_eq!(windows, ["5m", "30m", "1h", "2h", "6h", "1d", "3d"]);
+        let budget = expr(of_sla("heartbeat:sla_error_budget:remaining")[0]).to_owned();
+        assert!(budget.contains("[30d]"), "{budget}");
+        let burns: Vec<&Yaml> = rules
+            .iter()
+            .filter(|r| r["alert"].as_str() == Some("HeartbeatSLOBurnRate"))
+            .filter(|r| r["labels"]["heartbeat_sla"].as_str() == Some(&sla.name))
+            .collect();
+        assert_eq!(burns.len(), 2);
+        let budget = 1.0 - sla.objective;
+        for (alert, severity, pairs) in [
+            (burns[0], "page", [(14.4, "1h", "5m"), (6.0, "6h", "30m")]),
+            (burns[1], "ticket", [(3.0, "1d", "2h"), (1.0, "3d", "6h")]),
+        ] {
+            assert_eq!(alert["labels"]["severity"].as_str(), Some(severity));
+            let e = expr(alert);
+            for (factor, long, short) in pairs {
+                let threshold: f64 = ((factor * budget) * 1e9_f64).round() / 1e9;
+                for window in [long, short] {
+                    let want = format!("heartbeat_window=\"{window}\"}} > {threshold}");
+                    assert!(e.contains(&want), "{want} in {e}");
+                }
+            }
         }
     }
 }
@@ -348,8 +522,16 @@ fn alertmanager_sends_the_watchdog_first_to_the_external_channel() {
         first["matchers"][0].as_str(),
         Some("alertname=\"HeartbeatWatchdog\"")
     );
-    let interval = DisplayDuration(settings.watchdog_interval).to_string();
-    assert_eq!(first["repeat_interval"].as_str(), Some(interval.as_str()));
+    // Delivered every interval: flushed every quarter interval, due one flush before the
+    // interval (with both equal, Alertmanager's repeat check races its flush and the watchdog
+    // arrives every second interval).
+    let quarter = DisplayDuration(settings.watchdog_interval / 4).to_string();
+    let due = DisplayDuration(settings.watchdog_interval - settings.watchdog_interval / 4);
+    assert_eq!(first["group_interval"].as_str(), Some(quarter.as_str()));
+    assert_eq!(
+        first["repeat_interval"].as_str(),
+        Some(due.to_string().as_str())
+    );
     let receiver = first["receiver"].as_str().unwrap();
     let receivers = doc["receivers"].as_sequence().unwrap();
     let url_of = |name: &str| {

@@ -7,7 +7,8 @@
 //!
 //! The tools come from the Debian packages `prometheus` (promtool) and `prometheus-alertmanager`
 //! (amtool), which `scripts/test.sh` installs. `HEARTBEAT_PROMTOOL` and `HEARTBEAT_AMTOOL` name
-//! other binaries; without either the tests say so and pass.
+//! other binaries; without either the tests say so and pass, except under `CI=true`, where a
+//! missing tool fails them.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::path::{Path, PathBuf};
@@ -30,15 +31,20 @@ fn tool(env: &str, name: &str) -> Option<PathBuf> {
     if runs {
         Some(path)
     } else {
-        eprintln!(
-            "SKIPPED: {name} not found (set {env} or install the Debian package {}; \
-             scripts/test.sh does)",
+        let message = format!(
+            "{name} not found (set {env} or install the Debian package {}; scripts/test.sh does)",
             if name == "promtool" {
                 "prometheus"
             } else {
                 "prometheus-alertmanager"
             }
         );
+        // CI installs the tools: there, a missing one is a failure, never a skip.
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "CI=true: {message}"
+        );
+        eprintln!("SKIPPED: {message}");
         None
     }
 }
@@ -122,8 +128,18 @@ fn generated_rules_with_runbooks_pass_promtool_check_rules() {
     }
     let rules: RuleFile = with_runbooks.parse().unwrap();
     let yaml = generate(&rules, Engine::Prometheus, "rules.toml").unwrap();
-    // Every alert but the watchdog carries both.
-    let alerts = yaml.matches("\n      - alert: ").count() - 1;
+    // Every alert of a rule carries both; the watchdog and the SLAs' burn-rate alerts belong
+    // to no rule (an SLA has no runbook of its own).
+    let alerts = yaml.matches("\n      - alert: ").count()
+        - 1
+        - yaml
+            .matches("\n      - alert: HeartbeatSLOBurnRate\n")
+            .count();
+    assert_eq!(
+        yaml.matches("\n      - alert: HeartbeatSLOBurnRate\n")
+            .count(),
+        2 * rules.sla.len()
+    );
     assert_eq!(yaml.matches("\n          runbook_url: ").count(), alerts);
     assert_eq!(yaml.matches("\n          sop: ").count(), alerts);
     let dir = workdir("check-runbooks");
@@ -149,6 +165,12 @@ fn outcome_rules_pass_their_promtool_unit_tests() {
 }
 
 /// a drop against a full seasonal baseline, no judgement before min_history.
+/// replies stop (frozen, then gone), a rule whose series never existed.
+#[test]
+fn no_data_rules_pass_their_promtool_unit_tests() {
+    promtool_test("nodata.test.yml");
+}
+
 #[test]
 fn anomaly_rules_pass_their_promtool_unit_tests() {
     promtool_test("anomaly.test.yml");
@@ -164,7 +186,12 @@ fn every_fixture_is_run_by_a_test() {
     fixtures.sort();
     assert_eq!(
         fixtures,
-        ["anomaly.test.yml", "deadman.test.yml", "outcomes.test.yml"]
+        [
+            "anomaly.test.yml",
+            "deadman.test.yml",
+            "nodata.test.yml",
+            "outcomes.test.yml"
+        ]
     );
 }
 
@@ -206,4 +233,115 @@ fn generated_alertmanager_config_passes_amtool() {
         "heartbeat-ticket"
     );
     std::fs::remove_dir_all(dir).unwrap();
+}
+
+/// Runs `promtool test rules` on a test file written here, beside rules generated from
+/// `rule_file` (TOML) under the name the test file loads.
+fn promtool_generated_test(name: &str, rule_file: &str, test: &str) {
+    let Some(promtool) = tool("HEARTBEAT_PROMTOOL", "promtool") else {
+        return;
+    };
+    let rules: RuleFile = rule_file.parse().unwrap();
+    let dir = workdir(name);
+    std::fs::write(
+        dir.join(RULES_FILE),
+        generate(&rules, Engine::Prometheus, "rules.toml").unwrap(),
+    )
+    .unwrap();
+    let path = dir.join(format!("{name}.test.yml"));
+    std::fs::write(&path, test).unwrap();
+    let out = run(Command::new(promtool).arg("test").arg("rules").arg(&path));
+    assert!(out.contains("SUCCESS"), "{out}");
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+/// An SLA of one outcome rule, 99 % over a 12-hour period: the workbook's windows scale by
+/// 12 h / 30 d = 1/60 (1 h is 1m, 5 m is 5s, 6 h is 6m, 30 m is 30s, 1 d is 24m, 2 h is 2m,
+/// 3 d is 1h12m), so promtool runs them in seconds of series at a 1 s scrape.
+const SLO_RULES: &str = r#"
+[[outcome]]
+name = "send"
+outcome = "message.send"
+service = "api"
+window = "10s"
+min_success_ratio = 0.9
+on_no_data = "ONDATA"
+
+[[sla]]
+name = "core"
+signals = ["send"]
+objective = 0.99
+
+[generate.prometheus]
+scrape_interval = "1s"
+slo_period = "12h"
+"#;
+
+/// The burn-rate alerts firing at 3 minutes, as `(severity, long window)`.
+fn burn_samples(expected: &[(&str, &str)]) -> String {
+    if expected.is_empty() {
+        return "        exp_samples: []\n".to_owned();
+    }
+    let mut out = String::from("        exp_samples:\n");
+    for (severity, window) in expected {
+        out.push_str(&format!(
+            "          - labels: 'ALERTS{{alertname=\"HeartbeatSLOBurnRate\", alertstate=\"firing\", heartbeat_kind=\"slo\", heartbeat_sla=\"core\", heartbeat_window=\"{window}\", severity=\"{severity}\"}}'\n            value: 1\n"
+        ));
+    }
+    out
+}
+
+/// Each burn factor fires its own pair and a burn just below it does not: the signal's alert
+/// fires one evaluation in N (a steady burn of 1/N of the time down, N x the 1 % budget per
+/// period... scaled: 1/N over every window). Thresholds: 14.4 % (page, 1m/5s), 6 % (page,
+/// 6m/30s), 3 % (ticket, 24m/2m), 1 % (ticket, 1h12m/6m).
+#[test]
+fn slo_burn_rate_alerts_fire_at_their_factor_and_not_just_below() {
+    let cases: [(u32, &[(&str, &str)]); 5] = [
+        // 20 %: above every threshold.
+        (
+            5,
+            &[
+                ("page", "1m"),
+                ("page", "6m"),
+                ("ticket", "24m"),
+                ("ticket", "1h12m"),
+            ],
+        ),
+        // 12.5 %: just below 14.4x, above 6x.
+        (8, &[("page", "6m"), ("ticket", "24m"), ("ticket", "1h12m")]),
+        // 5 %: just below 6x, above 3x.
+        (20, &[("ticket", "24m"), ("ticket", "1h12m")]),
+        // 2.5 %: just below 3x, above 1x.
+        (40, &[("ticket", "1h12m")]),
+        // 0.5 %: below 1x.
+        (200, &[]),
+    ];
+    let mut test =
+        String::from("rule_files:\n  - prometheus.rules.yml\nevaluation_interval: 1s\ntests:\n");
+    for (every, expected) in cases {
+        // The signal's own alert, firing one evaluation in `every` (stale in between).
+        let values: Vec<&str> = (0..=180)
+            .map(|i| match i % every {
+                0 => "1",
+                1 => "stale",
+                _ => "_",
+            })
+            .collect();
+        test.push_str(&format!(
+            "  - name: down one evaluation in {every}\n    interval: 1s\n    input_series:\n      - series: 'ALERTS{{alertname=\"HeartbeatOutcomeSuccessRatioLow\", alertstate=\"firing\", heartbeat_kind=\"outcome\", heartbeat_rule=\"send\", severity=\"page\"}}'\n        values: '{}'\n    promql_expr_test:\n      - expr: ALERTS{{alertname=\"HeartbeatSLOBurnRate\", alertstate=\"firing\"}}\n        eval_time: 3m\n{}",
+            values.join(" "),
+            burn_samples(expected)
+        ));
+    }
+    promtool_generated_test("slo-burn", &SLO_RULES.replace("ONDATA", "ok"), &test);
+}
+
+/// Silence burns budget: the outcome stops arriving at 2m, its no-data alert fires, the SLA is
+/// down from then on, the fast-burn page fires and the budget is overspent; before the stop the
+/// SLA is whole.
+#[test]
+fn slo_a_total_outage_with_no_points_burns_budget() {
+    let test = "rule_files:\n  - prometheus.rules.yml\nevaluation_interval: 1s\ntests:\n  - name: outcome stops arriving\n    interval: 1s\n    input_series:\n      - series: 'heartbeat_outcomes_total{job=\"api\", instance=\"a\", heartbeat_outcome=\"message.send\", heartbeat_result=\"success\"}'\n        values: '0+10x120'\n    promql_expr_test:\n      - expr: heartbeat:sla_error_budget:remaining{heartbeat_sla=\"core\"}\n        eval_time: 1m59s\n        exp_samples:\n          - labels: 'heartbeat:sla_error_budget:remaining{heartbeat_sla=\"core\"}'\n            value: 1\n      - expr: ALERTS{alertname=\"HeartbeatSLOBurnRate\", alertstate=\"firing\", severity=\"page\"}\n        eval_time: 1m59s\n        exp_samples: []\n      - expr: count(ALERTS{alertname=\"HeartbeatOutcomeNoData\", alertstate=\"firing\", heartbeat_rule=\"send\"})\n        eval_time: 3m\n        exp_samples:\n          - labels: '{}'\n            value: 1\n      - expr: ALERTS{alertname=\"HeartbeatSLOBurnRate\", alertstate=\"firing\", heartbeat_window=\"1m\"}\n        eval_time: 3m\n        exp_samples:\n          - labels: 'ALERTS{alertname=\"HeartbeatSLOBurnRate\", alertstate=\"firing\", heartbeat_kind=\"slo\", heartbeat_sla=\"core\", heartbeat_window=\"1m\", severity=\"page\"}'\n            value: 1\n      - expr: heartbeat:sla_error_budget:remaining{heartbeat_sla=\"core\"} < bool 0\n        eval_time: 3m\n        exp_samples:\n          - labels: '{heartbeat_sla=\"core\"}'\n            value: 1\n";
+    promtool_generated_test("slo-outage", &SLO_RULES.replace("ONDATA", "breach"), test);
 }

@@ -5,6 +5,7 @@
 //! Failing-gate alerts inhibit the dead-man alert of the same rule: one page, with the reason.
 
 use std::fmt::Write as _;
+use std::time::Duration;
 
 use super::prometheus::{DEADMAN_ALERT, FAILING_ALERT, WATCHDOG_ALERT};
 use super::{Engine, GenerateError, header, quoted};
@@ -34,35 +35,54 @@ pub(super) fn generate(rules: &RuleFile, source: &str) -> Result<String, Generat
         })?;
     let ticket_url = settings.ticket_url.as_deref().unwrap_or(page_url);
     let interval = DisplayDuration(settings.watchdog_interval);
+    // Alertmanager re-sends a group at a flush (every group_interval) once repeat_interval has
+    // passed since the last notification was logged, which is a little after its flush: with
+    // both equal, the flush one interval later finds it not yet due and the watchdog arrives
+    // every second interval. A quarter-interval flush and a repeat one flush short of the
+    // interval land it on the interval.
+    let (flush, repeat) = watchdog_timers(settings.watchdog_interval);
 
     let mut out = header("#", Engine::Alertmanager, source);
     out.push_str(
         "# Merge the routes, receivers and inhibit rules into your configuration if you already\n\
-         # have one; keep the watchdog route first so no other route catches it.\n",
+         # have one; keep the watchdog route first so no other route catches it.\n\
+         #\n\
+         # Timing (docs/rules.md, \"Timing\"): a page leaves 10 s after its first alert arrives\n\
+         # (group_wait), changes to an open page and its resolution within 1 m (group_interval);\n\
+         # tickets wait 1 m and 5 m. When Prometheus stops, Alertmanager keeps every alert until\n\
+         # its endsAt, 4 x Prometheus' --rules.alert.resend-delay (default 1m) after the last\n\
+         # evaluation: the watchdog goes on that long, and then Alertmanager resolves every page\n\
+         # that was open. Run Prometheus with --rules.alert.resend-delay=15s to see an outage at\n\
+         # the external channel within 1 m + its period, and treat resolutions that arrive while\n\
+         # the external channel reports the watchdog missing as unconfirmed.\n",
     );
     let _ = write!(
         out,
         "route:
   receiver: {TICKET}
-  group_by: [alertname, heartbeat_rule]
+  group_by: [alertname, heartbeat_rule, heartbeat_sla]
   group_wait: 30s
   group_interval: 5m
   repeat_interval: 12h
   routes:
-    # The always-firing watchdog, re-sent every {interval}: the external channel pages when it
+    # The always-firing watchdog, delivered every {interval}: the external channel pages when it
     # stops arriving (Prometheus, Alertmanager or the network between them broke). Set the
     # channel's period to a few intervals.
     - matchers: [{watchdog_matcher}]
       receiver: {WATCHDOG}
       group_by: [alertname]
       group_wait: 0s
-      group_interval: {interval}
-      repeat_interval: {interval}
+      group_interval: {flush}
+      repeat_interval: {repeat}
     - matchers: [{page_matcher}]
       receiver: {PAGE}
+      group_wait: 10s
+      group_interval: 1m
       repeat_interval: 1h
     - matchers: [{ticket_matcher}]
       receiver: {TICKET}
+      group_wait: 1m
+      group_interval: 5m
       repeat_interval: 12h
 receivers:
   - name: {PAGE}
@@ -93,4 +113,46 @@ inhibit_rules:
         deadman_matcher = quoted(&format!("alertname=\"{DEADMAN_ALERT}\"")),
     );
     Ok(out)
+}
+
+/// The watchdog route's `group_interval` and `repeat_interval` for a delivery every
+/// `interval`: a flush every quarter interval, due one flush before the interval.
+pub(crate) fn watchdog_timers(interval: Duration) -> (String, String) {
+    let flush = interval / 4;
+    (
+        am_duration(flush),
+        am_duration(interval.saturating_sub(flush)),
+    )
+}
+
+/// A duration as Alertmanager reads it: whole units, with milliseconds when there are any.
+fn am_duration(duration: Duration) -> String {
+    let millis = duration.subsec_millis();
+    let whole = Duration::from_secs(duration.as_secs());
+    match (whole.is_zero(), millis) {
+        (_, 0) => DisplayDuration(whole).to_string(),
+        (true, ms) => format!("{ms}ms"),
+        (false, ms) => format!("{}{ms}ms", DisplayDuration(whole)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_watchdog_flushes_four_times_an_interval_and_is_due_one_flush_early() {
+        assert_eq!(
+            watchdog_timers(Duration::from_secs(60)),
+            ("15s".to_owned(), "45s".to_owned())
+        );
+        assert_eq!(
+            watchdog_timers(Duration::from_secs(5)),
+            ("1s250ms".to_owned(), "3s750ms".to_owned())
+        );
+        assert_eq!(
+            watchdog_timers(Duration::from_secs(2)),
+            ("500ms".to_owned(), "1s500ms".to_owned())
+        );
+    }
 }

@@ -104,6 +104,27 @@ pub enum GenerateError {
         /// The seasons the engine has.
         supported: &'static str,
     },
+    /// A window holds fewer than [`MIN_SAMPLES_PER_WINDOW`](crate::MIN_SAMPLES_PER_WINDOW)
+    /// samples at the engine's scrape (or export) interval: one late scrape would leave it
+    /// empty and page a healthy service.
+    #[error(
+        "{engine}: {rule:?}: window {} holds fewer than {} samples at scrape_interval {}; \
+         lengthen the window to at least {} or lower [generate.prometheus] scrape_interval",
+        DisplayDuration(*.window),
+        crate::rulefile::MIN_SAMPLES_PER_WINDOW,
+        DisplayDuration(*.scrape_interval),
+        DisplayDuration(scrape_interval.saturating_mul(crate::rulefile::MIN_SAMPLES_PER_WINDOW))
+    )]
+    WindowTooShort {
+        /// The engine.
+        engine: Engine,
+        /// The rule, or `sla NAME (burn window)` for an SLO's burn-rate window.
+        rule: String,
+        /// Its window.
+        window: Duration,
+        /// The interval new samples arrive at.
+        scrape_interval: Duration,
+    },
     /// The engine cannot evaluate over such a window.
     #[error(
         "{engine}: rule {rule:?}: window {} is not supported; use {supported}",
@@ -153,7 +174,7 @@ pub enum GenerateError {
 /// setting it needs is missing (the Alertmanager receivers).
 pub fn generate(rules: &RuleFile, engine: Engine, source: &str) -> Result<String, GenerateError> {
     match engine {
-        Engine::Prometheus => Ok(prometheus::generate(rules, source)),
+        Engine::Prometheus => prometheus::generate(rules, source),
         Engine::Alertmanager => alertmanager::generate(rules, source),
         Engine::Datadog => datadog::generate(rules, source),
         Engine::CloudWatch => cloudwatch::generate(rules, source),

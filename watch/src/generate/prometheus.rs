@@ -10,9 +10,10 @@
 use std::fmt::Write as _;
 use std::time::Duration;
 
-use super::{header, number, quoted, sorted_deadman, sorted_outcome};
+use super::{Engine, GenerateError, header, number, quoted, sorted_deadman, sorted_outcome};
 use crate::rulefile::{
-    Anomaly, DeadmanRule, DisplayDuration, OutcomeRule, PrometheusSettings, RuleFile,
+    Anomaly, DeadmanRule, DisplayDuration, MIN_SAMPLES_PER_WINDOW, OnNoData, OutcomeRule,
+    PrometheusSettings, QuietHours, RuleFile, Sla,
 };
 
 /// The always-firing alert that proves the whole alerting path works end to end.
@@ -29,6 +30,10 @@ pub(crate) const RATIO_ALERT: &str = "HeartbeatOutcomeSuccessRatioLow";
 pub(crate) const RATE_ALERT: &str = "HeartbeatOutcomeRateLow";
 /// Successes far below the seasonal baseline.
 pub(crate) const ANOMALY_ALERT: &str = "HeartbeatOutcomeAnomaly";
+/// An outcome rule's events stopped arriving (`on_no_data = "breach"`, the default).
+pub(crate) const NO_DATA_ALERT: &str = "HeartbeatOutcomeNoData";
+/// An SLA burns its error budget fast (page) or steadily (ticket).
+pub(crate) const BURN_ALERT: &str = "HeartbeatSLOBurnRate";
 
 const BEATS: &str = "heartbeat_beats_total";
 const STATUS: &str = "heartbeat_emitter_status";
@@ -44,10 +49,41 @@ const REC_INCREASE: &str = "heartbeat:outcome_successes:increase";
 const REC_MEAN: &str = "heartbeat:outcome_successes:seasonal_mean";
 /// Recorded standard deviation of the same.
 const REC_STDDEV: &str = "heartbeat:outcome_successes:seasonal_stddev";
+/// 1 while any signal of an SLA is firing, else 0: the watch's down minute, at every evaluation.
+const REC_SLA_DOWN: &str = "heartbeat:sla_down";
+/// The share of an SLA's evaluations that were down over `heartbeat_window`.
+const REC_SLA_ERROR: &str = "heartbeat:sla_error:ratio";
+/// Good and total events per second of an SLA's outcome signal over `heartbeat_window`.
+const REC_SLI_EVENTS: &str = "heartbeat:sli_events:rate";
+/// The SLA's objective, as Pyrra and Sloth record it.
+const REC_SLA_OBJECTIVE: &str = "heartbeat:sla_objective:ratio";
+/// Availability over the SLO period.
+const REC_SLA_AVAILABILITY: &str = "heartbeat:sla_availability:ratio";
+/// Error budget left over the SLO period: 1 untouched, 0 spent, below 0 overspent.
+const REC_SLA_BUDGET: &str = "heartbeat:sla_error_budget:remaining";
 
-pub(super) fn generate(rules: &RuleFile, source: &str) -> String {
+/// The SRE workbook's multi-window, multi-burn-rate alerts for a 30-day period: the share of the
+/// budget each pair spends before it fires, its long and short windows, and its severity. The
+/// burn factor is derived: share × period / long window (2 % in 1 h of 30 days is 14.4).
+const BURN_PAIRS: [(f64, u64, u64, &str); 4] = [
+    (0.02, 3_600, 300, "page"),
+    (0.05, 6 * 3_600, 1_800, "page"),
+    (0.10, 86_400, 2 * 3_600, "ticket"),
+    (0.10, 3 * 86_400, 6 * 3_600, "ticket"),
+];
+/// The period the workbook's windows are written for.
+const WORKBOOK_PERIOD: Duration = Duration::from_secs(30 * 86_400);
+
+pub(super) fn generate(rules: &RuleFile, source: &str) -> Result<String, GenerateError> {
     let settings = &rules.generate.prometheus;
-    let mut out = header("#", super::Engine::Prometheus, source);
+    check_windows(rules, settings)?;
+    let mut out = header("#", Engine::Prometheus, source);
+    let _ = writeln!(
+        out,
+        "# Assumes a new sample every {} ([generate.prometheus] scrape_interval): each window holds \
+         at least {MIN_SAMPLES_PER_WINDOW}.",
+        DisplayDuration(settings.scrape_interval)
+    );
     out.push_str("groups:\n");
 
     let deadman = sorted_deadman(rules);
@@ -59,13 +95,15 @@ pub(super) fn generate(rules: &RuleFile, source: &str) -> String {
     }
 
     let outcome = sorted_outcome(rules);
-    if outcome
-        .iter()
-        .any(|r| r.min_success_ratio.is_some() || r.min_rate_per_minute.is_some())
-    {
+    if outcome.iter().any(|r| {
+        r.min_success_ratio.is_some()
+            || r.min_rate_per_minute.is_some()
+            || r.on_no_data == OnNoData::Breach
+    }) {
         group(&mut out, "heartbeat-outcomes");
         for rule in &outcome {
             outcome_rules(&mut out, rule, settings);
+            no_data_rule(&mut out, rule, settings);
         }
     }
     if outcome.iter().any(|r| r.anomaly.is_some()) {
@@ -74,6 +112,15 @@ pub(super) fn generate(rules: &RuleFile, source: &str) -> String {
             if let Some(anomaly) = &rule.anomaly {
                 anomaly_rules(&mut out, rule, anomaly, settings);
             }
+        }
+    }
+
+    let mut slas: Vec<&Sla> = rules.sla.iter().collect();
+    slas.sort_by(|a, b| a.name.cmp(&b.name));
+    if !slas.is_empty() {
+        group(&mut out, "heartbeat-slo");
+        for sla in &slas {
+            slo_rules(&mut out, rules, sla, settings);
         }
     }
 
@@ -92,7 +139,48 @@ pub(super) fn generate(rules: &RuleFile, source: &str) -> String {
              Never silence or inhibit it.",
         )
         .write(&mut out);
-    out
+    Ok(out)
+}
+
+/// Refuses a window that holds fewer than [`MIN_SAMPLES_PER_WINDOW`] samples.
+fn check_windows(rules: &RuleFile, settings: &PrometheusSettings) -> Result<(), GenerateError> {
+    let least = settings
+        .scrape_interval
+        .saturating_mul(MIN_SAMPLES_PER_WINDOW);
+    let windows = rules
+        .deadman
+        .iter()
+        .map(|r| (r.name.clone(), r.window))
+        .chain(rules.outcome.iter().map(|r| (r.name.clone(), r.window)))
+        .chain(rules.sla.iter().flat_map(|sla| {
+            burn_windows(settings)
+                .into_iter()
+                .map(move |w| (format!("sla {} (burn window)", sla.name), w))
+        }));
+    for (rule, window) in windows {
+        if window < least {
+            return Err(GenerateError::WindowTooShort {
+                engine: Engine::Prometheus,
+                rule,
+                window,
+                scrape_interval: settings.scrape_interval,
+            });
+        }
+    }
+    Ok(())
+}
+
+/// `and on () <the watchdog was already firing window + two samples ago>`: a condition that
+/// needs a full window of samples waits until the rule engine has had one. A fresh Prometheus
+/// (or one back from an outage longer than its lookback) would otherwise see an empty or
+/// one-sample window for every healthy service and page them all. The watchdog's `ALERTS`
+/// series is the engine's own clock: written at every evaluation, whatever is scraped.
+fn settled(window: Duration, settings: &PrometheusSettings) -> String {
+    let offset = window + settings.scrape_interval.saturating_mul(2);
+    format!(
+        "and on ()\n  ALERTS{{alertname=\"{WATCHDOG_ALERT}\", alertstate=\"firing\"}} offset {}",
+        DisplayDuration(offset)
+    )
 }
 
 fn group(out: &mut String, name: &str) {
@@ -135,8 +223,9 @@ fn deadman_rules(out: &mut String, rule: &DeadmanRule, settings: &PrometheusSett
     // A graceful stop (status 2, the latest value of every instance seen in the lookback)
     // keeps it quiet.
     let expr = format!(
-        "(\n  (\n    sum by ({by}) (increase({beats}[{window}]))\n    or\n    sum by ({by}) (count_over_time({beats}[{window}])) * 0\n  ) < {min}\n  or\n  absent_over_time({beats}[{window}]) * 0\n)\nunless on ({by})\n  (min by ({by}) (last_over_time({stopped}[{lookback}])) == 2)",
+        "(\n  (\n    (\n      sum by ({by}) (increase({beats}[{window}]))\n      or\n      sum by ({by}) (count_over_time({beats}[{window}])) * 0\n    ) < {min}\n    or\n    absent_over_time({beats}[{window}]) * 0\n  )\n  unless on ({by})\n    (min by ({by}) (last_over_time({stopped}[{lookback}])) == 2)\n)\n{settled}",
         min = rule.min_beats,
+        settled = settled(rule.window, settings),
     );
     Rule::alert(DEADMAN_ALERT, expr)
         .pending(pending)
@@ -161,6 +250,7 @@ fn deadman_rules(out: &mut String, rule: &DeadmanRule, settings: &PrometheusSett
             ),
         )
         .runbook(rule.runbook_url.as_deref(), rule.sop.as_deref())
+        .diagnosis(deploy_diagnosis(Some(&rule.service), rule.window, settings))
         .write(out);
 
     // One instance still exports (its series keeps arriving) but the count stopped rising:
@@ -172,7 +262,8 @@ fn deadman_rules(out: &mut String, rule: &DeadmanRule, settings: &PrometheusSett
         settings.instance_label
     );
     let expr = format!(
-        "(\n  changes({beats}[{window}]) == 0\n  and\n  count_over_time({beats}[{window}]) >= 2\n)\nunless on ({per_instance})\n  (\n    last_over_time({stopped}[{lookback}]) == 2\n    or\n    last_over_time({status}[{window}]) == 1\n  )"
+        "(\n  (\n    changes({beats}[{window}]) == 0\n    and\n    count_over_time({beats}[{window}]) >= 2\n  )\n  unless on ({per_instance})\n    (\n      last_over_time({stopped}[{lookback}]) == 2\n      or\n      last_over_time({status}[{window}]) == 1\n    )\n)\n{settled}",
+        settled = settled(rule.window, settings),
     );
     Rule::alert(FROZEN_ALERT, expr)
         .pending(pending)
@@ -231,6 +322,7 @@ fn deadman_rules(out: &mut String, rule: &DeadmanRule, settings: &PrometheusSett
 struct OutcomeSelectors {
     all: String,
     success: String,
+    failure: String,
     by: String,
     what: String,
 }
@@ -246,6 +338,9 @@ fn outcome_selectors(rule: &OutcomeRule, settings: &PrometheusSettings) -> Outco
         matchers.push((label_name(key), value.clone()));
     }
     let all = selector(OUTCOMES, &matchers);
+    let mut failures = matchers.clone();
+    failures.push(("heartbeat_result".to_owned(), "failure".to_owned()));
+    let failure = selector(OUTCOMES, &failures);
     matchers.push(("heartbeat_result".to_owned(), "success".to_owned()));
     let success = selector(OUTCOMES, &matchers);
     let mut what = rule.outcome.clone();
@@ -263,6 +358,7 @@ fn outcome_selectors(rule: &OutcomeRule, settings: &PrometheusSettings) -> Outco
     OutcomeSelectors {
         all,
         success,
+        failure,
         by: by.join(", "),
         what: literal(&what),
     }
@@ -276,7 +372,7 @@ fn outcome_rules(out: &mut String, rule: &OutcomeRule, settings: &PrometheusSett
     let by = &sel.by;
 
     if let Some(ratio) = rule.min_success_ratio {
-        // 0/0 (no traffic) is NaN and never below the floor: silence is the dead-man's job.
+        // 0/0 (no traffic) is NaN and never below the floor: silence is HeartbeatOutcomeNoData's.
         let expr = format!(
             "sum by ({by}) (rate({}[{window}]))\n/\nsum by ({by}) (rate({}[{window}]))\n< {}",
             sel.success,
@@ -306,6 +402,7 @@ fn outcome_rules(out: &mut String, rule: &OutcomeRule, settings: &PrometheusSett
                 ),
             )
             .runbook(rule.runbook_url.as_deref(), rule.sop.as_deref())
+            .diagnosis(failure_diagnosis(rule, &sel, settings))
             .write(out);
     }
 
@@ -339,6 +436,159 @@ fn outcome_rules(out: &mut String, rule: &OutcomeRule, settings: &PrometheusSett
             .runbook(rule.runbook_url.as_deref(), rule.sop.as_deref())
             .write(out);
     }
+}
+
+/// `HeartbeatOutcomeNoData`: no event (or fewer than `min_expected_per_minute`) in the window,
+/// no sample to judge, or no series ever matched, outside the rule's quiet hours. The watch
+/// classifies the same windows `no_data` (docs/alerting.md).
+fn no_data_rule(out: &mut String, rule: &OutcomeRule, settings: &PrometheusSettings) {
+    if rule.on_no_data != OnNoData::Breach {
+        return;
+    }
+    let sel = outcome_selectors(rule, settings);
+    let window = DisplayDuration(rule.window);
+    let by = &sel.by;
+    let minutes = rule.window.as_secs_f64() / 60.0;
+    let (condition, want) = match rule.min_expected_per_minute {
+        Some(per_minute) => (
+            format!("< {}", number(per_minute * minutes)),
+            format!("at least {} events", number(per_minute * minutes)),
+        ),
+        None => ("== 0".to_owned(), "at least one event".to_owned()),
+    };
+    let mut expr = format!(
+        "(\n  (\n    sum by ({by}) (increase({all}[{window}]))\n    or\n    sum by ({by}) (count_over_time({all}[{window}])) * 0\n  ) {condition}\n  or\n  sum by ({by}) (absent_over_time({all}[{window}])) * 0\n)\n{settled}",
+        all = sel.all,
+        settled = settled(rule.window, settings),
+    );
+    if !rule.quiet_hours.is_empty() {
+        let _ = write!(expr, "\nunless on ()\n  ({})", quiet(&rule.quiet_hours));
+    }
+    Rule::alert(NO_DATA_ALERT, expr)
+        .pending(windows(rule.window, rule.fire_after))
+        .keep_firing(windows(rule.window, rule.resolve_after))
+        .label("heartbeat_kind", "outcome")
+        .label("heartbeat_rule", &rule.name)
+        .label("severity", rule.severity.as_str())
+        .annotation(
+            "summary",
+            &format!(
+                "{}: {{{{ $value | humanize }}}} events in {window}: no data is a breach",
+                sel.what
+            ),
+        )
+        .annotation(
+            "description",
+            &format!(
+                "Want {want} of {} in {window}: the service stopped reaching this code path, its \
+                 points stopped arriving, or no series ever matched the rule (check the outcome \
+                 name and the labels with `heartbeat-watch rules check`). Heartbeat rule {}.",
+                rule.outcome, rule.name
+            ),
+        )
+        .runbook(rule.runbook_url.as_deref(), rule.sop.as_deref())
+        .diagnosis(deploy_diagnosis(
+            rule.service.as_deref(),
+            rule.window,
+            settings,
+        ))
+        .write(out);
+}
+
+/// True (an empty-label 1) during any of the daily UTC spans.
+fn quiet(spans: &[QuietHours]) -> String {
+    let now = "(hour() * 60 + minute())";
+    spans
+        .iter()
+        .map(|span| {
+            let (start, end) = (span.start_minute, span.end_minute);
+            if start <= end {
+                format!("({now} >= {start} and {now} < {end})")
+            } else {
+                format!("({now} >= {start} or {now} < {end})")
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" or ")
+}
+
+// ---------------------------------------------------------------------------------------------
+// The diagnosis: annotations that query, when the alert fires, who is hit and what changed
+// ---------------------------------------------------------------------------------------------
+
+/// A Go template that runs `query` when the alert fires and lists each result's `label` with
+/// its value; `None` when the query could not be quoted inside the template.
+fn listing(query: &str, label: &str, value: &str) -> Option<String> {
+    if query.contains('`') || query.contains("{{") || query.contains("}}") {
+        return None;
+    }
+    Some(format!(
+        "{{{{ range $i, $s := query `{query}` }}}}{{{{ if $i }}}}, {{{{ end }}}}{{{{ $s.Labels.{label} }}}}{value}{{{{ else }}}}none{{{{ end }}}}"
+    ))
+}
+
+/// Who the failures hit: the top five tenants and reasons (and surfaces, when the rule does
+/// not fix one) by share of the window's failures, and the versions the service ran.
+fn failure_diagnosis(
+    rule: &OutcomeRule,
+    sel: &OutcomeSelectors,
+    settings: &PrometheusSettings,
+) -> Vec<(&'static str, String)> {
+    let window = DisplayDuration(rule.window);
+    let share = |label: &str| {
+        // Only the points that carry the label (drill-down points carry the tenant), over all
+        // of the window's failures.
+        let carrying = format!(
+            "{}, {label}!=\"\"}}",
+            sel.failure.strip_suffix('}').unwrap_or(&sel.failure)
+        );
+        format!(
+            "topk(5, sum by ({label}) (increase({carrying}[{window}])) / scalar(sum(increase({failure}[{window}]))) > 0)",
+            failure = sel.failure
+        )
+    };
+    let share_text = " {{ $s.Value | humanizePercentage }}";
+    let mut out = Vec::new();
+    if let Some(text) = listing(&share("heartbeat_tenant"), "heartbeat_tenant", share_text) {
+        out.push(("tenants", text));
+    }
+    if let Some(text) = listing(&share("heartbeat_reason"), "heartbeat_reason", share_text) {
+        out.push(("reasons", text));
+    }
+    if !rule.filters.contains_key("surface")
+        && let Some(text) = listing(&share("surface"), "surface", share_text)
+    {
+        out.push(("surfaces", text));
+    }
+    out.extend(deploy_diagnosis(
+        rule.service.as_deref(),
+        rule.window,
+        settings,
+    ));
+    out
+}
+
+/// The versions a service reported in `target_info` over the last two windows: two of them
+/// mean a deploy in the alert's window.
+fn deploy_diagnosis(
+    service: Option<&str>,
+    window: Duration,
+    settings: &PrometheusSettings,
+) -> Vec<(&'static str, String)> {
+    let Some(service) = service else {
+        return Vec::new();
+    };
+    let query = format!(
+        "count by (service_version) (last_over_time({}[{}]))",
+        selector(
+            "target_info",
+            &[(settings.service_label.clone(), service.to_owned())]
+        ),
+        DisplayDuration(window.saturating_mul(2))
+    );
+    listing(&query, "service_version", "")
+        .map(|text| vec![("versions", text)])
+        .unwrap_or_default()
 }
 
 fn anomaly_rules(
@@ -425,6 +675,168 @@ fn anomaly_rules(
         )
         .runbook(rule.runbook_url.as_deref(), rule.sop.as_deref())
         .write(out);
+}
+
+// ---------------------------------------------------------------------------------------------
+// SLOs: error budget and multi-window, multi-burn-rate alerts
+// ---------------------------------------------------------------------------------------------
+
+/// A workbook window scaled from 30 days to the SLO period, in whole seconds (at least 1 s).
+fn scaled(window_secs: u64, settings: &PrometheusSettings) -> Duration {
+    let ratio = settings.slo_period.as_secs_f64() / WORKBOOK_PERIOD.as_secs_f64();
+    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+    let secs = (window_secs as f64 * ratio).round().max(1.0) as u64;
+    Duration::from_secs(secs)
+}
+
+/// Every window a burn-rate pair reads, shortest first, without repeats.
+fn burn_windows(settings: &PrometheusSettings) -> Vec<Duration> {
+    let mut windows: Vec<Duration> = BURN_PAIRS
+        .iter()
+        .flat_map(|&(_, long, short, _)| [scaled(long, settings), scaled(short, settings)])
+        .collect();
+    windows.sort();
+    windows.dedup();
+    windows
+}
+
+/// The burn factor of a pair: the share of the budget it spends over its long window.
+fn burn_factor(share: f64, long_secs: u64) -> f64 {
+    // The factor does not depend on the period: windows scale with it.
+    #[allow(clippy::cast_precision_loss)]
+    let factor = share * WORKBOOK_PERIOD.as_secs() as f64 / long_secs as f64;
+    (factor * 1000.0).round() / 1000.0
+}
+
+fn slo_rules(out: &mut String, rules: &RuleFile, sla: &Sla, settings: &PrometheusSettings) {
+    let name = [("heartbeat_sla".to_owned(), sla.name.clone())];
+    // Down exactly as the watch's ledger counts a minute down: any signal's alert firing
+    // (HeartbeatOutcomeNoData and the dead-man's absent branch included, so silence burns
+    // budget). The frozen alert is a ticket about one instance, not a service down.
+    let signals = sla.signals.join("|");
+    Rule::record(
+        REC_SLA_DOWN,
+        format!(
+            "max(\n  ALERTS{{alertstate=\"firing\", alertname!=\"{FROZEN_ALERT}\", heartbeat_rule=~{}}}\n)\nor on () vector(0)",
+            quoted(&signals)
+        ),
+    )
+    .label("heartbeat_sla", &sla.name)
+    .write(out);
+    let down = selector(REC_SLA_DOWN, &name);
+    for window in burn_windows(settings) {
+        let w = DisplayDuration(window);
+        Rule::record(REC_SLA_ERROR, format!("avg_over_time({down}[{w}])"))
+            .label("heartbeat_sla", &sla.name)
+            .label("heartbeat_window", &w.to_string())
+            .write(out);
+        for signal in &sla.signals {
+            let Some(rule) = rules.outcome.iter().find(|r| &r.name == signal) else {
+                continue;
+            };
+            let sel = outcome_selectors(rule, settings);
+            for (result, events) in [("good", &sel.success), ("total", &sel.all)] {
+                Rule::record(REC_SLI_EVENTS, format!("sum(rate({events}[{w}]))"))
+                    .label("heartbeat_sla", &sla.name)
+                    .label("heartbeat_rule", &rule.name)
+                    .label("heartbeat_result", result)
+                    .label("heartbeat_window", &w.to_string())
+                    .write(out);
+            }
+        }
+    }
+    let budget = 1.0 - sla.objective;
+    let period = DisplayDuration(settings.slo_period);
+    Rule::record(
+        REC_SLA_OBJECTIVE,
+        format!("vector({})", number(sla.objective)),
+    )
+    .label("heartbeat_sla", &sla.name)
+    .write(out);
+    Rule::record(
+        REC_SLA_AVAILABILITY,
+        format!("1 - avg_over_time({down}[{period}])"),
+    )
+    .label("heartbeat_sla", &sla.name)
+    .write(out);
+    let remaining = if budget > 0.0 {
+        format!("1 - avg_over_time({down}[{period}]) / {}", number(budget))
+    } else {
+        // A 100 % objective has no budget: whole until the first down evaluation.
+        format!("avg_over_time({down}[{period}]) == bool 0")
+    };
+    Rule::record(REC_SLA_BUDGET, remaining)
+        .label("heartbeat_sla", &sla.name)
+        .write(out);
+
+    for severity in ["page", "ticket"] {
+        let pairs: Vec<String> = BURN_PAIRS
+            .iter()
+            .filter(|pair| pair.3 == severity)
+            .map(|&(share, long, short, _)| {
+                let factor = burn_factor(share, long);
+                // An objective below 1 - 1/factor cannot burn that fast: the pair then fires
+                // when every evaluation of both windows was down.
+                let threshold = number(((factor * budget).min(1.0) * 1e9).round() / 1e9);
+                let op = if factor * budget >= 1.0 { ">=" } else { ">" };
+                let at = |w: u64| {
+                    let mut m = name.to_vec();
+                    m.push((
+                        "heartbeat_window".to_owned(),
+                        DisplayDuration(scaled(w, settings)).to_string(),
+                    ));
+                    selector(REC_SLA_ERROR, &m)
+                };
+                format!(
+                    "(\n  {} {op} {threshold}\n  and ignoring (heartbeat_window)\n  {} {op} {threshold}\n)",
+                    at(long),
+                    at(short)
+                )
+            })
+            .collect();
+        let factors: Vec<String> = BURN_PAIRS
+            .iter()
+            .filter(|pair| pair.3 == severity)
+            .map(|&(share, long, short, _)| {
+                format!(
+                    "{}x over {} and {}",
+                    number(burn_factor(share, long)),
+                    DisplayDuration(scaled(long, settings)),
+                    DisplayDuration(scaled(short, settings))
+                )
+            })
+            .collect();
+        Rule::alert(
+            BURN_ALERT,
+            // One alert per pair that burns, labelled with the pair's long window.
+            pairs.join("\nor\n"),
+        )
+        .label("heartbeat_kind", "slo")
+        .label("heartbeat_sla", &sla.name)
+        .label("severity", severity)
+        .annotation(
+            "summary",
+            &format!(
+                "SLA {}: error budget burning {} ({{{{ $value | humanizePercentage }}}} of the last {{{{ $labels.heartbeat_window }}}} down)",
+                sla.name,
+                if severity == "page" { "fast" } else { "steadily" }
+            ),
+        )
+        .annotation(
+            "description",
+            &format!(
+                "SLA {} (objective {}, budget over {period}) burns its error budget at one of: {}. \
+                 A minute is down while any of its signals ({}) fires, silence included. Budget \
+                 left: {{{{ with query `{REC_SLA_BUDGET}{{heartbeat_sla=\"{}\"}}` }}}}{{{{ . | first | value | humanizePercentage }}}}{{{{ end }}}}.",
+                sla.name,
+                percent(sla.objective),
+                factors.join("; "),
+                sla.signals.join(", "),
+                sla.name,
+            ),
+        )
+        .write(out);
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -522,6 +934,13 @@ impl Rule {
         if let Some(sop) = sop {
             self.annotations.push(("sop", literal(sop)));
         }
+        self
+    }
+
+    /// Annotations that are Go templates running PromQL when the alert fires; their text is
+    /// generated, never user input.
+    fn diagnosis(mut self, annotations: Vec<(&'static str, String)>) -> Self {
+        self.annotations.extend(annotations);
         self
     }
 
