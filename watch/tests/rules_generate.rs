@@ -654,7 +654,8 @@ fn datadog_outcome_rules_become_ratio_rate_and_anomaly_monitors() {
         let queries: Vec<&str> = found.iter().map(|m| m["query"].as_str().unwrap()).collect();
         let expected = usize::from(rule.min_success_ratio.is_some())
             + usize::from(rule.min_rate_per_minute.is_some())
-            + usize::from(rule.anomaly.is_some());
+            + usize::from(rule.anomaly.is_some())
+            + usize::from(rule.on_no_data == heartbeat_watch::OnNoData::Breach);
         assert_eq!(found.len(), expected, "{queries:?}");
         for q in &queries {
             assert!(
@@ -690,6 +691,64 @@ fn datadog_outcome_rules_become_ratio_rate_and_anomaly_monitors() {
                 "alert_window='{}'",
                 windows["trigger_window"].as_str().unwrap()
             )));
+        }
+    }
+}
+
+#[test]
+fn datadog_slas_become_monitor_slos_with_the_workbook_burn_rate_monitors() {
+    let file = example();
+    let doc = hcl(&output(&file, Engine::Datadog));
+    let slos = doc["resource"]["datadog_service_level_objective"]
+        .as_object()
+        .unwrap();
+    let monitors = monitors(&file);
+    for sla in &file.sla {
+        let id = format!("heartbeat_sla_{}", sla.name.replace('-', "_"));
+        let slo = &slos[&id];
+        assert_eq!(slo["type"], "monitor");
+        assert_eq!(slo["thresholds"]["timeframe"], "30d");
+        let target = slo["thresholds"]["target"].as_f64().unwrap();
+        assert!((target - sla.objective * 100.0).abs() < 1e-9, "{target}");
+        // Every signal is backed by a monitor that alerts on silence.
+        let ids = slo["monitor_ids"].to_string();
+        for signal in &sla.signals {
+            let backed = file.deadman.iter().any(|r| &r.name == signal)
+                && ids.contains(&format!(
+                    "heartbeat_deadman_{}_beats",
+                    signal.replace('-', "_")
+                ))
+                || ids.contains(&format!(
+                    "heartbeat_outcome_{}_no_data",
+                    signal.replace('-', "_")
+                ));
+            assert!(backed, "{signal} in {ids}");
+        }
+        let burns: Vec<&Json> = monitors
+            .values()
+            .filter(|m| m["type"] == "slo alert")
+            .filter(|m| {
+                m["tags"]
+                    .to_string()
+                    .contains(&format!("heartbeat_sla:{}", sla.name))
+            })
+            .collect();
+        assert_eq!(burns.len(), 4);
+        for (factor, long, short, priority) in [
+            (14.4, "1h", "5m", 1),
+            (6.0, "6h", "30m", 1),
+            (3.0, "1d", "2h", 3),
+            (1.0, "3d", "6h", 3),
+        ] {
+            let q = format!(".long_window(\"{long}\").short_window(\"{short}\") > {factor}");
+            let monitor = burns
+                .iter()
+                .find(|m| m["query"].as_str().unwrap().ends_with(&q))
+                .unwrap_or_else(|| panic!("{q} in {burns:?}"));
+            assert!(monitor["query"].as_str().unwrap().starts_with(&format!(
+                "burn_rate(\"${{datadog_service_level_objective.{id}.id}}\").over(\"30d\")"
+            )));
+            assert_eq!(monitor["priority"], priority);
         }
     }
 }
@@ -831,6 +890,22 @@ fn cloudwatch_lists_the_dimension_sets_the_exporter_must_declare() {
     assert!(out.contains("metric_declarations:"));
     assert!(out.contains("[heartbeat.emitter, service.name]"));
     assert!(out.contains(r#"["^heartbeat\\.outcomes$"]"#));
+}
+
+#[test]
+fn cloudwatch_says_each_sla_is_not_expressible_rather_than_leaving_it_out() {
+    let file = example();
+    let text = output(&file, Engine::CloudWatch);
+    for sla in &file.sla {
+        assert!(
+            text.contains(&format!(
+                "# SLA {}: not expressible in CloudWatch alarms",
+                sla.name
+            )),
+            "{}",
+            sla.name
+        );
+    }
 }
 
 #[test]

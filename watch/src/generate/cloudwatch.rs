@@ -59,6 +59,21 @@ pub(super) fn generate(rules: &RuleFile, source: &str) -> Result<String, Generat
             regex_escape(metric)
         );
     }
+    let mut slas: Vec<&str> = rules.sla.iter().map(|sla| sla.name.as_str()).collect();
+    slas.sort_unstable();
+    for sla in slas {
+        // An SLA is time down while any of its alarms is in ALARM. CloudWatch alarms cannot
+        // average another alarm's state over hours or days (composite alarms have no metric),
+        // and a metric alarm's window ends at one day: the burn-rate pairs and the error budget
+        // are not expressible here. Said in the output, not silently left out.
+        let _ = write!(
+            out,
+            "#\n# SLA {sla}: not expressible in CloudWatch alarms (an SLA counts time while any of its\n\
+             # alarms is in ALARM; composite alarms have no metric to average over the budget\n\
+             # period, and the 3-day burn window exceeds an alarm's one day). Use the Prometheus\n\
+             # or Datadog output, or the watch's own SLA ledger, for its budget and burn rates.\n",
+        );
+    }
     out.push_str(&body);
     Ok(out)
 }

@@ -13,7 +13,9 @@ use super::{
     Engine, GenerateError, hcl_string, header, minutes, number, resource_name, sorted_deadman,
     sorted_outcome,
 };
-use crate::rulefile::{Anomaly, DatadogSettings, DeadmanRule, OutcomeRule, RuleFile, Severity};
+use crate::rulefile::{
+    Anomaly, DatadogSettings, DeadmanRule, OnNoData, OutcomeRule, RuleFile, Severity, Sla,
+};
 
 pub(super) fn generate(rules: &RuleFile, source: &str) -> Result<String, GenerateError> {
     let settings = &rules.generate.datadog;
@@ -30,7 +32,120 @@ pub(super) fn generate(rules: &RuleFile, source: &str) -> Result<String, Generat
         check_window(&rule.name, rule.window)?;
         outcome(&mut out, rule, settings)?;
     }
+    let mut slas: Vec<&Sla> = rules.sla.iter().collect();
+    slas.sort_by(|a, b| a.name.cmp(&b.name));
+    for sla in slas {
+        slo(&mut out, rules, sla, settings);
+    }
     Ok(out)
+}
+
+/// The SRE workbook's burn-rate pairs for a 30-day SLO: factor, long and short window, severity.
+const BURN_PAIRS: [(f64, &str, &str, Severity); 4] = [
+    (14.4, "1h", "5m", Severity::Page),
+    (6.0, "6h", "30m", Severity::Page),
+    (3.0, "1d", "2h", Severity::Ticket),
+    (1.0, "3d", "6h", Severity::Ticket),
+];
+
+/// A monitor-based SLO over the monitors of the SLA's signals (time down while any of them is
+/// in alert, silence included: the dead-man and no-data monitors alert on it), and one
+/// burn-rate monitor per workbook pair.
+fn slo(out: &mut String, rules: &RuleFile, sla: &Sla, settings: &DatadogSettings) {
+    let id = resource_name("sla", &sla.name);
+    let mut monitors = Vec::new();
+    for signal in &sla.signals {
+        if let Some(rule) = rules.deadman.iter().find(|r| &r.name == signal) {
+            // The composite cannot back an SLO; its beats monitor can.
+            monitors.push(format!("{}_beats", resource_name("deadman", &rule.name)));
+        } else if let Some(rule) = rules.outcome.iter().find(|r| &r.name == signal) {
+            let base = resource_name("outcome", &rule.name);
+            for (present, suffix) in [
+                (rule.min_success_ratio.is_some(), "ratio"),
+                (rule.min_rate_per_minute.is_some(), "rate"),
+                (rule.anomaly.is_some(), "anomaly"),
+                (rule.on_no_data == OnNoData::Breach, "no_data"),
+            ] {
+                if present {
+                    monitors.push(format!("{base}_{suffix}"));
+                }
+            }
+        }
+    }
+    let ids: Vec<String> = monitors
+        .iter()
+        .map(|m| format!("datadog_monitor.{m}.id"))
+        .collect();
+    let _ = writeln!(
+        out,
+        "\nresource \"datadog_service_level_objective\" \"{id}\" {{"
+    );
+    let _ = writeln!(
+        out,
+        "  name        = {}",
+        hcl_string(&format!("[heartbeat] SLA {}", sla.name))
+    );
+    out.push_str("  type        = \"monitor\"\n");
+    let _ = writeln!(
+        out,
+        "  description = {}",
+        hcl_string(&format!(
+            "Down while any signal ({}) is in alert, silence included. Generated from the rule \
+             file; the watch's own ledger counts the same minutes.",
+            sla.signals.join(", ")
+        ))
+    );
+    let _ = writeln!(out, "  monitor_ids = [{}]", ids.join(", "));
+    out.push_str("\n  thresholds {\n    timeframe = \"30d\"\n");
+    let _ = writeln!(
+        out,
+        "    target    = {}",
+        number((sla.objective * 100.0 * 1e6).round() / 1e6)
+    );
+    out.push_str("  }\n");
+    let tags = [
+        "generated-by:heartbeat-watch".to_owned(),
+        "heartbeat_kind:slo".to_owned(),
+        format!("heartbeat_sla:{}", sla.name),
+    ];
+    let tags: Vec<String> = tags.iter().map(|tag| hcl_string(tag)).collect();
+    let _ = writeln!(out, "\n  tags = [{}]", tags.join(", "));
+    out.push_str("}\n");
+
+    for (factor, long, short, severity) in BURN_PAIRS {
+        Monitor {
+            resource: format!("{id}_burn_{long}"),
+            name: format!(
+                "[heartbeat] SLA {}: burn rate {}x over {long} and {short}",
+                sla.name,
+                number(factor)
+            ),
+            kind: "slo alert",
+            query: format!(
+                "burn_rate(\\\"${{datadog_service_level_objective.{id}.id}}\\\").over(\\\"30d\\\").long_window(\\\"{long}\\\").short_window(\\\"{short}\\\") > {}",
+                number(factor)
+            ),
+            message: notify(
+                settings,
+                severity,
+                String::new(),
+                &format!(
+                    "SLA {} (objective {}%) burns its 30-day error budget at {}x or faster over \
+                     both the last {long} and {short}.",
+                    sla.name,
+                    number(sla.objective * 100.0),
+                    number(factor)
+                ),
+            ),
+            critical: number(factor),
+            options: Vec::new(),
+            rule: &sla.name,
+            kind_tag: "slo",
+            severity,
+            windows: None,
+        }
+        .write(out);
+    }
 }
 
 fn check_window(rule: &str, window: Duration) -> Result<(), GenerateError> {
@@ -220,6 +335,42 @@ fn outcome(
         .write(out);
     }
 
+    if rule.on_no_data == OnNoData::Breach {
+        // No event in the window is a breach: default_zero turns "no data" into 0 events, so
+        // the monitor alerts (rather than going to No Data, which an SLO counts as up).
+        let least = rule.min_expected_per_minute.map_or(1.0, |per_minute| {
+            per_minute * rule.window.as_secs_f64() / 60.0
+        });
+        Monitor {
+            resource: format!("{id}_no_data"),
+            name: format!("[heartbeat] {}: no data ({})", rule.outcome, rule.name),
+            kind: "query alert",
+            query: format!(
+                "sum({window}):default_zero(sum:heartbeat.outcomes{{{all}}}.as_count()) < {}",
+                number(least)
+            ),
+            message: notify(
+                settings,
+                rule.severity,
+                runbook(rule.runbook_url.as_deref(), rule.sop.as_deref()),
+                &format!(
+                    "{}: {{{{value}}}} events in {}: no data is a breach (the service stopped \
+                     reaching this code path or its points stopped arriving). Heartbeat rule {}.",
+                    rule.outcome,
+                    display(rule.window),
+                    rule.name
+                ),
+            ),
+            critical: number(least),
+            options: vec![("require_full_window", "false".to_owned())],
+            rule: &rule.name,
+            kind_tag: "outcome",
+            severity: rule.severity,
+            windows: None,
+        }
+        .write(out);
+    }
+
     if let Some(anomaly) = &rule.anomaly {
         let seasonality = seasonality(rule, anomaly)?;
         let alert_window = rule.window.saturating_mul(rule.fire_after);
@@ -285,6 +436,7 @@ struct Monitor<'a> {
     /// Empty for composites.
     critical: String,
     options: Vec<(&'static str, String)>,
+    /// The rule, or the SLA of an `slo alert`.
     rule: &'a str,
     kind_tag: &'static str,
     severity: Severity,
@@ -301,8 +453,9 @@ impl Monitor<'_> {
         );
         let _ = writeln!(out, "  name     = {}", hcl_string(&self.name));
         let _ = writeln!(out, "  type     = {}", hcl_string(self.kind));
-        // Composite queries reference the other monitors' ids: interpolation is meant there.
-        let query = if self.kind == "composite" {
+        // Composite and SLO alert queries reference other resources' ids: interpolation is
+        // meant there (their text is generated, quotes already escaped).
+        let query = if matches!(self.kind, "composite" | "slo alert") {
             format!("\"{}\"", self.query)
         } else {
             hcl_string(&self.query)
@@ -334,7 +487,11 @@ impl Monitor<'_> {
         let tags = [
             "generated-by:heartbeat-watch".to_owned(),
             format!("heartbeat_kind:{}", self.kind_tag),
-            format!("heartbeat_rule:{}", self.rule),
+            if self.kind_tag == "slo" {
+                format!("heartbeat_sla:{}", self.rule)
+            } else {
+                format!("heartbeat_rule:{}", self.rule)
+            },
             format!("severity:{}", self.severity),
         ];
         let tags: Vec<String> = tags.iter().map(|tag| hcl_string(tag)).collect();
