@@ -22,6 +22,7 @@ PYTHON_PACKAGES=(
   "opentelemetry-sdk==${OTEL_PYTHON_VERSION}"
   "opentelemetry-exporter-otlp-proto-http==${OTEL_PYTHON_VERSION}"
   "opentelemetry-exporter-otlp-proto-grpc==${OTEL_PYTHON_VERSION}"
+  "opentelemetry-exporter-prometheus==0.66b2" # the SDK's Prometheus exporter, its 1.45.2 pair
 )
 # Debian packages the tests need: promtool and amtool check the generated Prometheus rules and
 # Alertmanager routes.
