@@ -69,7 +69,10 @@ pub use crate::alert::{
 pub use crate::check::check;
 pub use crate::clock::{Clock, ManualClock, SystemClock};
 pub use crate::db::DbError;
-pub use crate::generate::{Engine, GenerateError, UnknownEngine, generate};
+pub use crate::generate::{
+    Engine, GenerateError, Series, SeriesCheck, UnknownEngine, check_prometheus, check_series,
+    generate,
+};
 pub use crate::judge::{
     DeadmanView, DimView, EmitterSeen, OutcomeView, RuleState, SlaView, SlotState, Snapshot,
 };

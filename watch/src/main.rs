@@ -3,7 +3,8 @@
 //! Subcommands: `serve --rules FILE` (the receiver, the judge and the live view), `demo` (the
 //! whole system on one machine in about a minute), `check --rules FILE` (validate a rule file,
 //! with detection figures), `report --month YYYY-MM` (the SLA ledger),
-//! `rules ENGINE --rules FILE` (rules for Prometheus, Alertmanager, Datadog and CloudWatch) and
+//! `rules ENGINE --rules FILE` (rules for Prometheus, Alertmanager, Datadog and CloudWatch),
+//! `rules check --rules FILE --prometheus URL` (will they match what a Prometheus holds) and
 //! `tenant-hash --salt SALT ID...` (the `heartbeat.tenant` value of each id when emitters hash
 //! tenant ids).
 
@@ -70,13 +71,17 @@ enum Command {
     /// collector, to try a rule file. SIGTERM or Ctrl-C stops it gracefully (status 2, so a
     /// rule pages only past its stop_grace); SIGKILL makes it vanish, as a crash does.
     Emit(EmitArgs),
-    /// Generate rules for Prometheus, Alertmanager, Datadog or CloudWatch from the rule file.
+    /// Generate rules for Prometheus, Alertmanager, Datadog or CloudWatch from the rule file;
+    /// or `check` them against the series a running Prometheus holds.
     Rules {
-        /// prometheus | alertmanager | datadog | cloudwatch
-        engine: Engine,
+        /// prometheus | alertmanager | datadog | cloudwatch | check
+        target: RulesTarget,
         /// The rule file.
         #[arg(long)]
         rules: PathBuf,
+        /// `check`: the Prometheus to read `/api/v1/series` from (its base URL).
+        #[arg(long, default_value = "http://127.0.0.1:9090")]
+        prometheus: String,
     },
     /// Print the `heartbeat.tenant` value each tenant id is sent as when emitters hash tenant
     /// ids with this salt (to find a customer in the drill-down): the value, a tab, the id.
@@ -89,6 +94,28 @@ enum Command {
         #[arg(required = true)]
         ids: Vec<String>,
     },
+}
+
+/// What `rules` does: generate for an engine, or check against a Prometheus.
+#[derive(Debug, Clone, Copy)]
+enum RulesTarget {
+    Engine(Engine),
+    Check,
+}
+
+impl std::str::FromStr for RulesTarget {
+    type Err = String;
+
+    fn from_str(name: &str) -> Result<Self, Self::Err> {
+        if name == "check" {
+            return Ok(Self::Check);
+        }
+        name.parse().map(Self::Engine).map_err(|_| {
+            format!(
+                "unknown target {name:?}: expected prometheus, alertmanager, datadog, cloudwatch or check"
+            )
+        })
+    }
 }
 
 #[derive(Debug, clap::Args)]
@@ -226,11 +253,30 @@ fn run(command: Command) -> Result<ExitCode, Box<dyn std::error::Error>> {
             print!("{}", heartbeat_watch::check(&file));
             Ok(ExitCode::SUCCESS)
         }
-        Command::Rules { engine, rules } => {
+        Command::Rules {
+            target: RulesTarget::Engine(engine),
+            rules,
+            ..
+        } => {
             let file = RuleFile::from_path(&rules)?;
             let out = heartbeat_watch::generate(&file, engine, &rules.display().to_string())?;
             print!("{out}");
             Ok(ExitCode::SUCCESS)
+        }
+        Command::Rules {
+            target: RulesTarget::Check,
+            rules,
+            prometheus,
+        } => {
+            let file = RuleFile::from_path(&rules)?;
+            let check =
+                runtime()?.block_on(heartbeat_watch::check_prometheus(&file, &prometheus))?;
+            print!("{}", check.text);
+            Ok(if check.ok {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            })
         }
         Command::TenantHash { salt, ids } => {
             let var = heartbeat::env::HEARTBEAT_TENANT_HASH_SALT;

@@ -4,10 +4,13 @@ mod alertmanager;
 mod cloudwatch;
 mod datadog;
 mod prometheus;
+mod series;
 
 use std::fmt;
 use std::str::FromStr;
 use std::time::Duration;
+
+pub use series::{Series, SeriesCheck, check_prometheus, check_series};
 
 use crate::rulefile::{DeadmanRule, DisplayDuration, OutcomeRule, RuleFile};
 
