@@ -173,6 +173,11 @@ pub(crate) fn warnings(rules: &RuleFile) -> Vec<String> {
             ));
         }
     }
+    // The generated rules' own limits (a window too short for the scrape interval), so that
+    // a file the watch accepts does not fail later at `rules prometheus`.
+    if let Err(e) = crate::generate(rules, crate::Engine::Prometheus, "check") {
+        out.push(format!("rules prometheus: {e}"));
+    }
     out
 }
 
@@ -307,6 +312,22 @@ mod tests {
         assert!(
             text.contains("no data (no event in a window) is a breach"),
             "{text}"
+        );
+    }
+
+    #[test]
+    fn a_window_the_generated_rules_refuse_is_warned_about() {
+        let rules: RuleFile =
+            "[[deadman]]\nname = \"api\"\nservice = \"api\"\nwindow = \"40s\"\nmin_beats = 3\n\
+             [generate.prometheus]\nscrape_interval = \"15s\"\n"
+                .parse()
+                .unwrap();
+        let w = warnings(&rules);
+        assert!(
+            w.iter().any(|w| w.starts_with(
+                "rules prometheus: prometheus: \"api\": window 40s holds fewer than 4 samples at scrape_interval 15s"
+            )),
+            "{w:?}"
         );
     }
 
