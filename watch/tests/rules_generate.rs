@@ -307,6 +307,41 @@ fn conditions_that_need_a_full_window_wait_for_the_rule_engine_to_have_one() {
 }
 
 #[test]
+fn max_silence_becomes_a_silent_alert_when_the_scrapes_can_see_it() {
+    let mut file = example();
+    // 42 s at a 15 s scrape holds fewer than 4 samples: said, not generated.
+    let text = output(&file, Engine::Prometheus);
+    assert!(
+        text.contains("# api-pipeline: max_silence 42s holds fewer than 4 samples at scrape_interval 15s: no HeartbeatDeadmanSilent"),
+        "{text}"
+    );
+    assert!(
+        alerts(
+            &prometheus_rules(&file),
+            "HeartbeatDeadmanSilent",
+            "api-pipeline"
+        )
+        .is_empty()
+    );
+    file.generate.prometheus.scrape_interval = std::time::Duration::from_secs(10);
+    let rules = prometheus_rules(&file);
+    let silent = one(&rules, "HeartbeatDeadmanSilent", "api-pipeline");
+    let e = expr(silent);
+    assert!(e.contains("increase(heartbeat_beats_total{job=\"messenger-api\", heartbeat_emitter=\"api\"}[42s])) == 0"), "{e}");
+    assert!(e.contains("absent_over_time(heartbeat_beats_total{job=\"messenger-api\", heartbeat_emitter=\"api\"}[42s])"), "{e}");
+    assert!(e.contains("== 2)"), "a graceful stop is excepted: {e}");
+    assert!(silent["for"].is_null(), "the deadline is the hold");
+    // A rule without max_silence gets none.
+    assert!(alerts(&rules, "HeartbeatDeadmanSilent", "inbox-workers").is_empty());
+    // The failing gate inhibits it like the window rule.
+    let am = output(&file, Engine::Alertmanager);
+    assert!(
+        am.contains("alertname=~\\\"HeartbeatDeadman|HeartbeatDeadmanSilent\\\""),
+        "{am}"
+    );
+}
+
+#[test]
 fn a_window_with_fewer_than_four_scrapes_is_refused_naming_the_rule() {
     let mut file = example();
     file.generate.prometheus.scrape_interval = std::time::Duration::from_secs(16);

@@ -345,3 +345,62 @@ fn slo_a_total_outage_with_no_points_burns_budget() {
     let test = "rule_files:\n  - prometheus.rules.yml\nevaluation_interval: 1s\ntests:\n  - name: outcome stops arriving\n    interval: 1s\n    input_series:\n      - series: 'heartbeat_outcomes_total{job=\"api\", instance=\"a\", heartbeat_outcome=\"message.send\", heartbeat_result=\"success\"}'\n        values: '0+10x120'\n    promql_expr_test:\n      - expr: heartbeat:sla_error_budget:remaining{heartbeat_sla=\"core\"}\n        eval_time: 1m59s\n        exp_samples:\n          - labels: 'heartbeat:sla_error_budget:remaining{heartbeat_sla=\"core\"}'\n            value: 1\n      - expr: ALERTS{alertname=\"HeartbeatSLOBurnRate\", alertstate=\"firing\", severity=\"page\"}\n        eval_time: 1m59s\n        exp_samples: []\n      - expr: count(ALERTS{alertname=\"HeartbeatOutcomeNoData\", alertstate=\"firing\", heartbeat_rule=\"send\"})\n        eval_time: 3m\n        exp_samples:\n          - labels: '{}'\n            value: 1\n      - expr: ALERTS{alertname=\"HeartbeatSLOBurnRate\", alertstate=\"firing\", heartbeat_window=\"1m\"}\n        eval_time: 3m\n        exp_samples:\n          - labels: 'ALERTS{alertname=\"HeartbeatSLOBurnRate\", alertstate=\"firing\", heartbeat_kind=\"slo\", heartbeat_sla=\"core\", heartbeat_window=\"1m\", severity=\"page\"}'\n            value: 1\n      - expr: heartbeat:sla_error_budget:remaining{heartbeat_sla=\"core\"} < bool 0\n        eval_time: 3m\n        exp_samples:\n          - labels: '{heartbeat_sla=\"core\"}'\n            value: 1\n";
     promtool_generated_test("slo-outage", &SLO_RULES.replace("ONDATA", "breach"), test);
 }
+
+/// A dead-man rule with max_silence (5 s, scrape 1 s, window 20 s, 5 beats): the silent alert
+/// fires once no beat arrived for 5 s (a killed process: 6 s after its last sample, the
+/// silence plus one scrape), long before the window rule (15 s), and never after a graceful
+/// stop.
+const SILENT_RULES: &str = r#"
+[[deadman]]
+name = "api"
+service = "api"
+emitter = "api"
+window = "20s"
+min_beats = 5
+cadence = "1s"
+max_silence = "5s"
+
+[generate.prometheus]
+scrape_interval = "1s"
+"#;
+
+#[test]
+fn max_silence_pages_a_killed_process_at_its_deadline_and_not_a_stopped_one() {
+    let test = r#"rule_files:
+  - prometheus.rules.yml
+evaluation_interval: 1s
+tests:
+  - name: killed at 60s
+    interval: 1s
+    input_series:
+      - series: 'heartbeat_beats_total{job="api", instance="a", heartbeat_emitter="api"}'
+        values: '0+1x60 stale'
+      - series: 'heartbeat_emitter_status{job="api", instance="a", heartbeat_emitter="api"}'
+        values: '0x60 stale'
+    promql_expr_test:
+      - expr: ALERTS{alertname="HeartbeatDeadmanSilent"}
+        eval_time: 1m4s
+        exp_samples: []
+      - expr: ALERTS{alertname="HeartbeatDeadmanSilent"}
+        eval_time: 1m7s
+        exp_samples:
+          - labels: 'ALERTS{alertname="HeartbeatDeadmanSilent", alertstate="firing", heartbeat_emitter="api", heartbeat_kind="deadman", heartbeat_rule="api", job="api", severity="page"}'
+            value: 1
+      # The window rule (5 beats in 20 s) is slower: its window still holds 5 beats.
+      - expr: ALERTS{alertname="HeartbeatDeadman", alertstate="firing"}
+        eval_time: 1m7s
+        exp_samples: []
+  - name: stopped at 60s
+    interval: 1s
+    input_series:
+      - series: 'heartbeat_beats_total{job="api", instance="a", heartbeat_emitter="api"}'
+        values: '0+1x60 stale'
+      - series: 'heartbeat_emitter_status{job="api", instance="a", heartbeat_emitter="api"}'
+        values: '0x59 2 stale'
+    promql_expr_test:
+      - expr: ALERTS{alertname=~"HeartbeatDeadman.*"}
+        eval_time: 1m30s
+        exp_samples: []
+"#;
+    promtool_generated_test("silent", SILENT_RULES, test);
+}

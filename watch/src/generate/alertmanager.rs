@@ -7,7 +7,7 @@
 use std::fmt::Write as _;
 use std::time::Duration;
 
-use super::prometheus::{DEADMAN_ALERT, FAILING_ALERT, WATCHDOG_ALERT};
+use super::prometheus::{DEADMAN_ALERT, FAILING_ALERT, SILENT_ALERT, WATCHDOG_ALERT};
 use super::{Engine, GenerateError, header, quoted};
 use crate::rulefile::{DisplayDuration, RuleFile};
 
@@ -110,7 +110,7 @@ inhibit_rules:
         ticket_url = quoted(ticket_url),
         watchdog_url = quoted(watchdog_url),
         failing_matcher = quoted(&format!("alertname=\"{FAILING_ALERT}\"")),
-        deadman_matcher = quoted(&format!("alertname=\"{DEADMAN_ALERT}\"")),
+        deadman_matcher = quoted(&format!("alertname=~\"{DEADMAN_ALERT}|{SILENT_ALERT}\"")),
     );
     Ok(out)
 }

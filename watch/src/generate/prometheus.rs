@@ -20,6 +20,8 @@ use crate::rulefile::{
 pub(crate) const WATCHDOG_ALERT: &str = "HeartbeatWatchdog";
 /// Fewer than `min_beats` beats in the window, or no beat series at all.
 pub(crate) const DEADMAN_ALERT: &str = "HeartbeatDeadman";
+/// No beat at all for `max_silence`: the fast page for a killed process.
+pub(crate) const SILENT_ALERT: &str = "HeartbeatDeadmanSilent";
 /// One instance still exports, but its beat counter stopped rising.
 pub(crate) const FROZEN_ALERT: &str = "HeartbeatDeadmanFrozen";
 /// The emitter reports its health gate failing (`heartbeat_emitter_status == 1`).
@@ -253,6 +255,10 @@ fn deadman_rules(out: &mut String, rule: &DeadmanRule, settings: &PrometheusSett
         .diagnosis(deploy_diagnosis(Some(&rule.service), rule.window, settings))
         .write(out);
 
+    if let Some(silence) = rule.max_silence {
+        silent_rule(out, rule, silence, settings, &beats, &stopped, &by, &who);
+    }
+
     // One instance still exports (its series keeps arriving) but the count stopped rising:
     // the emitter's handle was dropped or it hung while the process lives. A counter reset is a
     // change, so a restart never looks frozen. Stopped (2) and failing (1) emitters are
@@ -311,6 +317,58 @@ fn deadman_rules(out: &mut String, rule: &DeadmanRule, settings: &PrometheusSett
             ),
         )
         .runbook(rule.runbook_url.as_deref(), rule.sop.as_deref())
+        .write(out);
+}
+
+/// `HeartbeatDeadmanSilent`: no beat at all within `max_silence` (the watch's exact deadline,
+/// here at the resolution of the scrapes), a graceful stop excepted. Written only when the
+/// silence holds four samples; otherwise the output says why it is missing.
+#[allow(clippy::too_many_arguments)]
+fn silent_rule(
+    out: &mut String,
+    rule: &DeadmanRule,
+    silence: Duration,
+    settings: &PrometheusSettings,
+    beats: &str,
+    stopped: &str,
+    by: &str,
+    who: &str,
+) {
+    let span = DisplayDuration(silence);
+    if silence
+        < settings
+            .scrape_interval
+            .saturating_mul(MIN_SAMPLES_PER_WINDOW)
+    {
+        let _ = writeln!(
+            out,
+            "      # {}: max_silence {span} holds fewer than {MIN_SAMPLES_PER_WINDOW} samples at scrape_interval {}: \
+             no {SILENT_ALERT} (the window rule above still pages)",
+            rule.name,
+            DisplayDuration(settings.scrape_interval)
+        );
+        return;
+    }
+    let lookback = DisplayDuration(rule.stop_grace);
+    let expr = format!(
+        "(\n  (\n    sum by ({by}) (increase({beats}[{span}])) == 0\n    or\n    absent_over_time({beats}[{span}]) * 0\n  )\n  unless on ({by})\n    (min by ({by}) (last_over_time({stopped}[{lookback}])) == 2)\n)\n{settled}",
+        settled = settled(silence, settings),
+    );
+    Rule::alert(SILENT_ALERT, expr)
+        .label("heartbeat_kind", "deadman")
+        .label("heartbeat_rule", &rule.name)
+        .label("severity", rule.severity.as_str())
+        .annotation("summary", &format!("{who}: no beat for {span}"))
+        .annotation(
+            "description",
+            &format!(
+                "Not one beat in the last {span} (max_silence): the process is gone or its \
+                 pipeline broke. A graceful stop would not page. Heartbeat rule {}.",
+                rule.name
+            ),
+        )
+        .runbook(rule.runbook_url.as_deref(), rule.sop.as_deref())
+        .diagnosis(deploy_diagnosis(Some(&rule.service), rule.window, settings))
         .write(out);
 }
 
