@@ -788,6 +788,14 @@ pub struct AlertmanagerSettings {
     /// Webhook receiving `severity = ticket` alerts (default: `page_url`).
     #[serde(deserialize_with = "de_opt_url")]
     pub ticket_url: Option<String>,
+    /// Whether Alertmanager tells the page webhook when a page resolves (default `false`).
+    /// When Prometheus stops, Alertmanager resolves every open alert at its `endsAt` although
+    /// nothing was evaluated: with `true`, the pager closes pages whose services are still
+    /// broken. Off, a person resolves the page.
+    pub page_send_resolved: bool,
+    /// The same for tickets (default `true`: a ticket closed by an outage of Prometheus is
+    /// reopened by the next evaluation that fires it).
+    pub ticket_send_resolved: bool,
 }
 
 impl Default for AlertmanagerSettings {
@@ -797,6 +805,8 @@ impl Default for AlertmanagerSettings {
             watchdog_interval: Duration::from_secs(60),
             page_url: None,
             ticket_url: None,
+            page_send_resolved: false,
+            ticket_send_resolved: true,
         }
     }
 }

@@ -593,6 +593,36 @@ fn alertmanager_sends_the_watchdog_first_to_the_external_channel() {
 }
 
 #[test]
+fn pages_are_not_resolved_by_alertmanager_unless_asked() {
+    // A stopped Prometheus makes Alertmanager resolve every open alert at its endsAt: by
+    // default pages stay open for a person to resolve; tickets resolve.
+    let mut file = example();
+    let resolved = |file: &RuleFile, receiver: &str| {
+        let doc = yaml(&output(file, Engine::Alertmanager));
+        doc["receivers"]
+            .as_sequence()
+            .unwrap()
+            .iter()
+            .find(|r| r["name"].as_str() == Some(receiver))
+            .unwrap()["webhook_configs"][0]["send_resolved"]
+            .as_bool()
+            .unwrap()
+    };
+    assert!(!resolved(&file, "heartbeat-page"));
+    assert!(resolved(&file, "heartbeat-ticket"));
+    assert!(!resolved(&file, "heartbeat-watchdog"));
+    file.generate.alertmanager.page_send_resolved = true;
+    file.generate.alertmanager.ticket_send_resolved = false;
+    assert!(resolved(&file, "heartbeat-page"));
+    assert!(!resolved(&file, "heartbeat-ticket"));
+    let err = "[generate.alertmanager]\npage_send_resolved = \"yes\"\n"
+        .parse::<RuleFile>()
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("page_send_resolved"), "{err}");
+}
+
+#[test]
 fn alertmanager_needs_the_watchdog_url() {
     let mut file = example();
     file.generate.alertmanager.watchdog_url = None;

@@ -51,10 +51,11 @@ pub(super) fn generate(rules: &RuleFile, source: &str) -> Result<String, Generat
          # (group_wait), changes to an open page and its resolution within 1 m (group_interval);\n\
          # tickets wait 1 m and 5 m. When Prometheus stops, Alertmanager keeps every alert until\n\
          # its endsAt, 4 x Prometheus' --rules.alert.resend-delay (default 1m) after the last\n\
-         # evaluation: the watchdog goes on that long, and then Alertmanager resolves every page\n\
-         # that was open. Run Prometheus with --rules.alert.resend-delay=15s to see an outage at\n\
-         # the external channel within 1 m + its period, and treat resolutions that arrive while\n\
-         # the external channel reports the watchdog missing as unconfirmed.\n",
+         # evaluation: the watchdog goes on that long, and then Alertmanager resolves every alert\n\
+         # that was open, although nothing was evaluated. So pages are not resolved by\n\
+         # Alertmanager (generate.alertmanager.page_send_resolved, default false): a person\n\
+         # resolves them. Run Prometheus with --rules.alert.resend-delay=15s to see an outage at\n\
+         # the external channel within 1 m + its period.\n",
     );
     let _ = write!(
         out,
@@ -88,11 +89,11 @@ receivers:
   - name: {PAGE}
     webhook_configs:
       - url: {page_url}
-        send_resolved: true
+        send_resolved: {page_resolved}
   - name: {TICKET}
     webhook_configs:
       - url: {ticket_url}
-        send_resolved: true
+        send_resolved: {ticket_resolved}
   - name: {WATCHDOG}
     webhook_configs:
       - url: {watchdog_url}
@@ -109,6 +110,8 @@ inhibit_rules:
         page_url = quoted(page_url),
         ticket_url = quoted(ticket_url),
         watchdog_url = quoted(watchdog_url),
+        page_resolved = settings.page_send_resolved,
+        ticket_resolved = settings.ticket_send_resolved,
         failing_matcher = quoted(&format!("alertname=\"{FAILING_ALERT}\"")),
         deadman_matcher = quoted(&format!("alertname=~\"{DEADMAN_ALERT}|{SILENT_ALERT}\"")),
     );
