@@ -557,16 +557,12 @@ fn alertmanager_sends_the_watchdog_first_to_the_external_channel() {
         first["matchers"][0].as_str(),
         Some("alertname=\"HeartbeatWatchdog\"")
     );
-    // Delivered every interval: flushed every quarter interval, due one flush before the
-    // interval (with both equal, Alertmanager's repeat check races its flush and the watchdog
-    // arrives every second interval).
-    let quarter = DisplayDuration(settings.watchdog_interval / 4).to_string();
-    let due = DisplayDuration(settings.watchdog_interval - settings.watchdog_interval / 4);
-    assert_eq!(first["group_interval"].as_str(), Some(quarter.as_str()));
-    assert_eq!(
-        first["repeat_interval"].as_str(),
-        Some(due.to_string().as_str())
-    );
+    // Delivered every interval: flushed every quarter interval (15s of 1m), due half a flush
+    // before the interval (52s500ms), so no flush races the repeat check (with both equal,
+    // the watchdog arrives every second interval).
+    assert_eq!(settings.watchdog_interval.as_secs(), 60);
+    assert_eq!(first["group_interval"].as_str(), Some("15s"));
+    assert_eq!(first["repeat_interval"].as_str(), Some("52s500ms"));
     let receiver = first["receiver"].as_str().unwrap();
     let receivers = doc["receivers"].as_sequence().unwrap();
     let url_of = |name: &str| {
