@@ -404,3 +404,44 @@ tests:
 "#;
     promtool_generated_test("silent", SILENT_RULES, test);
 }
+
+/// Every PromQL expression of the Grafana dashboard (panel targets and annotations) parses:
+/// each becomes a recording rule that `promtool check rules` reads.
+#[test]
+fn every_grafana_dashboard_query_passes_promtool() {
+    let Some(promtool) = tool("HEARTBEAT_PROMTOOL", "promtool") else {
+        return;
+    };
+    fn collect(value: &serde_json::Value, out: &mut Vec<String>) {
+        match value {
+            serde_json::Value::Object(map) => {
+                if let Some(serde_json::Value::String(expr)) = map.get("expr") {
+                    out.push(expr.clone());
+                }
+                map.values().for_each(|v| collect(v, out));
+            }
+            serde_json::Value::Array(items) => items.iter().for_each(|v| collect(v, out)),
+            _ => {}
+        }
+    }
+    let dashboard: serde_json::Value = serde_json::from_str(&generated(Engine::Grafana)).unwrap();
+    let mut exprs = Vec::new();
+    collect(&dashboard, &mut exprs);
+    assert!(exprs.len() > 20, "{exprs:?}");
+    let mut rules = String::from("groups:\n  - name: dashboard\n    rules:\n");
+    for (i, expr) in exprs.iter().enumerate() {
+        rules.push_str(&format!(
+            "      - record: dashboard:query_{i}\n        expr: {}\n",
+            serde_json::Value::String(expr.clone())
+        ));
+    }
+    let dir = workdir("grafana");
+    let path = dir.join("dashboard.rules.yml");
+    std::fs::write(&path, rules).unwrap();
+    let out = run(Command::new(promtool).arg("check").arg("rules").arg(&path));
+    assert!(
+        out.contains(&format!("SUCCESS: {} rules found", exprs.len())),
+        "{out}"
+    );
+    std::fs::remove_dir_all(dir).unwrap();
+}

@@ -3,6 +3,7 @@
 mod alertmanager;
 mod cloudwatch;
 mod datadog;
+mod grafana;
 mod prometheus;
 mod series;
 
@@ -22,6 +23,7 @@ use crate::rulefile::{DeadmanRule, DisplayDuration, OutcomeRule, RuleFile};
 /// | [`Engine::Alertmanager`] | configuration (YAML) | the watchdog routed to the external dead-man channel, pages and tickets by severity, inhibitions |
 /// | [`Engine::Datadog`] | Terraform `datadog_monitor` resources | the same rules as metric, anomaly and composite monitors |
 /// | [`Engine::CloudWatch`] | Terraform `aws_cloudwatch_metric_alarm` resources | the same rules as metric-math and anomaly-band alarms |
+/// | [`Engine::Grafana`] | a dashboard (JSON) for the Prometheus path | per outcome rule its rates, success ratio and drill-down; per dead-man rule its beats and statuses; per SLA its budget and burn rate; deploys and firing alerts as annotations |
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum Engine {
@@ -33,15 +35,18 @@ pub enum Engine {
     Datadog,
     /// CloudWatch alarms as Terraform `aws_cloudwatch_metric_alarm` resources.
     CloudWatch,
+    /// A Grafana dashboard (JSON) on the generated Prometheus rules' names.
+    Grafana,
 }
 
 impl Engine {
     /// Every engine, in the order the CLI lists them.
-    pub const ALL: [Engine; 4] = [
+    pub const ALL: [Engine; 5] = [
         Engine::Prometheus,
         Engine::Alertmanager,
         Engine::Datadog,
         Engine::CloudWatch,
+        Engine::Grafana,
     ];
 
     /// The name the CLI takes: `prometheus`, `alertmanager`, `datadog` or `cloudwatch`.
@@ -51,6 +56,7 @@ impl Engine {
             Engine::Alertmanager => "alertmanager",
             Engine::Datadog => "datadog",
             Engine::CloudWatch => "cloudwatch",
+            Engine::Grafana => "grafana",
         }
     }
 }
@@ -63,7 +69,7 @@ impl fmt::Display for Engine {
 
 /// The name is not one of [`Engine::ALL`].
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown engine {0:?}: expected prometheus, alertmanager, datadog or cloudwatch")]
+#[error("unknown engine {0:?}: expected prometheus, alertmanager, datadog, cloudwatch or grafana")]
 pub struct UnknownEngine(pub String);
 
 impl FromStr for Engine {
@@ -181,6 +187,11 @@ pub fn generate(rules: &RuleFile, engine: Engine, source: &str) -> Result<String
         Engine::Alertmanager => alertmanager::generate(rules, source),
         Engine::Datadog => datadog::generate(rules, source),
         Engine::CloudWatch => cloudwatch::generate(rules, source),
+        Engine::Grafana => {
+            // The dashboard reads the generated rules' records: the same limits apply.
+            prometheus::generate(rules, source)?;
+            Ok(grafana::generate(rules, source))
+        }
     }
 }
 
@@ -252,7 +263,7 @@ mod tests {
         }
         assert_eq!(
             "nagios".parse::<Engine>().unwrap_err().to_string(),
-            "unknown engine \"nagios\": expected prometheus, alertmanager, datadog or cloudwatch"
+            "unknown engine \"nagios\": expected prometheus, alertmanager, datadog, cloudwatch or grafana"
         );
     }
 

@@ -377,12 +377,17 @@ fn silent_rule(
 // ---------------------------------------------------------------------------------------------
 
 /// The matchers and grouping of an outcome rule: all its points, and its successes.
-struct OutcomeSelectors {
-    all: String,
-    success: String,
-    failure: String,
-    by: String,
+pub(crate) struct OutcomeSelectors {
+    pub(crate) all: String,
+    pub(crate) success: String,
+    pub(crate) failure: String,
+    pub(crate) by: String,
     what: String,
+}
+
+/// The selectors of an outcome rule, for the dashboard.
+pub(crate) fn selectors_of(rule: &OutcomeRule, settings: &PrometheusSettings) -> OutcomeSelectors {
+    outcome_selectors(rule, settings)
 }
 
 fn outcome_selectors(rule: &OutcomeRule, settings: &PrometheusSettings) -> OutcomeSelectors {
