@@ -107,7 +107,7 @@ pub(crate) struct Config {
     #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=256))]
     pub(crate) senders: u32,
     /// Requests in flight at most, over all senders.
-    #[arg(long, default_value_t = 256, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    #[arg(long, default_value_t = 1024, value_parser = clap::value_parser!(u32).range(1..=10_000))]
     pub(crate) max_in_flight: u32,
     /// The heartbeat-watch binary.
     #[arg(long, default_value = "target/release/heartbeat-watch")]
@@ -147,6 +147,9 @@ pub(crate) struct Report {
     pub(crate) throttled: u64,
     pub(crate) other_status: u64,
     pub(crate) transport_errors: u64,
+    /// Requests sent again after a transport error (measured part), and the first errors.
+    pub(crate) retried: u64,
+    pub(crate) errors: Vec<String>,
     /// Points in those requests, and points the watch accepted (answered 2xx, minus
     /// `rejected_data_points`).
     pub(crate) points_offered: u64,
@@ -162,11 +165,18 @@ pub(crate) struct Report {
     pub(crate) watch_points_rate: Option<f64>,
     /// Request latency (ms): p50, p99, max.
     pub(crate) latency_ms: [f64; 3],
-    /// How late the generator started its sends (ms): p99, max.
+    /// How late requests left (ms), p99 and max: the generator's own lag plus waiting for one
+    /// of the `--max-in-flight` slots (held by requests the watch has not answered).
     pub(crate) late_ms: [f64; 2],
+    /// The generator's own lag (ms), p99 and max: building bodies behind schedule.
+    pub(crate) own_late_ms: [f64; 2],
     /// The watch's CPU (percent of one core), and the generator's.
     pub(crate) watch_cpu: f64,
     pub(crate) generator_cpu: f64,
+    /// The whole machine's busy CPU, in the same unit (200 % is both cores of two busy).
+    pub(crate) host_cpu: f64,
+    /// Per 10 s of the run: the longest request latency and the generator's own lag (ms).
+    pub(crate) timeline: Vec<(u64, f64, f64)>,
     /// The watch's resident set at the end and its peak (MiB).
     pub(crate) rss_mib: f64,
     pub(crate) peak_rss_mib: f64,
@@ -185,8 +195,15 @@ pub(crate) struct Report {
     pub(crate) db_bytes: u64,
     pub(crate) db_bytes_per_day: f64,
     pub(crate) db_rows_per_day: f64,
+    /// Rows the rule file adds a day: a closed window per outcome rule, a ledger slot a
+    /// minute per SLA; and the bytes a row of them takes.
+    pub(crate) db_rows_per_day_expected: f64,
+    pub(crate) db_row_bytes: f64,
     /// Alert notifications the watch sent during the run.
     pub(crate) alerts: u64,
+    /// The machine's load average (1, 5, 15 min) when the fleet started and stopped: the
+    /// watch and the generator share the machine with whatever else runs.
+    pub(crate) load: [String; 2],
     /// Why the watch did not hold the load (empty when it held).
     pub(crate) problems: Vec<String>,
 }
@@ -203,11 +220,17 @@ impl Report {
 struct Sent {
     /// Due, since the start of the run (ms).
     due_ms: u64,
+    /// How late the request left: after the generator built the body and a request slot was
+    /// free (ms).
     late_ms: u32,
+    /// How late the body was built (ms): the generator's own lag, without waiting for a slot.
+    own_late_ms: u32,
     latency_us: u32,
     points: u32,
     accepted: u32,
     outcome: Answer,
+    /// Sent again after a transport error.
+    retried: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -240,6 +263,8 @@ struct Usage {
     own_cpu_ticks: u64,
     rss_kib: u64,
     hwm_kib: u64,
+    /// The whole machine's busy CPU ticks (every process, every core), from /proc/stat.
+    host_busy_ticks: u64,
 }
 
 /// One emitter of the fleet: an SDK registry and collector of its own.
@@ -333,6 +358,7 @@ fn rule_file(config: &Config, database: &Path, sink: SocketAddr) -> String {
         .unwrap_or(1)
         * per_service;
     let min_beats = (beats_per_window / 2).max(1);
+    let cadence = config.interval.as_secs();
     let mut rules = format!(
         r#"# Written by watch/examples/capacity.rs for one run.
 [watch]
@@ -391,6 +417,7 @@ name = "{service}-beats"
 service = "{service}"
 window = "{window}"
 min_beats = {min_beats}
+cadence = "{cadence}s"
 severity = "page"
 
 [[outcome]]
@@ -579,6 +606,16 @@ impl Drop for WatchProcess {
     }
 }
 
+/// The load average over 1, 5 and 15 minutes, from /proc/loadavg.
+fn loadavg() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .unwrap_or_default()
+        .split_whitespace()
+        .take(3)
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 /// CPU ticks (user + system, 1/100 s) of a process, from /proc/<pid>/stat.
 fn cpu_ticks(pid: &str) -> u64 {
     let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
@@ -615,7 +652,25 @@ fn usage(pid: u32) -> Usage {
         own_cpu_ticks: cpu_ticks("self"),
         rss_kib,
         hwm_kib,
+        host_busy_ticks: host_busy_ticks(),
     }
+}
+
+/// Busy CPU ticks of the whole machine since boot: the first line of /proc/stat without
+/// idle and iowait.
+fn host_busy_ticks() -> u64 {
+    let stat = std::fs::read_to_string("/proc/stat").unwrap_or_default();
+    let Some(cpu) = stat.lines().next() else {
+        return 0;
+    };
+    let fields: Vec<u64> = cpu
+        .split_whitespace()
+        .skip(1)
+        .take(8)
+        .filter_map(|v| v.parse().ok())
+        .collect();
+    let idle = fields.get(3).copied().unwrap_or(0) + fields.get(4).copied().unwrap_or(0);
+    fields.iter().sum::<u64>().saturating_sub(idle)
 }
 
 /// The database's logical size (pages of the latest snapshot, WAL included) and its rows.
@@ -623,6 +678,8 @@ fn usage(pid: u32) -> Usage {
 struct DbSize {
     bytes: u64,
     rows: u64,
+    /// Bytes a row of the tables that grow (`windows`, `ledger`) takes in their leaf pages.
+    row_bytes: Option<f64>,
 }
 
 fn db_size(path: &Path) -> Option<DbSize> {
@@ -645,9 +702,19 @@ fn db_size(path: &Path) -> Option<DbSize> {
             })
             .unwrap_or(0);
     }
+    let row_bytes = conn
+        .query_row(
+            "SELECT sum(pgsize - unused), sum(ncell) FROM dbstat \
+             WHERE name IN ('windows', 'ledger') AND pagetype = 'leaf'",
+            [],
+            |r| Ok((r.get::<_, Option<f64>>(0)?, r.get::<_, Option<f64>>(1)?)),
+        )
+        .ok()
+        .and_then(|(bytes, cells)| Some(bytes? / cells.filter(|c| *c > 0.0)?));
     Some(DbSize {
         bytes: pages * page,
         rows,
+        row_bytes,
     })
 }
 
@@ -714,22 +781,26 @@ async fn run_in(config: &Config, dir: &Path) -> Result<Report, Error> {
     connector.set_nodelay(true);
     let client: Client<HttpConnector, Full<Bytes>> = Client::builder(TokioExecutor::new())
         .pool_max_idle_per_host(config.max_in_flight as usize)
-        .pool_idle_timeout(Duration::from_secs(30))
+        // Below the watch's 10 s header timeout, after which it closes an idle connection.
+        .pool_idle_timeout(Duration::from_secs(5))
         .build(connector);
     let permits = Arc::new(tokio::sync::Semaphore::new(config.max_in_flight as usize));
     let sent: Arc<Mutex<Vec<Sent>>> = Arc::new(Mutex::new(Vec::new()));
+    let errors: Arc<Mutex<Vec<String>>> = Arc::new(Mutex::new(Vec::new()));
 
+    let load_start = loadavg();
     let start = Instant::now();
     let tokio_start = tokio::time::Instant::from_std(start);
     let end = config.duration;
     let spacing = config.interval.as_nanos() / emitters as u128;
     let mut tasks = tokio::task::JoinSet::new();
     for fleet in fleets {
-        let (client, permits, sent, url) = (
+        let (client, permits, sent, url, errors) = (
             client.clone(),
             Arc::clone(&permits),
             Arc::clone(&sent),
             url.clone(),
+            Arc::clone(&errors),
         );
         let interval = config.interval;
         tasks.spawn(async move {
@@ -750,29 +821,51 @@ async fn run_in(config: &Config, dir: &Path) -> Result<Report, Error> {
                     }
                     tokio::time::sleep_until(tokio_start + due).await;
                     let (body, points) = emitter.next();
-                    let Ok(permit) = Arc::clone(&permits).acquire_owned().await else {
-                        return;
-                    };
-                    let late = start.elapsed().saturating_sub(due);
-                    let request = Request::post(url.clone())
-                        .header("content-type", "application/x-protobuf")
-                        .body(Full::new(Bytes::from(body)));
-                    let (client, sent) = (client.clone(), Arc::clone(&sent));
+                    let own_late = start.elapsed().saturating_sub(due);
+                    let body = Bytes::from(body);
+                    let (client, sent, permits, url, errors) = (
+                        client.clone(),
+                        Arc::clone(&sent),
+                        Arc::clone(&permits),
+                        url.clone(),
+                        Arc::clone(&errors),
+                    );
+                    // The schedule never waits for the watch: the export waits for a slot in
+                    // its own task, as a real emitter's exporter would wait on its own.
                     in_flight.spawn(async move {
-                        let began = Instant::now();
-                        let (outcome, accepted) = match request {
-                            Ok(request) => send(&client, request, points).await,
-                            Err(_) => (Answer::Transport, 0),
+                        let Ok(permit) = permits.acquire_owned().await else {
+                            return;
                         };
+                        let late = start.elapsed().saturating_sub(due);
+                        let began = Instant::now();
+                        // A transport error is retried once, as the SDK's exporter retries it.
+                        let mut retried = false;
+                        let (mut outcome, mut accepted) = (Answer::Transport, 0);
+                        for attempt in 0..2 {
+                            match send(&client, &url, body.clone(), points).await {
+                                Ok(answer) => {
+                                    (outcome, accepted) = answer;
+                                    break;
+                                }
+                                Err(e) => {
+                                    if let Ok(mut errors) = errors.lock() {
+                                        errors.push(e);
+                                    }
+                                    retried = attempt == 0;
+                                }
+                            }
+                        }
                         let latency = began.elapsed();
                         drop(permit);
                         let record = Sent {
                             due_ms: u64::try_from(due.as_millis()).unwrap_or(u64::MAX),
                             late_ms: u32::try_from(late.as_millis()).unwrap_or(u32::MAX),
+                            own_late_ms: u32::try_from(own_late.as_millis()).unwrap_or(u32::MAX),
                             latency_us: u32::try_from(latency.as_micros()).unwrap_or(u32::MAX),
                             points: u32::try_from(points).unwrap_or(u32::MAX),
                             accepted,
                             outcome,
+                            retried,
                         };
                         if let Ok(mut s) = sent.lock() {
                             s.push(record);
@@ -811,6 +904,7 @@ async fn run_in(config: &Config, dir: &Path) -> Result<Report, Error> {
         }
     }
     let sent_done = Instant::now();
+    let load_end = loadavg();
     usage_samples.push(usage(pid));
     if let Some(size) = db_size(&database) {
         db_samples.push((Instant::now(), size));
@@ -832,13 +926,21 @@ async fn run_in(config: &Config, dir: &Path) -> Result<Report, Error> {
     let series_tracked = api_series(&client, &watch.addr).await;
     watch.stop();
 
-    let mut report = Report::default();
+    let mut report = Report {
+        errors: errors
+            .lock()
+            .map(|e| e.iter().take(5).cloned().collect())
+            .unwrap_or_default(),
+        load: [load_start, load_end],
+        ..Report::default()
+    };
     let sent = sent.lock().map(|s| s.clone()).unwrap_or_default();
     let warm_ms = u64::try_from(config.warmup.as_millis()).unwrap_or(0);
     let measured = config.duration - config.warmup;
     report.measured_s = measured.as_secs_f64();
     let mut latencies = Vec::new();
     let mut lateness = Vec::new();
+    let mut own_lateness = Vec::new();
     for s in &sent {
         report.total_requests += 1;
         report.total_points_sent += u64::from(s.points);
@@ -852,6 +954,7 @@ async fn run_in(config: &Config, dir: &Path) -> Result<Report, Error> {
         report.requests += 1;
         report.points_offered += u64::from(s.points);
         report.points_accepted += u64::from(s.accepted);
+        report.retried += u64::from(s.retried);
         match s.outcome {
             Answer::Ok => report.ok += 1,
             Answer::Throttled => report.throttled += 1,
@@ -860,9 +963,22 @@ async fn run_in(config: &Config, dir: &Path) -> Result<Report, Error> {
         }
         latencies.push(f64::from(s.latency_us) / 1000.0);
         lateness.push(f64::from(s.late_ms));
+        own_lateness.push(f64::from(s.own_late_ms));
     }
+    let mut buckets: BTreeMap<u64, (f64, f64)> = BTreeMap::new();
+    for s in &sent {
+        let b = buckets.entry(s.due_ms / 10_000 * 10).or_default();
+        b.0 = b.0.max(f64::from(s.latency_us) / 1000.0);
+        b.1 = b.1.max(f64::from(s.own_late_ms));
+    }
+    report.timeline = buckets.into_iter().map(|(t, (l, o))| (t, l, o)).collect();
     latencies.sort_by(f64::total_cmp);
     lateness.sort_by(f64::total_cmp);
+    own_lateness.sort_by(f64::total_cmp);
+    report.own_late_ms = [
+        percentile(&own_lateness, 0.99),
+        own_lateness.last().copied().unwrap_or(0.0),
+    ];
     report.latency_ms = [
         percentile(&latencies, 0.5),
         percentile(&latencies, 0.99),
@@ -884,6 +1000,7 @@ async fn run_in(config: &Config, dir: &Path) -> Result<Report, Error> {
         {
             report.watch_cpu = (last.watch_cpu_ticks - first.watch_cpu_ticks) as f64 / secs;
             report.generator_cpu = (last.own_cpu_ticks - first.own_cpu_ticks) as f64 / secs;
+            report.host_cpu = (last.host_busy_ticks - first.host_busy_ticks) as f64 / secs;
             report.rss_mib = last.rss_kib as f64 / 1024.0;
             report.peak_rss_mib = last.hwm_kib as f64 / 1024.0;
         }
@@ -908,6 +1025,7 @@ async fn run_in(config: &Config, dir: &Path) -> Result<Report, Error> {
     #[allow(clippy::cast_precision_loss)]
     let mut ticks: Vec<f64> = durations.iter().map(|&us| us as f64 / 1000.0).collect();
     ticks.sort_by(f64::total_cmp);
+    report.ticks = ticks.len();
     report.tick_ms = [
         percentile(&ticks, 0.5),
         ticks.last().copied().unwrap_or(0.0),
@@ -950,11 +1068,15 @@ async fn run_in(config: &Config, dir: &Path) -> Result<Report, Error> {
         let days = tb.duration_since(*ta).as_secs_f64() / 86_400.0;
         #[allow(clippy::cast_precision_loss)]
         {
-            report.db_bytes_per_day = b.bytes.saturating_sub(a.bytes) as f64 / days;
             report.db_rows_per_day = b.rows.saturating_sub(a.rows) as f64 / days;
         }
+        report.db_row_bytes = b.row_bytes.unwrap_or(0.0);
         report.db_bytes = b.bytes;
     }
+    let outcome_rules = f64::from(config.services.min(config.emitters) + 3);
+    let window_s = 6.0 * config.tick.as_secs_f64();
+    report.db_rows_per_day_expected = outcome_rules * 86_400.0 / window_s + 1_440.0;
+    report.db_bytes_per_day = report.db_rows_per_day_expected * report.db_row_bytes;
 
     judge(config, &mut report);
     if !report.held() {
@@ -969,28 +1091,37 @@ async fn run_in(config: &Config, dir: &Path) -> Result<Report, Error> {
 /// Sends one export; the answer and the points the watch accepted.
 async fn send(
     client: &Client<HttpConnector, Full<Bytes>>,
-    request: Request<Full<Bytes>>,
+    url: &hyper::Uri,
+    body: Bytes,
     points: usize,
-) -> (Answer, u32) {
-    let Ok(response) = client.request(request).await else {
-        return (Answer::Transport, 0);
-    };
+) -> Result<(Answer, u32), String> {
+    let request = Request::post(url.clone())
+        .header("content-type", "application/x-protobuf")
+        .body(Full::new(body))
+        .map_err(|e| e.to_string())?;
+    let response = client.request(request).await.map_err(|e| {
+        let source = std::error::Error::source(&e).map_or(String::new(), |s| format!(": {s}"));
+        format!("{e}{source}")
+    })?;
     let status = response.status();
-    let Ok(body) = response.into_body().collect().await.map(|b| b.to_bytes()) else {
-        return (Answer::Transport, 0);
-    };
+    let body = response
+        .into_body()
+        .collect()
+        .await
+        .map_err(|e| e.to_string())?
+        .to_bytes();
     if status == StatusCode::TOO_MANY_REQUESTS {
-        return (Answer::Throttled, 0);
+        return Ok((Answer::Throttled, 0));
     }
     if !status.is_success() {
-        return (Answer::Status(status.as_u16()), 0);
+        return Ok((Answer::Status(status.as_u16()), 0));
     }
     let rejected = ExportMetricsServiceResponse::decode(&body[..])
         .ok()
         .and_then(|r| r.partial_success)
         .map_or(0, |p| p.rejected_data_points);
     let accepted = i64::try_from(points).unwrap_or(i64::MAX) - rejected;
-    (Answer::Ok, u32::try_from(accepted.max(0)).unwrap_or(0))
+    Ok((Answer::Ok, u32::try_from(accepted.max(0)).unwrap_or(0)))
 }
 
 /// Series the watch tracks, from `/api/state`.
@@ -1051,10 +1182,15 @@ fn judge(config: &Config, r: &mut Report) {
             r.latency_ms[1]
         ));
     }
-    if r.late_ms[0] > interval_ms / 2.0 {
+    if r.own_late_ms[0] > interval_ms / 2.0 {
         r.problems.push(format!(
-            "the generator itself fell behind (p99 {:.0} ms late): the figures are the generator's, not the watch's",
-            r.late_ms[0]
+            "the generator itself fell behind (p99 {:.0} ms late building bodies): the figures are the generator's, not the watch's",
+            r.own_late_ms[0]
+        ));
+    } else if r.late_ms[0] > interval_ms / 2.0 {
+        r.problems.push(format!(
+            "exports left up to {:.0} ms late (p99) because all {} request slots waited for the watch's answers",
+            r.late_ms[0], config.max_in_flight
         ));
     }
 }
@@ -1071,6 +1207,12 @@ fn print(config: &Config, r: &Report) {
         config.warmup,
         config.tick,
         config.senders
+    );
+    println!(
+        "capacity: load average {} at the start, {} at the end ({} cores)",
+        r.load[0],
+        r.load[1],
+        std::thread::available_parallelism().map_or(0, std::num::NonZero::get)
     );
     println!("| figure | value |");
     println!("|---|---|");
@@ -1095,12 +1237,14 @@ fn print(config: &Config, r: &Report) {
         r.latency_ms[0], r.latency_ms[1], r.latency_ms[2]
     );
     println!(
-        "| generator's own lateness p99 / max | {:.0} / {:.0} ms |",
-        r.late_ms[0], r.late_ms[1]
+        "| exports late p99 / max (the generator's own part) | {:.0} / {:.0} ms ({:.0} / {:.0} ms) |",
+        r.late_ms[0], r.late_ms[1], r.own_late_ms[0], r.own_late_ms[1]
     );
     println!(
-        "| watch CPU (one core = 100 %) / generator CPU | {:.0} % / {:.0} % |",
-        r.watch_cpu, r.generator_cpu
+        "| CPU (one core = 100 %): watch / generator / everything else on the machine | {:.0} % / {:.0} % / {:.0} % |",
+        r.watch_cpu,
+        r.generator_cpu,
+        (r.host_cpu - r.watch_cpu - r.generator_cpu).max(0.0)
     );
     println!(
         "| watch memory: resident at end / peak | {:.0} / {:.0} MiB |",
@@ -1123,12 +1267,18 @@ fn print(config: &Config, r: &Report) {
         r.tick_lag_ms, r.tick_age_ms
     );
     println!("| ingest queue depth max | {} |", r.queue_max);
+    println!(
+        "| exports retried after a transport error | {} |",
+        r.retried
+    );
     #[allow(clippy::cast_precision_loss)]
     {
         println!(
-            "| SQLite: size at end / growth a day (rows a day) | {:.2} MiB / {:.2} MiB ({:.0}) |",
+            "| SQLite: size at end / growth a day | {:.2} MiB / {:.2} MiB ({:.0} rows a day of {:.0} bytes; {:.0} rows a day measured) |",
             r.db_bytes as f64 / 1_048_576.0,
             r.db_bytes_per_day / 1_048_576.0,
+            r.db_rows_per_day_expected,
+            r.db_row_bytes,
             r.db_rows_per_day
         );
     }
@@ -1138,6 +1288,18 @@ fn print(config: &Config, r: &Report) {
             "| whole run: points sent / accepted (answers) / the watch's counter | {} / {} / {} |",
             r.total_points_sent, r.total_points_accepted, c
         );
+    }
+    let timeline: Vec<String> = r
+        .timeline
+        .iter()
+        .map(|(t, latency, late)| format!("{t}s: {latency:.0}/{late:.0}"))
+        .collect();
+    println!(
+        "capacity: per 10 s, the longest request / the generator's own lag (ms): {}",
+        timeline.join(", ")
+    );
+    for e in &r.errors {
+        println!("capacity: transport error: {e}");
     }
     if r.held() {
         println!("capacity: HELD");
