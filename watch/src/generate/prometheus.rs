@@ -430,8 +430,6 @@ fn outcome_selectors(rule: &OutcomeRule, settings: &PrometheusSettings) -> Outco
 fn outcome_rules(out: &mut String, rule: &OutcomeRule, settings: &PrometheusSettings) {
     let sel = outcome_selectors(rule, settings);
     let window = DisplayDuration(rule.window);
-    let pending = windows(rule.window, rule.fire_after);
-    let keep = windows(rule.window, rule.resolve_after);
     let by = &sel.by;
 
     if let Some(ratio) = rule.min_success_ratio {
@@ -442,12 +440,7 @@ fn outcome_rules(out: &mut String, rule: &OutcomeRule, settings: &PrometheusSett
             sel.all,
             number(ratio)
         );
-        Rule::alert(RATIO_ALERT, expr)
-            .pending(pending)
-            .keep_firing(keep)
-            .label("heartbeat_kind", "outcome")
-            .label("heartbeat_rule", &rule.name)
-            .label("severity", rule.severity.as_str())
+        Rule::outcome(RATIO_ALERT, expr, rule)
             .annotation(
                 "summary",
                 &format!(
@@ -475,12 +468,7 @@ fn outcome_rules(out: &mut String, rule: &OutcomeRule, settings: &PrometheusSett
             sel.success,
             number(rate)
         );
-        Rule::alert(RATE_ALERT, expr)
-            .pending(pending)
-            .keep_firing(keep)
-            .label("heartbeat_kind", "outcome")
-            .label("heartbeat_rule", &rule.name)
-            .label("severity", rule.severity.as_str())
+        Rule::outcome(RATE_ALERT, expr, rule)
             .annotation(
                 "summary",
                 &format!(
@@ -527,12 +515,7 @@ fn no_data_rule(out: &mut String, rule: &OutcomeRule, settings: &PrometheusSetti
     if !rule.quiet_hours.is_empty() {
         let _ = write!(expr, "\nunless on ()\n  ({})", quiet(&rule.quiet_hours));
     }
-    Rule::alert(NO_DATA_ALERT, expr)
-        .pending(windows(rule.window, rule.fire_after))
-        .keep_firing(windows(rule.window, rule.resolve_after))
-        .label("heartbeat_kind", "outcome")
-        .label("heartbeat_rule", &rule.name)
-        .label("severity", rule.severity.as_str())
+    Rule::outcome(NO_DATA_ALERT, expr, rule)
         .annotation(
             "summary",
             &format!(
@@ -711,12 +694,7 @@ fn anomaly_rules(
         number(anomaly.sensitivity),
         number(1.0 - MIN_RELATIVE_DROP),
     );
-    Rule::alert(ANOMALY_ALERT, expr)
-        .pending(windows(rule.window, rule.fire_after))
-        .keep_firing(windows(rule.window, rule.resolve_after))
-        .label("heartbeat_kind", "outcome")
-        .label("heartbeat_rule", &rule.name)
-        .label("severity", rule.severity.as_str())
+    Rule::outcome(ANOMALY_ALERT, expr, rule)
         .annotation(
             "summary",
             &format!(
@@ -950,6 +928,17 @@ struct Rule {
 impl Rule {
     fn alert(name: &'static str, expr: String) -> Self {
         Self::new("alert", name, expr)
+    }
+
+    /// An alert of an outcome rule: its holds (`fire_after`, `resolve_after` as windows), kind,
+    /// name and severity.
+    fn outcome(name: &'static str, expr: String, rule: &OutcomeRule) -> Self {
+        Self::alert(name, expr)
+            .pending(windows(rule.window, rule.fire_after))
+            .keep_firing(windows(rule.window, rule.resolve_after))
+            .label("heartbeat_kind", "outcome")
+            .label("heartbeat_rule", &rule.name)
+            .label("severity", rule.severity.as_str())
     }
 
     fn record(name: &'static str, expr: String) -> Self {
