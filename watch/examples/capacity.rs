@@ -199,8 +199,9 @@ pub(crate) struct Report {
     /// minute per SLA; and the bytes a row of them takes.
     pub(crate) db_rows_per_day_expected: f64,
     pub(crate) db_row_bytes: f64,
-    /// Alert notifications the watch sent during the run.
+    /// Alert notifications the watch sent during the run, and by "rule status classification".
     pub(crate) alerts: u64,
+    pub(crate) alert_kinds: Vec<(String, u64)>,
     /// The machine's load average (1, 5, 15 min) when the fleet started and stopped: the
     /// watch and the generator share the machine with whatever else runs.
     pub(crate) load: [String; 2],
@@ -253,6 +254,8 @@ struct SelfSample {
 struct SinkLog {
     samples: Vec<SelfSample>,
     alerts: u64,
+    /// Alert events by "rule status classification".
+    alert_kinds: BTreeMap<String, u64>,
 }
 
 /// A resource-usage sample of the watch process and of this one.
@@ -470,8 +473,25 @@ async fn sink(log: Arc<Mutex<SinkLog>>) -> Result<SocketAddr, Error> {
                                         .unwrap_or_default(),
                                 )
                             } else {
+                                // An alert event: "rule status classification", for the report.
+                                let alert: serde_json::Value =
+                                    serde_json::from_slice(&body).unwrap_or_default();
+                                let field = |k: &str| {
+                                    alert
+                                        .get(k)
+                                        .and_then(|v| v.as_str())
+                                        .unwrap_or("?")
+                                        .to_owned()
+                                };
+                                let line = format!(
+                                    "{} {} {}",
+                                    field("rule"),
+                                    field("status"),
+                                    field("classification")
+                                );
                                 if let Ok(mut l) = log.lock() {
                                     l.alerts += 1;
+                                    *l.alert_kinds.entry(line).or_default() += 1;
                                 }
                                 Ok(Response::new(Full::new(Bytes::new())))
                             }
@@ -1009,6 +1029,10 @@ async fn run_in(config: &Config, dir: &Path) -> Result<Report, Error> {
     // The judge, the queue and the watch's own count, from its self-metrics.
     let samples = log.lock().map(|l| l.samples.clone()).unwrap_or_default();
     report.alerts = log.lock().map(|l| l.alerts).unwrap_or(0);
+    report.alert_kinds = log
+        .lock()
+        .map(|l| l.alert_kinds.clone().into_iter().collect())
+        .unwrap_or_default();
     let in_phase: Vec<&SelfSample> = samples
         .iter()
         .filter(|s| s.at.is_some_and(|at| at >= measure_from && at <= sent_done))
@@ -1300,6 +1324,9 @@ fn print(config: &Config, r: &Report) {
     );
     for e in &r.errors {
         println!("capacity: transport error: {e}");
+    }
+    for (kind, n) in &r.alert_kinds {
+        println!("capacity: alert: {kind} (x{n})");
     }
     if r.held() {
         println!("capacity: HELD");
