@@ -106,6 +106,12 @@ pub struct WatchSettings {
     /// `[[action]]` runs allowed per hour, all actions together (default 6): a guard rail
     /// against a loop of rollbacks.
     pub max_actions_per_hour: u32,
+    /// Series tracked at most (default 500,000, about 700 MiB): points of new series past it
+    /// are refused (`rejected_data_points`) and counted. A series is kept 6 hours after its
+    /// last point, so a rolling deploy holds the old instances' series and the new ones at
+    /// once: leave room for twice the fleet (docs/watch.md, "How big a fleet one watch holds").
+    #[serde(deserialize_with = "de_positive_u64")]
+    pub max_series: u64,
 }
 
 impl Default for WatchSettings {
@@ -121,6 +127,7 @@ impl Default for WatchSettings {
             rate_limit_per_source: 100,
             rate_limit_burst: 200,
             max_actions_per_hour: 6,
+            max_series: 500_000,
         }
     }
 }
@@ -2311,6 +2318,22 @@ command = ["/usr/local/bin/notify", "--fast"]
         );
         let error = parse_err(&format!("{OUTCOME}on_no_data = \"skip\"\n"));
         assert!(error.contains("skip"), "{error}");
+    }
+
+    #[test]
+    fn max_series_is_read_and_must_be_positive() {
+        let rules: RuleFile = "[watch]\nmax_series = 1000000\n".parse().unwrap();
+        assert_eq!(rules.watch.max_series, 1_000_000);
+        assert_eq!(WatchSettings::default().max_series, 500_000);
+        let err = "[watch]\nmax_series = 0\n"
+            .parse::<RuleFile>()
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("must be a positive whole number, got 0"),
+            "{err}"
+        );
+        assert!(err.contains("max_series"), "{err}");
     }
 
     #[test]

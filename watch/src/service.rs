@@ -158,7 +158,8 @@ impl WatchBuilder {
         self
     }
 
-    /// Series tracked at most (default [`DEFAULT_MAX_SERIES`]).
+    /// Series tracked at most (default: the rule file's `[watch] max_series`,
+    /// [`DEFAULT_MAX_SERIES`] unless set).
     pub fn with_max_series(mut self, max: usize) -> Self {
         self.max_series = max;
         self
@@ -588,7 +589,7 @@ impl Watch {
             ledger_slot: Duration::from_secs(60),
             sinks: None,
             queue_capacity: DEFAULT_QUEUE_CAPACITY,
-            max_series: DEFAULT_MAX_SERIES,
+            max_series: usize::try_from(settings.max_series).unwrap_or(usize::MAX),
             token: None,
             rules,
         }
