@@ -46,6 +46,20 @@ pub(crate) fn deadman_line(rule: &DeadmanRule, tick: Duration) -> String {
             .map_or(String::new(), |e| format!("/{e}")),
         human(ms(cadence)),
     );
+    // A rule without an emitter sums the beats of every emitter of the service: a min_beats
+    // above one emitter's beats in a window expects several, and the calculator's figures (one
+    // emitter) do not apply.
+    let per_emitter = rule.window.as_nanos() / cadence.as_nanos().max(1);
+    if rule.emitter.is_none() && u128::from(rule.min_beats) > per_emitter {
+        let emitters = u128::from(rule.min_beats).div_ceil(per_emitter.max(1));
+        let _ = write!(
+            out,
+            "; window: fewer than {} beats in {} summed over every emitter of the service (at least {emitters} emitters at this cadence); the detection figures are per emitter and do not apply",
+            rule.min_beats,
+            DisplayDuration(rule.window)
+        );
+        return out;
+    }
     match tuning::detection_with_hold(
         cadence,
         rule.window,
@@ -128,7 +142,9 @@ pub(crate) fn warnings(rules: &RuleFile) -> Vec<String> {
     for r in &rules.deadman {
         let (cadence, _) = cadence(r);
         let beats = r.window.as_nanos() / cadence.as_nanos().max(1);
-        if u128::from(r.min_beats) > beats {
+        // Without an emitter, beats are summed over the service's emitters: more than one
+        // emitter's beats is what such a rule expects, not an impossible threshold.
+        if r.emitter.is_some() && u128::from(r.min_beats) > beats {
             out.push(format!(
                 "deadman {}: min_beats {} is more than the {beats} beats a {} window holds at a {} cadence: it always fires",
                 r.name,
@@ -332,8 +348,30 @@ mod tests {
     }
 
     #[test]
+    fn a_service_wide_rule_expecting_many_emitters_is_not_called_impossible() {
+        let rules: RuleFile = "[[deadman]]\nname = \"fleet\"\nservice = \"worker\"\nwindow = \"1m\"\nmin_beats = 1530\ncadence = \"10s\"\n"
+            .parse()
+            .unwrap();
+        let line = deadman_line(&rules.deadman[0], Duration::from_secs(10));
+        assert!(
+            line.contains(
+                "summed over every emitter of the service (at least 255 emitters at this cadence)"
+            ),
+            "{line}"
+        );
+        assert!(!line.contains("invalid threshold"), "{line}");
+        assert!(
+            !warnings(&rules).iter().any(|w| w.contains("always fires")),
+            "{:?}",
+            warnings(&rules)
+        );
+    }
+
+    #[test]
     fn a_file_without_sinks_warns_and_an_impossible_rule_is_named() {
-        let rules: RuleFile = "[[deadman]]\nname = \"x\"\nservice = \"s\"\nwindow = \"1m\"\nmin_beats = 10\ncadence = \"10s\"\n"
+        // One emitter cannot beat 10 times a minute every 10 s (a rule without an emitter
+        // could: it sums several).
+        let rules: RuleFile = "[[deadman]]\nname = \"x\"\nservice = \"s\"\nemitter = \"e\"\nwindow = \"1m\"\nmin_beats = 10\ncadence = \"10s\"\n"
             .parse()
             .unwrap();
         let w = warnings(&rules);
