@@ -317,7 +317,7 @@ fn wire_beats(s: &Session, before: Duration) -> Vec<f64> {
 /// The drift run: 40 beats at 100 ms without jitter, exported every 50 ms, then a shutdown.
 async fn drift_run(ctx: &Ctx) -> Run<Arc<(Beats, f64)>> {
     ctx.memo("drift", async {
-        let _slot = ctx.slot().await;
+        let _slot = ctx.exclusive().await;
         let mut s = ctx
             .session("drift", ctx.info.primary(), |c| {
                 c.export_interval = DRIFT_INTERVAL;
@@ -365,7 +365,7 @@ pub(crate) struct Timing {
 
 async fn timing_run(ctx: &Ctx) -> Run<Arc<Timing>> {
     ctx.memo("timing", async {
-        let _slot = ctx.slot().await;
+        let _slot = ctx.exclusive().await;
         let interval = if ctx.info.beat_times {
             INTERVAL
         } else {
@@ -726,7 +726,7 @@ pub(crate) async fn latency_interval(ctx: Arc<Ctx>) -> Verdict {
 pub(crate) async fn latency_at_once(ctx: Arc<Ctx>) -> Verdict {
     let r = run!(
         ctx.memo("timing-slow-export", async {
-            let _slot = ctx.slot().await;
+            let _slot = ctx.exclusive().await;
             let mut s = ctx
                 .session("timing-slow-export", ctx.info.primary(), |c| {
                     c.export_interval = Duration::from_secs(5);
