@@ -80,9 +80,10 @@ pub use crate::report::{Downtime, Month, MonthError, SlaMonth, SlaReport};
 pub use crate::rulefile::{
     Action, ActionKind, AlertSink, AlertmanagerSettings, Anomaly, CloudWatchSettings,
     DEFAULT_MAX_DELIVERY_AGE, DEFAULT_RESEND_INTERVAL, DEFAULT_STOP_GRACE, DatadogSettings,
-    DeadmanRule, DisplayDuration, GenerateSettings, Location, MIN_SAMPLES_PER_WINDOW, OnNoData,
-    OutcomeRule, PrometheusSettings, QuietHours, Route, RuleFile, RuleFileError, SelfHeartbeat,
-    Severity, SinkTarget, Sla, WatchSettings, WebhookFormat, parse_duration,
+    DeadmanRule, DisplayDuration, GenerateSettings, GrafanaSettings, Location,
+    MIN_SAMPLES_PER_WINDOW, OnNoData, OutcomeRule, PrometheusSettings, QuietHours, Route, RuleFile,
+    RuleFileError, SelfHeartbeat, Severity, SinkTarget, Sla, WatchSettings, WebhookFormat,
+    parse_duration,
 };
 pub use crate::selfwatch::{SelfBeatError, TEST_HOOKS_ENV};
 pub use crate::service::{

@@ -729,6 +729,19 @@ pub struct GenerateSettings {
     pub datadog: DatadogSettings,
     /// `[generate.cloudwatch]`.
     pub cloudwatch: CloudWatchSettings,
+    /// `[generate.grafana]`.
+    pub grafana: GrafanaSettings,
+}
+
+/// `[generate.grafana]`: where the generated dashboard is served.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+#[non_exhaustive]
+pub struct GrafanaSettings {
+    /// The Grafana the dashboard of `rules grafana` is imported into (`https://grafana.example`):
+    /// every generated Prometheus alert then links to its rule's panel (`dashboard`).
+    #[serde(deserialize_with = "de_opt_url")]
+    pub url: Option<String>,
 }
 
 /// `[generate.prometheus]`: how OTLP resource attributes arrive as Prometheus labels.

@@ -550,6 +550,61 @@ fn every_output_parses() {
 }
 
 #[test]
+fn with_the_grafana_url_every_alert_links_to_its_panel() {
+    let mut file = example();
+    // Without a URL, no link.
+    assert!(!output(&file, Engine::Prometheus).contains("dashboard:"));
+    file.generate.grafana.url = Some("https://grafana.example/".to_owned());
+    let dashboard: Json = serde_json::from_str(&output(&file, Engine::Grafana)).unwrap();
+    let panel_id = |title: &str| {
+        dashboard["panels"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["title"] == title)
+            .unwrap()["id"]
+            .as_u64()
+            .unwrap()
+    };
+    let rules = prometheus_rules(&file);
+    let ratio = one(&rules, "HeartbeatOutcomeSuccessRatioLow", "message-send");
+    assert_eq!(
+        ratio["annotations"]["dashboard"].as_str().unwrap(),
+        format!(
+            "https://grafana.example/d/heartbeat/heartbeat?viewPanel={}",
+            panel_id("message-send: message.send per minute")
+        )
+    );
+    let dead = one(&rules, "HeartbeatDeadman", "api-pipeline");
+    assert!(
+        dead["annotations"]["dashboard"]
+            .as_str()
+            .unwrap()
+            .ends_with(&format!(
+                "?viewPanel={}",
+                panel_id("api-pipeline: beats per 1m (want 5)")
+            ))
+    );
+    // Every alert but the watchdog links somewhere; records never do.
+    for r in &rules {
+        if r["alert"]
+            .as_str()
+            .is_some_and(|a| a != "HeartbeatWatchdog")
+        {
+            assert!(r["annotations"]["dashboard"].is_string(), "{r:?}");
+        }
+        if r["record"].is_string() {
+            assert!(r["annotations"].is_null(), "{r:?}");
+        }
+    }
+    let err = "[generate.grafana]\nurl = \"grafana.example\"\n"
+        .parse::<RuleFile>()
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("grafana.example"), "{err}");
+}
+
+#[test]
 fn the_grafana_dashboard_has_the_panels_of_every_rule_and_sla() {
     let file = example();
     let dashboard: Json = serde_json::from_str(&output(&file, Engine::Grafana)).unwrap();

@@ -392,3 +392,47 @@ fn sla_panels(panels: &mut Panels, sla: &Sla) {
         12,
     );
 }
+
+/// The link of each rule (`heartbeat_rule=NAME`) and SLA (`heartbeat_sla=NAME`) to its first
+/// panel on the dashboard, under `[generate.grafana] url`; empty when no URL is set.
+pub(crate) fn panel_links(rules: &RuleFile) -> std::collections::BTreeMap<String, String> {
+    let mut links = std::collections::BTreeMap::new();
+    let Some(url) = rules.generate.grafana.url.as_deref() else {
+        return links;
+    };
+    let base = format!("{}/d/{DASHBOARD_UID}/heartbeat", url.trim_end_matches('/'));
+    let Ok(dashboard) = serde_json::from_str::<Value>(&generate(rules, "")) else {
+        return links;
+    };
+    let panels = dashboard["panels"].as_array().cloned().unwrap_or_default();
+    let first = |prefix: &str| {
+        panels
+            .iter()
+            .find(|p| {
+                p["type"] != "row" && p["title"].as_str().is_some_and(|t| t.starts_with(prefix))
+            })
+            .and_then(|p| p["id"].as_u64())
+    };
+    let names = rules
+        .deadman
+        .iter()
+        .map(|r| r.name.as_str())
+        .chain(rules.outcome.iter().map(|r| r.name.as_str()));
+    for name in names {
+        if let Some(id) = first(&format!("{name}: ")) {
+            links.insert(
+                format!("heartbeat_rule={name}"),
+                format!("{base}?viewPanel={id}"),
+            );
+        }
+    }
+    for sla in &rules.sla {
+        if let Some(id) = first(&format!("SLA {}: ", sla.name)) {
+            links.insert(
+                format!("heartbeat_sla={}", sla.name),
+                format!("{base}?viewPanel={id}"),
+            );
+        }
+    }
+    links
+}

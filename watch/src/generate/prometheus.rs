@@ -79,7 +79,10 @@ const WORKBOOK_PERIOD: Duration = Duration::from_secs(30 * 86_400);
 pub(super) fn generate(rules: &RuleFile, source: &str) -> Result<String, GenerateError> {
     let settings = &rules.generate.prometheus;
     check_windows(rules, settings)?;
-    let mut out = header("#", Engine::Prometheus, source);
+    let mut out = Out {
+        text: header("#", Engine::Prometheus, source),
+        links: super::grafana::panel_links(rules),
+    };
     let _ = writeln!(
         out,
         "# Assumes a new sample every {} ([generate.prometheus] scrape_interval): each window holds \
@@ -141,7 +144,27 @@ pub(super) fn generate(rules: &RuleFile, source: &str) -> Result<String, Generat
              Never silence or inhibit it.",
         )
         .write(&mut out);
-    Ok(out)
+    Ok(out.text)
+}
+
+/// The output being written, and the dashboard link of each rule and SLA (when
+/// `[generate.grafana] url` is set) that its alerts carry.
+struct Out {
+    text: String,
+    links: std::collections::BTreeMap<String, String>,
+}
+
+impl Out {
+    fn push_str(&mut self, text: &str) {
+        self.text.push_str(text);
+    }
+}
+
+impl std::fmt::Write for Out {
+    fn write_str(&mut self, text: &str) -> std::fmt::Result {
+        self.text.push_str(text);
+        Ok(())
+    }
 }
 
 /// Refuses a window that holds fewer than [`MIN_SAMPLES_PER_WINDOW`] samples.
@@ -185,7 +208,7 @@ fn settled(window: Duration, settings: &PrometheusSettings) -> String {
     )
 }
 
-fn group(out: &mut String, name: &str) {
+fn group(out: &mut Out, name: &str) {
     let _ = write!(out, "  - name: {}\n    rules:\n", quoted(name));
 }
 
@@ -193,7 +216,7 @@ fn group(out: &mut String, name: &str) {
 // Dead-man
 // ---------------------------------------------------------------------------------------------
 
-fn deadman_rules(out: &mut String, rule: &DeadmanRule, settings: &PrometheusSettings) {
+fn deadman_rules(out: &mut Out, rule: &DeadmanRule, settings: &PrometheusSettings) {
     let service_label = settings.service_label.as_str();
     let mut matchers = vec![(service_label.to_owned(), rule.service.clone())];
     let mut by = vec![service_label.to_owned()];
@@ -325,7 +348,7 @@ fn deadman_rules(out: &mut String, rule: &DeadmanRule, settings: &PrometheusSett
 /// silence holds four samples; otherwise the output says why it is missing.
 #[allow(clippy::too_many_arguments)]
 fn silent_rule(
-    out: &mut String,
+    out: &mut Out,
     rule: &DeadmanRule,
     silence: Duration,
     settings: &PrometheusSettings,
@@ -427,7 +450,7 @@ fn outcome_selectors(rule: &OutcomeRule, settings: &PrometheusSettings) -> Outco
     }
 }
 
-fn outcome_rules(out: &mut String, rule: &OutcomeRule, settings: &PrometheusSettings) {
+fn outcome_rules(out: &mut Out, rule: &OutcomeRule, settings: &PrometheusSettings) {
     let sel = outcome_selectors(rule, settings);
     let window = DisplayDuration(rule.window);
     let by = &sel.by;
@@ -492,7 +515,7 @@ fn outcome_rules(out: &mut String, rule: &OutcomeRule, settings: &PrometheusSett
 /// `HeartbeatOutcomeNoData`: no event (or fewer than `min_expected_per_minute`) in the window,
 /// no sample to judge, or no series ever matched, outside the rule's quiet hours. The watch
 /// classifies the same windows `no_data` (docs/alerting.md).
-fn no_data_rule(out: &mut String, rule: &OutcomeRule, settings: &PrometheusSettings) {
+fn no_data_rule(out: &mut Out, rule: &OutcomeRule, settings: &PrometheusSettings) {
     if rule.on_no_data != OnNoData::Breach {
         return;
     }
@@ -638,7 +661,7 @@ fn deploy_diagnosis(
 }
 
 fn anomaly_rules(
-    out: &mut String,
+    out: &mut Out,
     rule: &OutcomeRule,
     anomaly: &Anomaly,
     settings: &PrometheusSettings,
@@ -749,7 +772,7 @@ fn burn_factor(share: f64, long_secs: u64) -> f64 {
     (factor * 1000.0).round() / 1000.0
 }
 
-fn slo_rules(out: &mut String, rules: &RuleFile, sla: &Sla, settings: &PrometheusSettings) {
+fn slo_rules(out: &mut Out, rules: &RuleFile, sla: &Sla, settings: &PrometheusSettings) {
     let name = [("heartbeat_sla".to_owned(), sla.name.clone())];
     // Down exactly as the watch's ledger counts a minute down: any signal's alert firing
     // (HeartbeatOutcomeNoData and the dead-man's absent branch included, so silence burns
@@ -996,7 +1019,7 @@ impl Rule {
         self
     }
 
-    fn write(mut self, out: &mut String) {
+    fn write(mut self, out: &mut Out) {
         let _ = writeln!(out, "      - {}: {}", self.kind, self.name);
         out.push_str("        expr: |-\n");
         for line in self.expr.lines() {
@@ -1013,6 +1036,17 @@ impl Rule {
             );
         }
         self.labels.sort();
+        // The rule's panel on the generated Grafana dashboard, when its URL is known.
+        let owner = self
+            .labels
+            .iter()
+            .find(|(k, _)| *k == "heartbeat_rule" || *k == "heartbeat_sla")
+            .map(|(k, v)| format!("{k}={v}"));
+        if self.kind == "alert"
+            && let Some(link) = owner.and_then(|o| out.links.get(&o))
+        {
+            self.annotations.push(("dashboard", link.clone()));
+        }
         for (title, map) in [("labels", &self.labels), ("annotations", &self.annotations)] {
             if map.is_empty() {
                 continue;
