@@ -413,6 +413,21 @@ fn every_sla_gets_its_budget_and_the_workbook_burn_rate_pairs() {
             .map(|r| r["labels"]["heartbeat_window"].as_str().unwrap())
             .collect();
         assert_eq!(windows, ["5m", "30m", "1h", "2h", "6h", "1d", "3d"]);
+        // Good and total events: raw series over the shortest window, its record averaged over
+        // the longer ones.
+        let events = of_sla("heartbeat:sli_events:rate");
+        for r in &events {
+            let e = expr(r);
+            if r["labels"]["heartbeat_window"] == "5m" {
+                assert!(e.starts_with("sum(rate(heartbeat_outcomes_total{"), "{e}");
+            } else {
+                assert!(
+                    e.starts_with("avg_over_time(heartbeat:sli_events:rate{")
+                        && e.contains("heartbeat_window=\"5m\"}"),
+                    "{e}"
+                );
+            }
+        }
         let budget = expr(of_sla("heartbeat:sla_error_budget:remaining")[0]).to_owned();
         assert!(budget.contains("[30d]"), "{budget}");
         let burns: Vec<&Yaml> = rules

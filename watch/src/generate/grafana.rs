@@ -191,7 +191,7 @@ fn timeseries(targets: Vec<Value>, unit: &str, thresholds: &[(f64, &str)]) -> Va
 }
 
 fn outcome_panels(panels: &mut Panels, rule: &OutcomeRule, settings: &crate::PrometheusSettings) {
-    let sel = prom::selectors_of(rule, settings);
+    let sel = prom::outcome_selectors(rule, settings);
     let window = DisplayDuration(rule.window);
     let by = &sel.by;
     let mut targets = vec![

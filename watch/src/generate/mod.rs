@@ -189,7 +189,7 @@ pub fn generate(rules: &RuleFile, engine: Engine, source: &str) -> Result<String
         Engine::CloudWatch => cloudwatch::generate(rules, source),
         Engine::Grafana => {
             // The dashboard reads the generated rules' records: the same limits apply.
-            prometheus::generate(rules, source)?;
+            prometheus::check_windows(rules, &rules.generate.prometheus)?;
             Ok(grafana::generate(rules, source))
         }
     }

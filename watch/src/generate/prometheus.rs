@@ -168,7 +168,10 @@ impl std::fmt::Write for Out {
 }
 
 /// Refuses a window that holds fewer than [`MIN_SAMPLES_PER_WINDOW`] samples.
-fn check_windows(rules: &RuleFile, settings: &PrometheusSettings) -> Result<(), GenerateError> {
+pub(super) fn check_windows(
+    rules: &RuleFile,
+    settings: &PrometheusSettings,
+) -> Result<(), GenerateError> {
     let least = settings
         .scrape_interval
         .saturating_mul(MIN_SAMPLES_PER_WINDOW);
@@ -408,12 +411,10 @@ pub(crate) struct OutcomeSelectors {
     what: String,
 }
 
-/// The selectors of an outcome rule, for the dashboard.
-pub(crate) fn selectors_of(rule: &OutcomeRule, settings: &PrometheusSettings) -> OutcomeSelectors {
-    outcome_selectors(rule, settings)
-}
-
-fn outcome_selectors(rule: &OutcomeRule, settings: &PrometheusSettings) -> OutcomeSelectors {
+pub(crate) fn outcome_selectors(
+    rule: &OutcomeRule,
+    settings: &PrometheusSettings,
+) -> OutcomeSelectors {
     let mut matchers = vec![("heartbeat_outcome".to_owned(), rule.outcome.clone())];
     let mut by = vec!["heartbeat_outcome".to_owned()];
     if let Some(service) = &rule.service {
@@ -788,7 +789,9 @@ fn slo_rules(out: &mut Out, rules: &RuleFile, sla: &Sla, settings: &PrometheusSe
     .label("heartbeat_sla", &sla.name)
     .write(out);
     let down = selector(REC_SLA_DOWN, &name);
-    for window in burn_windows(settings) {
+    let windows = burn_windows(settings);
+    let shortest = windows.first().copied().map(DisplayDuration);
+    for window in windows {
         let w = DisplayDuration(window);
         Rule::record(REC_SLA_ERROR, format!("avg_over_time({down}[{w}])"))
             .label("heartbeat_sla", &sla.name)
@@ -800,7 +803,25 @@ fn slo_rules(out: &mut Out, rules: &RuleFile, sla: &Sla, settings: &PrometheusSe
             };
             let sel = outcome_selectors(rule, settings);
             for (result, events) in [("good", &sel.success), ("total", &sel.all)] {
-                Rule::record(REC_SLI_EVENTS, format!("sum(rate({events}[{w}]))"))
+                // Raw series are read over the shortest window only; the longer ones average
+                // its record (as Sloth does), rather than rating days of raw samples at every
+                // evaluation.
+                let expr = match shortest {
+                    Some(first) if first.0 != window => {
+                        let record = selector(
+                            REC_SLI_EVENTS,
+                            &[
+                                ("heartbeat_sla".to_owned(), sla.name.clone()),
+                                ("heartbeat_rule".to_owned(), rule.name.clone()),
+                                ("heartbeat_result".to_owned(), result.to_owned()),
+                                ("heartbeat_window".to_owned(), first.to_string()),
+                            ],
+                        );
+                        format!("avg_over_time({record}[{w}])")
+                    }
+                    _ => format!("sum(rate({events}[{w}]))"),
+                };
+                Rule::record(REC_SLI_EVENTS, expr)
                     .label("heartbeat_sla", &sla.name)
                     .label("heartbeat_rule", &rule.name)
                     .label("heartbeat_result", result)
