@@ -51,19 +51,18 @@
     deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
 )]
 
-mod core;
 #[cfg(feature = "export")]
 mod deadman;
 #[cfg(feature = "export")]
 mod export;
 #[cfg(feature = "metrics")]
 mod metrics_bridge;
-pub mod semconv;
+pub use heartbeat_core::semconv;
 
 /// The watchdog tuning calculator: detection latency and false pages for a cadence, a window,
 /// a threshold, a hold and a loss rate, or for a `max_silence` (see `docs/alerting.md`).
 pub mod tuning {
-    pub use crate::core::tuning::{
+    pub use heartbeat_core::tuning::{
         Detection, Silence, TuningError, detection, detection_with_hold, recommend_max_silence,
         silence,
     };
@@ -103,26 +102,29 @@ pub use crate::deadman::{
     InvalidPingUrl, PingConfig, StopError,
 };
 
-pub use crate::core::beat::{DEFAULT_CADENCE, EmitterStatus, FailReason, MAX_CADENCE, MIN_CADENCE};
+#[cfg(feature = "export")]
+pub use crate::deadman::beat::{
+    DEFAULT_CADENCE, EmitterStatus, FailReason, MAX_CADENCE, MIN_CADENCE,
+};
 #[cfg(any(test, feature = "testing"))]
-pub use crate::core::clock::ManualClock;
-pub use crate::core::clock::{Clock, SystemClock};
-pub use crate::core::otlp::{
+pub use heartbeat_core::clock::ManualClock;
+pub use heartbeat_core::clock::{Clock, SystemClock};
+pub use heartbeat_core::otlp::{
     AggregationTemporality, Batch, Collector, DataPoint, Metric, MetricKind, encode_json,
     encode_protobuf,
 };
-pub use crate::core::outcome::{
+pub use heartbeat_core::outcome::{
     Outcome, OutcomeGuard, OutcomeResult, REASON_ABANDONED, REASON_OTHER, REASON_PANICKED,
     REASON_UNSPECIFIED, TenantOutcome,
 };
-pub use crate::core::registry::{
+pub use heartbeat_core::registry::{
     OutcomeBuilder, Registry, RegistryBuilder, RegistryHealth, Series,
 };
-pub use crate::core::tenant::{DEFAULT_TENANT_LIMIT, OVERFLOW_TENANT};
-pub use crate::core::tenant_hash::{
+pub use heartbeat_core::tenant::{DEFAULT_TENANT_LIMIT, OVERFLOW_TENANT};
+pub use heartbeat_core::tenant_hash::{
     MAX_SALT_LEN, TENANT_HASH_PREFIX, TenantHashError, TenantHasher,
 };
-pub use crate::core::validate::{MAX_NAME_LEN, MAX_REASON_LEN, MAX_REASONS, OutcomeError};
+pub use heartbeat_core::validate::{MAX_NAME_LEN, MAX_REASON_LEN, MAX_REASONS, OutcomeError};
 
 /// The README's examples, compiled as doctests so they cannot rot.
 #[cfg(all(doctest, feature = "export"))]

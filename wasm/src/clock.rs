@@ -6,7 +6,7 @@
 //! `SystemClock`'s (a struct with an `Instant` field) would bring the float and struct
 //! formatting machinery into the module, about 10 KB.
 
-use heartbeat::Clock;
+use heartbeat_core::Clock;
 use std::time::Duration;
 
 /// `Date.now()` as a [`Clock`]. The delta collector reads only its wall time; `monotonic`

@@ -6,8 +6,8 @@
 //! restart under the same name, as the native emitter's do.
 
 use crate::outcomes::check_outcome_name;
-use heartbeat::Batch;
-use heartbeat::semconv::{ATTR_EMITTER, METRIC_BEATS, UNIT_BEATS};
+use heartbeat_core::Batch;
+use heartbeat_core::semconv::{ATTR_EMITTER, METRIC_BEATS, UNIT_BEATS};
 
 /// The description of `heartbeat.beats`, as the native SDK registers it.
 pub const DESCRIPTION_BEATS: &str =

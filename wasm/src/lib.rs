@@ -14,13 +14,13 @@
 //!   thread-local shards, locks and hash maps, which would more than double the module; unit
 //!   tests check both against each other, input for input;
 //! - tenant ids are hashed, when the page asks (`hashTenants`), by the core's
-//!   [`heartbeat::TenantHasher`] itself, so a browser and a native service send the same value
+//!   [`heartbeat_core::TenantHasher`] itself, so a browser and a native service send the same value
 //!   for the same salt and id;
-//! - the core's [`heartbeat::Collector`] (standalone, in delta temporality) turns the counts
+//! - the core's [`heartbeat_core::Collector`] (standalone, in delta temporality) turns the counts
 //!   into batches and commits a batch's counts only when [`Sdk::ack`] says the collector
 //!   accepted it, so nothing is lost while the browser is offline, and the buffer is bounded
 //!   by the number of series;
-//! - the core's [`heartbeat::encode_json`] writes the OTLP/JSON body.
+//! - the core's [`heartbeat_core::encode_json`] writes the OTLP/JSON body.
 //!
 //! ```
 //! use heartbeat_wasm::Sdk;

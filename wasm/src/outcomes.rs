@@ -15,11 +15,11 @@
 //! all: each tenant event hashes its id again (tens of nanoseconds for a short id, at the rate
 //! a page records), which costs less code than a second key per row.
 
-use heartbeat::semconv::{
+use heartbeat_core::semconv::{
     ATTR_OUTCOME, ATTR_REASON, ATTR_RESULT, ATTR_TENANT, METRIC_OUTCOMES,
     METRIC_SDK_INPUTS_CORRECTED, UNIT_OUTCOMES,
 };
-use heartbeat::{
+use heartbeat_core::{
     Batch, DEFAULT_TENANT_LIMIT, MAX_NAME_LEN, MAX_REASON_LEN, MAX_REASONS, OVERFLOW_TENANT,
     REASON_ABANDONED, REASON_OTHER, REASON_PANICKED, REASON_UNSPECIFIED, TenantHasher,
 };
@@ -449,7 +449,7 @@ mod same_as_native {
     //! The browser's counting against the native `Registry` and `Collector`: the same inputs
     //! give the same refusals (to the letter) and the same series with the same values.
     use super::*;
-    use heartbeat::{AggregationTemporality, Collector, Registry};
+    use heartbeat_core::{AggregationTemporality, Collector, Registry};
     use std::collections::BTreeMap;
 
     type Decl<'a> = (&'a str, &'a [(&'a str, &'a str)], &'a [&'a str]);
@@ -457,7 +457,7 @@ mod same_as_native {
     fn native(
         registry: &Registry,
         (name, attrs, reasons): Decl<'_>,
-    ) -> Result<heartbeat::Outcome, String> {
+    ) -> Result<heartbeat_core::Outcome, String> {
         let mut b = registry.outcome(name).with_reasons(reasons.iter().copied());
         for (k, v) in attrs {
             b = b.with_attribute(*k, *v);

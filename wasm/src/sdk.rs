@@ -8,7 +8,7 @@
 use crate::clock::PageClock;
 use crate::emitters::{Emitters, StartError};
 use crate::outcomes::{Outcomes, quote};
-use heartbeat::{
+use heartbeat_core::{
     AggregationTemporality, Batch, Collector, TenantHashError, TenantHasher, encode_json,
 };
 use std::mem;
@@ -174,7 +174,7 @@ impl Sdk {
     /// always sent, to declare every series at zero). `force` sends even an all-zero batch.
     ///
     /// The batch stays in flight under [`Sdk::seq`] until [`Sdk::ack`] or [`Sdk::forget`].
-    /// Keep one in flight at a time (see [`heartbeat::Collector`]); the exception is the final
+    /// Keep one in flight at a time (see [`heartbeat_core::Collector`]); the exception is the final
     /// batch on `pagehide`, after acknowledging the one still in flight.
     pub fn collect(&mut self, force: bool) -> Option<String> {
         let collector = self.collector.as_ref()?;

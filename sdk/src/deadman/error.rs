@@ -1,7 +1,7 @@
 //! Errors of the dead-man emitter, one enum per operation.
 
-use crate::core::validate::Shown;
 use crate::export::error::ExportError;
+use heartbeat_core::validate::Shown;
 use std::time::Duration;
 
 /// Why [`DeadmanBuilder::start`](crate::DeadmanBuilder::start) refused to start an emitter.

@@ -2,9 +2,9 @@
 //! "this outcome recorded a success in the last window" checks. A gate that fails, panics or
 //! hangs is a recorded [`Failure`], never a panic into the application.
 
-use crate::core::beat::{FailReason, Failure, RecentSuccess};
-use crate::core::clock::Clock;
-use crate::core::outcome::Outcome;
+use crate::deadman::beat::{FailReason, Failure, RecentSuccess};
+use heartbeat_core::clock::Clock;
+use heartbeat_core::outcome::Outcome;
 use std::any::Any;
 use std::fmt;
 use std::future::Future;
@@ -192,7 +192,7 @@ impl GateRunner {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::core::clock::SystemClock;
+    use heartbeat_core::clock::SystemClock;
 
     fn runner(predicate: Predicate, timeout: Duration) -> GateRunner {
         GateRunner::new(

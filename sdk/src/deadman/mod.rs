@@ -14,6 +14,7 @@
 //! A graceful [`Deadman::stop`] (or [`Heartbeat::shutdown`]) sends "stopped on purpose"; a
 //! dropped handle, a crash or a hung runtime goes silent, which is what must page.
 
+pub(crate) mod beat;
 mod error;
 mod gate;
 mod ping;
@@ -23,15 +24,15 @@ pub use self::error::{DeadmanError, InvalidCertificate, InvalidPingUrl, StopErro
 pub use self::gate::GateOutput;
 pub use self::ping::PingConfig;
 
+use self::beat::{
+    Action, DEFAULT_CADENCE, EmitterBook, EmitterState, EmitterStatus, PingFailure, Schedule,
+};
 use self::gate::{GateRunner, Predicate};
 use self::ping::{Pinger, Signal, Summary};
-use crate::core::beat::{
-    self, Action, DEFAULT_CADENCE, EmitterBook, EmitterState, EmitterStatus, PingFailure, Schedule,
-};
-use crate::core::clock::Clock;
-use crate::core::outcome::Outcome;
-use crate::core::validate;
 use crate::export::Heartbeat;
+use heartbeat_core::clock::Clock;
+use heartbeat_core::outcome::Outcome;
+use heartbeat_core::validate;
 use std::fmt;
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};

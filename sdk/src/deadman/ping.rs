@@ -7,7 +7,7 @@
 //! and replaces any beat still waiting, so the channel always hears the latest state, in order.
 
 use super::error::{InvalidCertificate, InvalidPingUrl};
-use crate::core::beat::{EmitterState, Failure, PingFailure};
+use crate::deadman::beat::{EmitterState, Failure, PingFailure};
 use crate::export::env::endpoint_problem;
 use crate::export::transport::{self, HttpClient, Trust};
 use std::fmt;

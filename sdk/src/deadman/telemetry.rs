@@ -2,11 +2,11 @@
 //! is an asynchronous instrument whose callback reads the emitter book or the export counters
 //! at collection, so nothing is recorded through the OpenTelemetry SDK on any hot path.
 
-use crate::core::beat::{EmitterBook, PingFailure};
-use crate::core::clock::Clock;
-use crate::core::registry::Registry;
+use crate::deadman::beat::{EmitterBook, PingFailure};
 use crate::export::{ExportFailure, Health};
-use crate::semconv;
+use heartbeat_core::clock::Clock;
+use heartbeat_core::registry::Registry;
+use heartbeat_core::semconv;
 use opentelemetry::KeyValue;
 use opentelemetry::metrics::Meter;
 use std::sync::Arc;

@@ -3,9 +3,9 @@
 use super::env::{self, EnvSource, bad, endpoint_problem, parse_bool, parse_millis, parse_pairs};
 use super::error::BuildError;
 use super::transport::Trust;
-use crate::core::clock::Clock;
-use crate::core::tenant::DEFAULT_TENANT_LIMIT;
-use crate::core::tenant_hash::TenantHasher;
+use heartbeat_core::clock::Clock;
+use heartbeat_core::tenant::DEFAULT_TENANT_LIMIT;
+use heartbeat_core::tenant_hash::TenantHasher;
 use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
@@ -469,7 +469,7 @@ impl HeartbeatBuilder {
                     .map(|(_, v)| v.clone())
             })
             .unwrap_or_else(default_service_name);
-        if let Some(problem) = crate::core::validate::value_problem(&service_name) {
+        if let Some(problem) = heartbeat_core::validate::value_problem(&service_name) {
             return Err(BuildError::InvalidSetting {
                 setting: "service name",
                 value: service_name,

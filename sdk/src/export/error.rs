@@ -1,6 +1,6 @@
 //! Errors of the export pipeline, one enum per operation.
 
-use crate::core::tenant_hash::TenantHashError;
+use heartbeat_core::tenant_hash::TenantHashError;
 use std::time::Duration;
 
 /// Why [`HeartbeatBuilder::build`](crate::HeartbeatBuilder::build) refused the configuration.

@@ -576,7 +576,7 @@ impl RecentSuccess {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::core::clock::{Clock, ManualClock};
+    use heartbeat_core::clock::{Clock, ManualClock};
 
     const S: Duration = Duration::from_secs(1);
 

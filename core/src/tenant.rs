@@ -141,8 +141,8 @@ impl TenantTable {
 
 #[cfg(test)]
 mod tests {
-    use crate::core::registry::Registry;
-    use crate::core::tenant_hash::TenantHasher;
+    use crate::registry::Registry;
+    use crate::tenant_hash::TenantHasher;
     use std::collections::BTreeMap;
 
     /// Every series as (tenant, result, reason) -> value.

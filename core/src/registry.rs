@@ -242,7 +242,7 @@ impl RegistryBuilder {
     /// once per admitted tenant; recording for a known tenant costs what it costs without.
     ///
     /// ```
-    /// use heartbeat::{Registry, TenantHasher};
+    /// use heartbeat_core::{Registry, TenantHasher};
     ///
     /// let registry = Registry::builder()
     ///     .with_tenant_hasher(TenantHasher::new("s3cret-salt")?)
@@ -315,8 +315,8 @@ impl OutcomeBuilder<'_> {
     }
 
     /// Validates as usual but hands back a no-op handle (for a disabled SDK).
-    #[cfg_attr(not(feature = "export"), allow(dead_code))]
-    pub(crate) fn noop(mut self) -> Self {
+    #[doc(hidden)]
+    pub fn noop(mut self) -> Self {
         self.noop = true;
         self
     }

@@ -69,10 +69,10 @@ impl fmt::Display for SaltShown {
 /// compare. Keep the salt out of logs; in a browser it ships with the page and is public.
 ///
 /// ```
-/// let hasher = heartbeat::TenantHasher::new("s3cret-salt")?;
+/// let hasher = heartbeat_core::TenantHasher::new("s3cret-salt")?;
 /// assert_eq!(hasher.hash("acme"), "h-6614d812eeab4e05");
 /// assert_eq!(hasher.wire_value("bad\nid"), "_overflow"); // invalid ids are never hashed
-/// # Ok::<(), heartbeat::TenantHashError>(())
+/// # Ok::<(), heartbeat_core::TenantHashError>(())
 /// ```
 ///
 /// [`RegistryBuilder::with_tenant_hasher`]: crate::RegistryBuilder::with_tenant_hasher
@@ -302,9 +302,10 @@ mod tests {
 
     /// `sdk/tests/data/tenant_hash_vectors.json`: computed with OpenSSL, not with this code.
     fn vectors() -> Vec<(String, String, String)> {
-        let file: serde_json::Value =
-            serde_json::from_str(include_str!("../../tests/data/tenant_hash_vectors.json"))
-                .unwrap();
+        let file: serde_json::Value = serde_json::from_str(include_str!(
+            "../../sdk/tests/data/tenant_hash_vectors.json"
+        ))
+        .unwrap();
         file["vectors"]
             .as_array()
             .unwrap()

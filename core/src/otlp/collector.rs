@@ -1,8 +1,8 @@
 //! The collector: a registry's counts as a [`Batch`], cumulative or loss-free delta.
 
 use super::{AggregationTemporality, Batch, MetricKind, json::push_decimal, unix_nanos};
-use crate::core::clock::Clock;
-use crate::core::registry::Registry;
+use crate::clock::Clock;
+use crate::registry::Registry;
 use crate::semconv::{
     ATTR_OUTCOME, ATTR_REASON, ATTR_RESULT, ATTR_TENANT, METRIC_OUTCOMES, UNIT_OUTCOMES,
 };
@@ -45,7 +45,7 @@ pub(crate) struct Commit {
 /// zero.
 ///
 /// ```
-/// use heartbeat::{AggregationTemporality, Collector, Registry, encode_protobuf};
+/// use heartbeat_core::{AggregationTemporality, Collector, Registry, encode_protobuf};
 /// # fn post(_body: &[u8]) -> bool { true }
 ///
 /// let registry = Registry::new();
@@ -58,7 +58,7 @@ pub(crate) struct Commit {
 /// if post(&encode_protobuf(&batch)) {
 ///     collector.ack(&batch); // only now is the delta committed
 /// } // else the next batch carries these counts again
-/// # Ok::<(), heartbeat::OutcomeError>(())
+/// # Ok::<(), heartbeat_core::OutcomeError>(())
 /// ```
 ///
 /// # Acknowledgement contract
@@ -274,7 +274,7 @@ fn series_key(metric: &str, attributes: &[(String, String)]) -> Box<str> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::core::clock::ManualClock;
+    use crate::clock::ManualClock;
 
     fn beats(batch: &Batch) -> Vec<(u64, u64, u64)> {
         batch

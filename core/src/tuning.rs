@@ -138,7 +138,7 @@ const NANOS_PER_SEC: u128 = 1_000_000_000;
 ///
 /// ```
 /// use std::time::Duration;
-/// let d = heartbeat::tuning::detection(
+/// let d = heartbeat_core::tuning::detection(
 ///     Duration::from_secs(10),  // cadence
 ///     Duration::from_secs(120), // window
 ///     8,                        // page when fewer than 8 of the 12 beats arrived
@@ -147,7 +147,7 @@ const NANOS_PER_SEC: u128 = 1_000_000_000;
 /// assert_eq!(d.beats_per_window, 12);
 /// assert_eq!(d.worst_case_detect, Duration::from_secs(50));
 /// assert!(d.expected_false_pages_per_year < 0.2); // about one false page a decade
-/// # Ok::<(), heartbeat::tuning::TuningError>(())
+/// # Ok::<(), heartbeat_core::tuning::TuningError>(())
 /// ```
 ///
 /// # Errors
@@ -174,7 +174,7 @@ pub fn detection(
 /// use std::time::Duration;
 /// let window = Duration::from_secs(120);
 /// let fire_after = 2; // the watch's setting: hold = (fire_after - 1) × window
-/// let d = heartbeat::tuning::detection_with_hold(
+/// let d = heartbeat_core::tuning::detection_with_hold(
 ///     Duration::from_secs(10), // cadence
 ///     window,
 ///     8,    // page when fewer than 8 of the 12 beats arrived...
@@ -183,7 +183,7 @@ pub fn detection(
 /// )?;
 /// assert_eq!(d.worst_case_detect, Duration::from_secs(170)); // 50 s + the 2 min hold
 /// assert!(d.expected_false_pages_per_year < 1e-8); // 0.10 a year without the hold
-/// # Ok::<(), heartbeat::tuning::TuningError>(())
+/// # Ok::<(), heartbeat_core::tuning::TuningError>(())
 /// ```
 ///
 /// # Errors
@@ -240,7 +240,7 @@ pub fn detection_with_hold(
 ///
 /// ```
 /// use std::time::Duration;
-/// let s = heartbeat::tuning::silence(
+/// let s = heartbeat_core::tuning::silence(
 ///     Duration::from_secs(10), // cadence
 ///     Duration::from_secs(42), // max_silence
 ///     0.01,                    // 1 % of beats lost
@@ -249,7 +249,7 @@ pub fn detection_with_hold(
 /// assert_eq!(s.lost_in_a_row, 4); // 3 lost leave at most 41 s between two beats
 /// assert_eq!(s.worst_case_detect, Duration::from_secs(42));
 /// assert!(s.expected_false_pages_per_year < 0.04); // 3,155,760 beats × 0.99 × 0.01⁴
-/// # Ok::<(), heartbeat::tuning::TuningError>(())
+/// # Ok::<(), heartbeat_core::tuning::TuningError>(())
 /// ```
 ///
 /// # Errors
@@ -296,7 +296,7 @@ pub fn silence(
 ///
 /// ```
 /// use std::time::Duration;
-/// let max_silence = heartbeat::tuning::recommend_max_silence(
+/// let max_silence = heartbeat_core::tuning::recommend_max_silence(
 ///     Duration::from_secs(10), // cadence
 ///     0.01,                    // 1 % of beats lost
 ///     1.0,                     // at most one false page a year
@@ -305,7 +305,7 @@ pub fn silence(
 /// // 3 lost in a row would page about 3.1 times a year; 4 in a row, 0.03 times.
 /// // 4 × 10 s + 1 s = 41 s is the longest gap 3 lost beats leave, so:
 /// assert_eq!(max_silence, Duration::from_secs(42));
-/// # Ok::<(), heartbeat::tuning::TuningError>(())
+/// # Ok::<(), heartbeat_core::tuning::TuningError>(())
 /// ```
 ///
 /// # Errors

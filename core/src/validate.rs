@@ -90,7 +90,7 @@ pub enum OutcomeError {
 }
 
 /// Shows a user value in an error: quoted, and cut short when it is long.
-pub(crate) struct Shown<'a>(pub(crate) &'a str);
+pub struct Shown<'a>(pub &'a str);
 
 impl fmt::Display for Shown<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -127,14 +127,16 @@ fn name_like(s: &str, extra: &[u8]) -> Result<(), &'static str> {
     Ok(())
 }
 
-pub(crate) fn outcome_name(name: &str) -> Result<(), OutcomeError> {
+/// Checks an outcome name (letters, digits, `_`, `.`, `-`, `/`; at most [`MAX_NAME_LEN`] bytes).
+pub fn outcome_name(name: &str) -> Result<(), OutcomeError> {
     name_like(name, b".-/").map_err(|reason| OutcomeError::InvalidName {
         name: name.to_owned(),
         reason,
     })
 }
 
-pub(crate) fn attribute_key(key: &str) -> Result<(), OutcomeError> {
+/// Checks an attribute key (letters, digits, `_`, `.`, `-`; not under the reserved `heartbeat.` prefix).
+pub fn attribute_key(key: &str) -> Result<(), OutcomeError> {
     name_like(key, b".-").map_err(|reason| OutcomeError::InvalidAttributeKey {
         key: key.to_owned(),
         reason,
@@ -148,7 +150,7 @@ pub(crate) fn attribute_key(key: &str) -> Result<(), OutcomeError> {
 }
 
 /// Checks a value that goes on the wire as an attribute value (fixed attributes, tenants).
-pub(crate) fn value_problem(value: &str) -> Option<&'static str> {
+pub fn value_problem(value: &str) -> Option<&'static str> {
     if value.is_empty() {
         Some("it is empty")
     } else if value.len() > MAX_NAME_LEN {

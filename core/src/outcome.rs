@@ -112,7 +112,7 @@ impl OutcomeInner {
 /// [`Outcome::noop`], or from a disabled SDK, costs one branch.
 ///
 /// ```
-/// let registry = heartbeat::Registry::new();
+/// let registry = heartbeat_core::Registry::new();
 /// let send = registry
 ///     .outcome("message.send")
 ///     .with_attribute("surface", "web_messenger")
@@ -121,7 +121,7 @@ impl OutcomeInner {
 /// send.success();
 /// send.failure_with("timeout");
 /// send.success_for("acme");
-/// # Ok::<(), heartbeat::OutcomeError>(())
+/// # Ok::<(), heartbeat_core::OutcomeError>(())
 /// ```
 #[derive(Clone, Default)]
 pub struct Outcome {
@@ -162,8 +162,8 @@ impl Outcome {
     }
 
     /// Successes recorded so far, with and without a tenant (0 for a no-op handle).
-    #[cfg_attr(not(feature = "export"), allow(dead_code))]
-    pub(crate) fn success_total(&self) -> u64 {
+    #[doc(hidden)]
+    pub fn success_total(&self) -> u64 {
         self.inner.as_ref().map_or(0, |inner| {
             let mut total = inner.success.total();
             inner
