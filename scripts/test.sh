@@ -197,6 +197,7 @@ if [[ "${CI:-}" == "true" ]]; then export CARGO_INCREMENTAL=0; fi
 # Checks, in order, failing fast.
 # ---------------------------------------------------------------------------------------------
 step "fmt" cargo fmt --all --check
+step "import loops (each module imports only from below)" python3 scripts/check-imports.py
 step "clippy (native, all features)" \
   cargo clippy --workspace --all-targets --all-features -- -D warnings
 step "clippy (wasm32, core)" \
