@@ -27,7 +27,8 @@
 //!
 //! The one-command tour of the whole system: `cargo run --release -p heartbeat-watch -- demo`.
 //!
-//! The crate has no optional features.
+//! One optional feature, `demo` (default): the `demo` module, the simulated fleet of
+//! `heartbeat-watch demo`. Without it the library is the watch alone.
 //!
 //! | module of the data flow | what |
 //! |---|---|
@@ -50,6 +51,7 @@ mod alert;
 mod check;
 mod clock;
 mod db;
+#[cfg(feature = "demo")]
 pub mod demo;
 mod generate;
 mod ingest;

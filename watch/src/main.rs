@@ -44,6 +44,7 @@ enum Command {
     },
     /// Run the whole system on this machine: the watch, a simulated fleet, a failure. About a
     /// minute, in compressed time.
+    #[cfg(feature = "demo")]
     Demo,
     /// The monthly SLA report from the state database.
     Report {
@@ -212,6 +213,7 @@ fn run(command: Command) -> Result<ExitCode, Box<dyn std::error::Error>> {
             })?;
             Ok(ExitCode::SUCCESS)
         }
+        #[cfg(feature = "demo")]
         Command::Demo => {
             let summary = runtime()?.block_on(heartbeat_watch::demo::run(
                 heartbeat_watch::demo::Schedule::standard(),
