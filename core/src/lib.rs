@@ -17,6 +17,7 @@
 
 pub mod clock;
 mod counter;
+mod health;
 pub mod otlp;
 pub mod outcome;
 pub mod registry;
@@ -29,6 +30,7 @@ pub mod validate;
 #[cfg(any(test, feature = "testing"))]
 pub use crate::clock::ManualClock;
 pub use crate::clock::{Clock, SystemClock};
+pub use crate::health::RegistryHealth;
 pub use crate::otlp::{
     AggregationTemporality, Batch, Collector, DataPoint, Metric, MetricKind, encode_json,
     encode_protobuf,
@@ -37,7 +39,8 @@ pub use crate::outcome::{
     Outcome, OutcomeGuard, OutcomeResult, REASON_ABANDONED, REASON_OTHER, REASON_PANICKED,
     REASON_UNSPECIFIED, TenantOutcome,
 };
-pub use crate::registry::{OutcomeBuilder, Registry, RegistryBuilder, RegistryHealth, Series};
-pub use crate::tenant::{DEFAULT_TENANT_LIMIT, OVERFLOW_TENANT};
+pub use crate::registry::{OutcomeBuilder, Registry, RegistryBuilder, Series};
+pub use crate::semconv::OVERFLOW_TENANT;
+pub use crate::tenant::DEFAULT_TENANT_LIMIT;
 pub use crate::tenant_hash::{MAX_SALT_LEN, TENANT_HASH_PREFIX, TenantHashError, TenantHasher};
 pub use crate::validate::{MAX_NAME_LEN, MAX_REASON_LEN, MAX_REASONS, OutcomeError};

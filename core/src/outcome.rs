@@ -1,7 +1,7 @@
 //! Outcomes: the customer jobs a service exists for, counted as success and failure.
 
 use super::counter::ShardedCounter;
-use super::registry::Health;
+use super::health::Health;
 use super::tenant::{TenantCells, TenantTable};
 use super::tenant_hash::TenantHasher;
 use std::fmt;

@@ -1,34 +1,15 @@
 //! The registry: every declared outcome, and the one place collectors read them from.
 
 use super::clock::{Clock, SystemClock};
+use super::health::{Health, RegistryHealth};
 use super::outcome::{Outcome, OutcomeInner, OutcomeResult, RESERVED_REASONS};
-use super::tenant::{DEFAULT_TENANT_LIMIT, OVERFLOW_TENANT};
+use super::semconv::OVERFLOW_TENANT;
+use super::tenant::DEFAULT_TENANT_LIMIT;
 use super::tenant_hash::TenantHasher;
 use super::validate::{self, MAX_REASONS, OutcomeError};
 use std::fmt;
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
-
-/// Counts of inputs the SDK had to correct rather than refuse (nothing is dropped).
-#[derive(Debug, Default)]
-pub(crate) struct Health {
-    pub(crate) invalid_tenants: AtomicU64,
-    pub(crate) overflowed_tenants: AtomicU64,
-    pub(crate) undeclared_reasons: AtomicU64,
-}
-
-/// What the registry had to correct since it started; every such event was still counted.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct RegistryHealth {
-    /// Events whose tenant id was invalid (counted in the overflow series).
-    pub invalid_tenants: u64,
-    /// Events for tenants past the cardinality limit (counted in the overflow series).
-    pub overflowed_tenants: u64,
-    /// Failures with a reason outside the declared set (counted with reason `"other"`).
-    pub undeclared_reasons: u64,
-}
 
 /// One series as a collector sees it: an outcome, its fixed attributes, the result, the reason
 /// for failures, the tenant on the drill-down path, and the cumulative count since start.
@@ -157,12 +138,7 @@ impl Registry {
 
     /// Inputs corrected so far (see [`RegistryHealth`]).
     pub fn health(&self) -> RegistryHealth {
-        let h = &self.inner.health;
-        RegistryHealth {
-            invalid_tenants: h.invalid_tenants.load(Relaxed),
-            overflowed_tenants: h.overflowed_tenants.load(Relaxed),
-            undeclared_reasons: h.undeclared_reasons.load(Relaxed),
-        }
+        self.inner.health.snapshot()
     }
 
     fn outcomes(&self) -> std::sync::MutexGuard<'_, Vec<Arc<OutcomeInner>>> {

@@ -15,6 +15,8 @@ pub const ATTR_RESULT: &str = "heartbeat.result";
 pub const ATTR_REASON: &str = "heartbeat.reason";
 /// The tenant (customer) on the drill-down path; `"_overflow"` past the cardinality limit.
 pub const ATTR_TENANT: &str = "heartbeat.tenant";
+/// The `heartbeat.tenant` value of the overflow series: tenants past the limit and invalid ids.
+pub const OVERFLOW_TENANT: &str = "_overflow";
 /// The instrumentation scope name of everything the SDK emits.
 pub const SCOPE_NAME: &str = "heartbeat";
 /// The resource attribute carrying the process instance id (a random id per start).

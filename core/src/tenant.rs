@@ -11,15 +11,14 @@
 //! once when the tenant is admitted. Ids are validated before hashing: an invalid id counts in
 //! the overflow row exactly as without hashing, and `"_overflow"` is never hashed.
 
-use super::registry::Health;
+use super::health::Health;
 use super::tenant_hash::TenantHasher;
 use super::validate::value_problem;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, PoisonError, RwLock};
 
-/// The `heartbeat.tenant` value of the overflow series.
-pub const OVERFLOW_TENANT: &str = "_overflow";
+pub use crate::semconv::OVERFLOW_TENANT;
 
 /// The default number of distinct tenants tracked per outcome before overflow.
 pub const DEFAULT_TENANT_LIMIT: usize = 1000;

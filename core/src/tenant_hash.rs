@@ -12,7 +12,7 @@
 //! Strings are their UTF-8 bytes; SipHash's output bytes are the little-endian encoding of
 //! its 64-bit result, as in the SipHash paper, its reference code and OpenSSL.
 
-use super::tenant::OVERFLOW_TENANT;
+use super::semconv::OVERFLOW_TENANT;
 use super::validate::value_problem;
 use std::fmt;
 
