@@ -100,6 +100,23 @@ pub(crate) fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
     era * 146_097 + doe - 719_468
 }
 
+/// `(year, month)` of a time in ms since the epoch.
+pub(crate) fn month_of(ms: i64) -> (i64, u32) {
+    let (y, m, _) = civil_from_days(ms.div_euclid(86_400_000));
+    (y, m)
+}
+
+/// `[start, end)` in ms since the epoch of a `(year, month)`.
+pub(crate) fn month_bounds((year, month): (i64, u32)) -> (i64, i64) {
+    let start = days_from_civil(year, month, 1) * 86_400_000;
+    let (ny, nm) = if month == 12 {
+        (year + 1, 1)
+    } else {
+        (year, month + 1)
+    };
+    (start, days_from_civil(ny, nm, 1) * 86_400_000)
+}
+
 /// `ms` since the epoch as RFC 3339 UTC with milliseconds, e.g. `2026-11-21T08:03:26.120Z`.
 pub(crate) fn rfc3339(ms: i64) -> String {
     let days = ms.div_euclid(86_400_000);

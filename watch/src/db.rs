@@ -11,8 +11,9 @@ use std::path::Path;
 use rusqlite::{Connection, params};
 
 use crate::alert::{Alert, AlertStatus};
-use crate::judge::{EmitterSeen, SlotState, StatusRow, TickReport};
+use crate::clock::{month_bounds, month_of};
 use crate::rulefile::Sla;
+use crate::state::{EmitterSeen, Persisted, SlotState, StatusRow, TickReport};
 
 /// A database error, with what the watch was doing.
 #[derive(Debug, thiserror::Error)]
@@ -25,19 +26,6 @@ pub struct DbError {
 
 fn ctx(doing: &'static str) -> impl FnOnce(rusqlite::Error) -> DbError {
     move |source| DbError { doing, source }
-}
-
-/// What a previous run left: loaded at start.
-#[derive(Debug, Default)]
-pub(crate) struct Persisted {
-    pub(crate) open_alerts: Vec<Alert>,
-    /// `(rule, window start, successes, failures)`.
-    pub(crate) windows: Vec<(String, i64, f64, f64)>,
-    /// `(sla, slot start, state)` of the current month.
-    pub(crate) ledger: Vec<(String, i64, SlotState)>,
-    pub(crate) emitters: Vec<EmitterSeen>,
-    /// `(dead-man rule, latest status of one emitter)`.
-    pub(crate) statuses: Vec<(String, StatusRow)>,
 }
 
 /// An SLA as recorded in the database, for reports.
@@ -346,7 +334,7 @@ impl Db {
         for row in rows {
             out.windows.push(row.map_err(ctx("loading windows"))?);
         }
-        let (from, to) = crate::report::month_bounds(crate::judge::month_of(now_ms));
+        let (from, to) = month_bounds(month_of(now_ms));
         out.ledger = self.ledger(None, from, to)?;
         let mut stmt = self
             .conn
@@ -650,7 +638,7 @@ impl Db {
 mod tests {
     use super::*;
     use crate::alert::{AlertKind, Classification};
-    use crate::judge::{LedgerRow, WindowRow};
+    use crate::state::{LedgerRow, WindowRow};
 
     fn names() -> Names {
         Names {

@@ -580,7 +580,7 @@ pub async fn run(schedule: Schedule, output: Output) -> Result<DemoSummary, Demo
     // Let the hooks finish delivering.
     tokio::time::sleep(schedule.units(1.0).max(Duration::from_millis(500))).await;
     let now = clock.now_ms();
-    let (year, month) = crate::judge::month_of(now);
+    let (year, month) = crate::clock::month_of(now);
     let report = watch.report(Month { year, month })?;
     let points = watch.points();
     watch.shutdown().await;

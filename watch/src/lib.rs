@@ -53,6 +53,7 @@ mod clock;
 mod db;
 #[cfg(feature = "demo")]
 pub mod demo;
+mod faults;
 mod generate;
 mod ingest;
 mod judge;
@@ -61,6 +62,7 @@ mod report;
 mod rulefile;
 mod selfwatch;
 mod service;
+mod state;
 mod store;
 mod view;
 
@@ -71,13 +73,12 @@ pub use crate::alert::{
 pub use crate::check::check;
 pub use crate::clock::{Clock, ManualClock, SystemClock};
 pub use crate::db::DbError;
+pub use crate::faults::TEST_HOOKS_ENV;
 pub use crate::generate::{
     Engine, GenerateError, Series, SeriesCheck, UnknownEngine, check_prometheus, check_series,
     generate,
 };
-pub use crate::judge::{
-    DeadmanView, DimView, EmitterSeen, OutcomeView, RuleState, SlaView, SlotState, Snapshot,
-};
+pub use crate::judge::{DeadmanView, DimView, OutcomeView, RuleState, SlaView, Snapshot};
 pub use crate::report::{Downtime, Month, MonthError, SlaMonth, SlaReport};
 pub use crate::rulefile::{
     Action, ActionKind, AlertSink, AlertmanagerSettings, Anomaly, CloudWatchSettings,
@@ -87,11 +88,12 @@ pub use crate::rulefile::{
     RuleFileError, SelfHeartbeat, Severity, SinkTarget, Sla, WatchSettings, WebhookFormat,
     parse_duration,
 };
-pub use crate::selfwatch::{SelfBeatError, TEST_HOOKS_ENV};
+pub use crate::selfwatch::SelfBeatError;
 pub use crate::service::{
     DEFAULT_MAX_SERIES, DEFAULT_QUEUE_CAPACITY, Database, SERIES_IDLE_EXPIRY, StartError, ViewMode,
     Watch, WatchBuilder, report_from_file,
 };
+pub use crate::state::{EmitterSeen, SlotState};
 
 /// The receiver's decoding and validation and the rule-file parser, for the fuzz targets
 /// (`watch/fuzz`) and property tests. Not a stable API.

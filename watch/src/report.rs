@@ -3,9 +3,9 @@
 use serde::{Deserialize, Serialize};
 
 use crate::alert::{Alert, AlertKind};
-use crate::clock::{days_from_civil, human, rfc3339};
+use crate::clock::{human, month_bounds, rfc3339};
 use crate::db::{Db, DbError};
-use crate::judge::SlotState;
+use crate::state::SlotState;
 
 /// A month that could not be read.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -39,17 +39,6 @@ impl std::fmt::Display for Month {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "{:04}-{:02}", self.year, self.month)
     }
-}
-
-/// `[start, end)` in ms since the epoch of a `(year, month)`.
-pub(crate) fn month_bounds((year, month): (i64, u32)) -> (i64, i64) {
-    let start = days_from_civil(year, month, 1) * 86_400_000;
-    let (ny, nm) = if month == 12 {
-        (year + 1, 1)
-    } else {
-        (year, month + 1)
-    };
-    (start, days_from_civil(ny, nm, 1) * 86_400_000)
 }
 
 /// A run of down slots.

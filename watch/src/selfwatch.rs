@@ -15,7 +15,7 @@
 //! the reason when a stage is stuck) and over OTLP to a second watch or a collector, with the
 //! watch's own metrics. A stuck stage stops the beat; a dead process stops everything.
 
-use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -112,29 +112,6 @@ impl Health {
             return Err("ingest: the queue is full".to_owned());
         }
         Ok(())
-    }
-}
-
-/// Faults the test hook can switch on (`POST /api/test/faults`, only with
-/// `HEARTBEAT_WATCH_TEST_HOOKS=1`): a judge that stops ticking, a database that stops taking
-/// writes.
-#[derive(Debug, Default)]
-pub(crate) struct Faults {
-    /// The hook is served at all.
-    pub(crate) enabled: bool,
-    pub(crate) stall_judge: AtomicBool,
-    pub(crate) db_read_only: AtomicBool,
-}
-
-/// The variable that enables the fault hook: for tests of the self-heartbeat only.
-pub const TEST_HOOKS_ENV: &str = "HEARTBEAT_WATCH_TEST_HOOKS";
-
-impl Faults {
-    pub(crate) fn from_env() -> Self {
-        Self {
-            enabled: std::env::var(TEST_HOOKS_ENV).is_ok_and(|v| v == "1"),
-            ..Self::default()
-        }
     }
 }
 

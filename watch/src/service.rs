@@ -15,12 +15,13 @@ use crate::alert::actions::Actions;
 use crate::alert::{Alert, AlertStatus, Dispatcher, SinkError};
 use crate::clock::{Clock, SystemClock, ms};
 use crate::db::{Db, DbError, Names};
+use crate::faults::Faults;
 use crate::judge::{Judge, Snapshot};
 use crate::receiver::limit::RateLimiter;
 use crate::receiver::{Shared, Stats, Token, grpc, http};
 use crate::report::{Month, SlaReport};
 use crate::rulefile::{AlertSink, RuleFile};
-use crate::selfwatch::{Faults, Health, SelfBeat, SelfBeatError};
+use crate::selfwatch::{Health, SelfBeat, SelfBeatError};
 use crate::store::Store;
 use crate::view;
 

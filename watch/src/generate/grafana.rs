@@ -7,7 +7,7 @@
 
 use serde_json::{Value, json};
 
-use super::prometheus::{self as prom, label_name};
+use super::promql::{label_name, outcome_selectors};
 use super::{Engine, sorted_deadman, sorted_outcome};
 use crate::rulefile::{DeadmanRule, DisplayDuration, OutcomeRule, RuleFile, Sla};
 
@@ -191,7 +191,7 @@ fn timeseries(targets: Vec<Value>, unit: &str, thresholds: &[(f64, &str)]) -> Va
 }
 
 fn outcome_panels(panels: &mut Panels, rule: &OutcomeRule, settings: &crate::PrometheusSettings) {
-    let sel = prom::outcome_selectors(rule, settings);
+    let sel = outcome_selectors(rule, settings);
     let window = DisplayDuration(rule.window);
     let by = &sel.by;
     let mut targets = vec![

@@ -5,6 +5,7 @@ mod cloudwatch;
 mod datadog;
 mod grafana;
 mod prometheus;
+mod promql;
 mod series;
 
 use std::fmt;

@@ -10,6 +10,7 @@
 use std::fmt::Write as _;
 use std::time::Duration;
 
+use super::promql::{BEATS, OutcomeSelectors, STATUS, literal, outcome_selectors, selector};
 use super::{Engine, GenerateError, header, number, quoted, sorted_deadman, sorted_outcome};
 use crate::rulefile::{
     Anomaly, DeadmanRule, DisplayDuration, MIN_SAMPLES_PER_WINDOW, OnNoData, OutcomeRule,
@@ -36,10 +37,6 @@ pub(crate) const ANOMALY_ALERT: &str = "HeartbeatOutcomeAnomaly";
 pub(crate) const NO_DATA_ALERT: &str = "HeartbeatOutcomeNoData";
 /// An SLA burns its error budget fast (page) or steadily (ticket).
 pub(crate) const BURN_ALERT: &str = "HeartbeatSLOBurnRate";
-
-const BEATS: &str = "heartbeat_beats_total";
-const STATUS: &str = "heartbeat_emitter_status";
-const OUTCOMES: &str = "heartbeat_outcomes_total";
 
 /// Smallest relative drop an anomaly alert fires on, whatever the spread: the same 15 % as the
 /// watch's own judge (`judge/anomaly.rs`).
@@ -401,55 +398,6 @@ fn silent_rule(
 // ---------------------------------------------------------------------------------------------
 // Outcomes
 // ---------------------------------------------------------------------------------------------
-
-/// The matchers and grouping of an outcome rule: all its points, and its successes.
-pub(crate) struct OutcomeSelectors {
-    pub(crate) all: String,
-    pub(crate) success: String,
-    pub(crate) failure: String,
-    pub(crate) by: String,
-    what: String,
-}
-
-pub(crate) fn outcome_selectors(
-    rule: &OutcomeRule,
-    settings: &PrometheusSettings,
-) -> OutcomeSelectors {
-    let mut matchers = vec![("heartbeat_outcome".to_owned(), rule.outcome.clone())];
-    let mut by = vec!["heartbeat_outcome".to_owned()];
-    if let Some(service) = &rule.service {
-        matchers.push((settings.service_label.clone(), service.clone()));
-        by.push(settings.service_label.clone());
-    }
-    for (key, value) in &rule.filters {
-        matchers.push((label_name(key), value.clone()));
-    }
-    let all = selector(OUTCOMES, &matchers);
-    let mut failures = matchers.clone();
-    failures.push(("heartbeat_result".to_owned(), "failure".to_owned()));
-    let failure = selector(OUTCOMES, &failures);
-    matchers.push(("heartbeat_result".to_owned(), "success".to_owned()));
-    let success = selector(OUTCOMES, &matchers);
-    let mut what = rule.outcome.clone();
-    if let Some(service) = &rule.service {
-        let _ = write!(what, " of {service}");
-    }
-    if !rule.filters.is_empty() {
-        let filters: Vec<String> = rule
-            .filters
-            .iter()
-            .map(|(key, value)| format!("{key}={value}"))
-            .collect();
-        let _ = write!(what, " ({})", filters.join(", "));
-    }
-    OutcomeSelectors {
-        all,
-        success,
-        failure,
-        by: by.join(", "),
-        what: literal(&what),
-    }
-}
 
 fn outcome_rules(out: &mut Out, rule: &OutcomeRule, settings: &PrometheusSettings) {
     let sel = outcome_selectors(rule, settings);
@@ -937,27 +885,6 @@ fn percent(ratio: f64) -> String {
     format!("{}%", number((ratio * 10_000.0).round() / 100.0))
 }
 
-/// An attribute key as a Prometheus label: every character outside `[a-zA-Z0-9_]` becomes `_`.
-pub(crate) fn label_name(key: &str) -> String {
-    key.chars()
-        .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
-        .collect()
-}
-
-/// User text inside an annotation, which Prometheus expands as a Go template: `{{` is literal.
-fn literal(text: &str) -> String {
-    text.replace("{{", "{{ \"{{\" }}")
-}
-
-/// `metric{a="b",c="d"}`, with values quoted as PromQL strings.
-fn selector(metric: &str, matchers: &[(String, String)]) -> String {
-    let matchers: Vec<String> = matchers
-        .iter()
-        .map(|(label, value)| format!("{label}={}", quoted(value)))
-        .collect();
-    format!("{metric}{{{}}}", matchers.join(", "))
-}
-
 /// One alerting or recording rule, written as YAML.
 struct Rule {
     kind: &'static str,
@@ -1083,12 +1010,6 @@ impl Rule {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn attribute_keys_become_label_names() {
-        assert_eq!(label_name("surface"), "surface");
-        assert_eq!(label_name("app.region-name"), "app_region_name");
-    }
 
     #[test]
     fn n_windows_pend_for_n_minus_one() {

@@ -11,14 +11,11 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 
-use super::prometheus::label_name;
+use super::promql::{BEATS, OUTCOMES, label_name};
 use crate::rulefile::RuleFile;
 
 /// One series: its labels, `__name__` included.
 pub type Series = BTreeMap<String, String>;
-
-const BEATS: &str = "heartbeat_beats_total";
-const OUTCOMES: &str = "heartbeat_outcomes_total";
 
 /// What `rules check` found: a line per rule, and whether every rule matched.
 #[derive(Debug, Clone, PartialEq, Eq)]

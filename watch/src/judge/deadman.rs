@@ -19,10 +19,11 @@
 use std::collections::VecDeque;
 use std::sync::Arc;
 
-use super::{EmitterSeen, Name, RuleState, StatusRow, TickReport, resolve_alert};
+use super::{Name, RuleState, resolve_alert};
 use crate::alert::{Alert, AlertKind, AlertStatus, Classification};
 use crate::clock::{human, ms, rfc3339};
 use crate::rulefile::DeadmanRule;
+use crate::state::{EmitterSeen, StatusRow, TickReport};
 use crate::store::{Pending, Role, Series, Store};
 
 /// Windows of history kept for the diagnosis.

@@ -19,73 +19,15 @@ use serde::{Deserialize, Serialize};
 
 use crate::alert::{Alert, AlertStatus};
 use crate::rulefile::RuleFile;
+use crate::state::{Persisted, TickReport};
 use crate::store::{Role, Store};
 
 pub(crate) use deadman::DeadmanState;
 pub(crate) use outcome::OutcomeState;
-pub use sla::SlotState;
-pub(crate) use sla::{Signal, SignalNow, SlaState, month_of};
+pub(crate) use sla::{Signal, SignalNow, SlaState};
 
 /// Alerts kept for the view and the API after they changed state.
 const RECENT_ALERTS: usize = 50;
-
-/// A ledger row: one slot (a minute) of one SLA.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct LedgerRow {
-    pub(crate) sla: usize,
-    pub(crate) slot_ms: i64,
-    pub(crate) state: SlotState,
-}
-
-/// The latest `heartbeat.emitter.status` of one emitter of a dead-man rule, as persisted.
-#[derive(Debug, Clone, PartialEq)]
-pub(crate) struct StatusRow {
-    pub(crate) emitter: String,
-    pub(crate) instance: String,
-    pub(crate) recv_ms: i64,
-    pub(crate) value: f64,
-    pub(crate) reason: Option<String>,
-}
-
-/// A closed outcome window, the anomaly baseline's history.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub(crate) struct WindowRow {
-    pub(crate) rule: usize,
-    pub(crate) start_ms: i64,
-    pub(crate) successes: f64,
-    pub(crate) failures: f64,
-}
-
-/// The last beat seen from an emitter.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct EmitterSeen {
-    /// `service.name`.
-    pub service: String,
-    /// `heartbeat.emitter`.
-    pub emitter: String,
-    /// `service.instance.id` of the last beat.
-    pub instance: String,
-    /// When the last beat point arrived (ms since the epoch).
-    pub last_seen_ms: i64,
-    /// The beat count it carried.
-    pub last_value: f64,
-}
-
-/// What one tick changed, for the database and the alert hooks.
-#[derive(Debug, Default)]
-pub(crate) struct TickReport {
-    pub(crate) events: Vec<Alert>,
-    pub(crate) ledger: Vec<LedgerRow>,
-    pub(crate) windows: Vec<WindowRow>,
-    pub(crate) emitters: Vec<EmitterSeen>,
-    /// Firing alerts whose diagnosis changed (an alert that became `no_data`, an action's
-    /// result): saved, not sent.
-    pub(crate) updates: Vec<Alert>,
-    /// Each event with the sinks it is routed to: the outbox rows of this tick.
-    pub(crate) outbox: Vec<(Alert, Vec<String>)>,
-    /// `(dead-man rule, status, true to save or false to delete)`.
-    pub(crate) statuses: Vec<(usize, StatusRow, bool)>,
-}
 
 /// Which rules a series feeds, resolved once per series.
 #[derive(Debug, Clone, Default)]
@@ -160,7 +102,7 @@ impl Judge {
     }
 
     /// Brings back what a previous run persisted: open alerts, outcome history, ledger slots.
-    pub(crate) fn restore(&mut self, state: crate::db::Persisted) {
+    pub(crate) fn restore(&mut self, state: Persisted) {
         for alert in state.open_alerts {
             if let Some(d) = self.deadman.iter_mut().find(|d| d.rule.name == alert.rule) {
                 d.restore_firing(alert);

@@ -21,11 +21,12 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use super::anomaly::{self, Expected};
-use super::{DimView, Name, RuleState, SignalNow, TickReport, WindowRow, resolve_alert};
+use super::{DimView, Name, RuleState, SignalNow, resolve_alert};
 use crate::alert::{Alert, AlertKind, AlertStatus, Classification, Contributor, Deploy};
 use crate::clock::{human, ms, rfc3339};
 use crate::rulefile::OnNoData;
 use crate::rulefile::OutcomeRule;
+use crate::state::{TickReport, WindowRow};
 use crate::store::{Pending, Role, Series, Store};
 
 /// Weight of the newest good window in the usual per-value counts.

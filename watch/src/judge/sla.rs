@@ -15,54 +15,13 @@
 
 use std::collections::BTreeMap;
 
-use serde::{Deserialize, Serialize};
-
-use super::{LedgerRow, SlaView, TickReport};
-use crate::clock::civil_from_days;
+use super::SlaView;
+use crate::clock::month_of;
 use crate::rulefile::Sla;
+use crate::state::{LedgerRow, SlotState, TickReport};
 
 /// How far back a firing signal marks slots down, at most.
 const MAX_BACKFILL_MS: i64 = 24 * 3600 * 1000;
-
-/// What a ledger slot says.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum SlotState {
-    /// A signal was firing.
-    Down,
-    /// The watch could not judge it (warming, or no data at all, or not running).
-    Unknown,
-    /// Judged, with data, and nothing fired.
-    Up,
-}
-
-impl SlotState {
-    /// The database encoding: 0 down, 1 unknown, 2 up.
-    pub(crate) fn code(self) -> i64 {
-        match self {
-            Self::Down => 0,
-            Self::Unknown => 1,
-            Self::Up => 2,
-        }
-    }
-
-    pub(crate) fn from_code(code: i64) -> Self {
-        match code {
-            0 => Self::Down,
-            2 => Self::Up,
-            _ => Self::Unknown,
-        }
-    }
-
-    /// Down always wins; otherwise the newer judgement stands.
-    pub(crate) fn merge(self, newer: Self) -> Self {
-        if self == Self::Down || newer == Self::Down {
-            Self::Down
-        } else {
-            newer
-        }
-    }
-}
 
 /// A signal of an SLA: an outcome or a dead-man rule, by index.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -91,12 +50,6 @@ pub(crate) struct SlaState {
     slots: BTreeMap<i64, SlotState>,
     was_down: bool,
     last_slot: i64,
-}
-
-/// `(year, month)` of a time in ms since the epoch.
-pub(crate) fn month_of(ms: i64) -> (i64, u32) {
-    let (y, m, _) = civil_from_days(ms.div_euclid(86_400_000));
-    (y, m)
 }
 
 impl SlaState {

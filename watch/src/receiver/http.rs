@@ -571,7 +571,7 @@ fn report(query: &str, shared: &Shared) -> Response<Body> {
             }
         },
         None => {
-            let (year, month) = crate::judge::month_of(shared.clock.now_ms());
+            let (year, month) = crate::clock::month_of(shared.clock.now_ms());
             Month { year, month }
         }
     };

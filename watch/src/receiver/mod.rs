@@ -71,7 +71,7 @@ pub(crate) struct Shared {
     /// Requests in flight before 429.
     pub(crate) queue_capacity: usize,
     /// The test hook's faults.
-    pub(crate) faults: Arc<crate::selfwatch::Faults>,
+    pub(crate) faults: Arc<crate::faults::Faults>,
 }
 
 /// The outcome of one export request.
