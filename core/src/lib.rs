@@ -24,6 +24,7 @@ pub mod registry;
 pub mod semconv;
 pub mod tenant;
 pub mod tenant_hash;
+pub mod text;
 pub mod tuning;
 pub mod validate;
 
@@ -43,4 +44,4 @@ pub use crate::registry::{OutcomeBuilder, Registry, RegistryBuilder, Series};
 pub use crate::semconv::OVERFLOW_TENANT;
 pub use crate::tenant::DEFAULT_TENANT_LIMIT;
 pub use crate::tenant_hash::{MAX_SALT_LEN, TENANT_HASH_PREFIX, TenantHashError, TenantHasher};
-pub use crate::validate::{MAX_NAME_LEN, MAX_REASON_LEN, MAX_REASONS, OutcomeError};
+pub use crate::validate::{MAX_NAME_LEN, MAX_REASON_LEN, MAX_REASONS, OutcomeError, Problem};

@@ -4,26 +4,13 @@ use super::counter::ShardedCounter;
 use super::health::Health;
 use super::tenant::{TenantCells, TenantTable};
 use super::tenant_hash::TenantHasher;
+use crate::semconv::RESERVED_REASONS;
 use std::fmt;
 use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
 
-/// The failure reason of a plain [`Outcome::failure`].
-pub const REASON_UNSPECIFIED: &str = "unspecified";
-/// The failure reason of an [`OutcomeGuard`] dropped without being resolved.
-pub const REASON_ABANDONED: &str = "abandoned";
-/// The failure reason of an [`OutcomeGuard`] dropped while its thread panics.
-pub const REASON_PANICKED: &str = "panicked";
-/// The failure reason recorded when a reason outside the declared set is given.
-pub const REASON_OTHER: &str = "other";
+pub use crate::semconv::{REASON_ABANDONED, REASON_OTHER, REASON_PANICKED, REASON_UNSPECIFIED};
 
-/// Reasons every outcome has, in slot order after success.
-pub(crate) const RESERVED_REASONS: [&str; 4] = [
-    REASON_UNSPECIFIED,
-    REASON_ABANDONED,
-    REASON_PANICKED,
-    REASON_OTHER,
-];
 const UNSPECIFIED: usize = 0;
 const ABANDONED: usize = 1;
 const PANICKED: usize = 2;

@@ -2,11 +2,11 @@
 
 use super::clock::{Clock, SystemClock};
 use super::health::{Health, RegistryHealth};
-use super::outcome::{Outcome, OutcomeInner, OutcomeResult, RESERVED_REASONS};
+use super::outcome::{Outcome, OutcomeInner, OutcomeResult};
 use super::semconv::OVERFLOW_TENANT;
-use super::tenant::DEFAULT_TENANT_LIMIT;
+use super::tenant::{DEFAULT_TENANT_LIMIT, TenantCells};
 use super::tenant_hash::TenantHasher;
-use super::validate::{self, MAX_REASONS, OutcomeError};
+use super::validate::{self, OutcomeError};
 use std::fmt;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
@@ -154,8 +154,21 @@ impl Registry {
     /// when nothing happened, so "no series" never means "zero successes". Tenant rows report
     /// success always and failure reasons once they are non-zero.
     pub fn collect(&self, mut f: impl FnMut(&Series<'_>)) {
-        let outcomes: Vec<Arc<OutcomeInner>> = self.outcomes().clone();
-        for o in &outcomes {
+        self.walk(&mut WalkBuffers::default(), |s, _| f(s));
+    }
+
+    /// [`Registry::collect`] for the collector: `buffers` are kept between walks, so that a walk
+    /// allocates nothing once they are large enough, and each series comes with its
+    /// [`SeriesId`].
+    pub(crate) fn walk(
+        &self,
+        buffers: &mut WalkBuffers,
+        mut f: impl FnMut(&Series<'_>, SeriesId),
+    ) {
+        buffers.outcomes.clear();
+        buffers.outcomes.extend(self.outcomes().iter().cloned());
+        for (index, o) in buffers.outcomes.iter().enumerate() {
+            let outcome = u32::try_from(index).unwrap_or(u32::MAX);
             let base = Series {
                 outcome: &o.name,
                 attributes: &o.attributes,
@@ -164,37 +177,57 @@ impl Registry {
                 tenant: None,
                 value: o.success.total(),
             };
-            f(&base);
-            for (reason, counter) in o.reasons.iter().zip(o.failures.iter()) {
-                f(&Series {
+            f(&base, SeriesId { outcome, slot: 0 });
+            for (slot, (reason, counter)) in (1..).zip(o.reasons.iter().zip(o.failures.iter())) {
+                let series = Series {
                     result: OutcomeResult::Failure,
                     reason: Some(reason),
                     value: counter.total(),
                     ..base
-                });
+                };
+                f(&series, SeriesId { outcome, slot });
             }
-            o.tenants.visit(|row| {
+            o.tenants.visit_with(&mut buffers.rows, |row| {
                 let tenant = Some(&*row.tenant);
-                f(&Series {
+                let series = Series {
                     tenant,
                     value: row.get(0),
                     ..base
-                });
-                for (i, reason) in o.reasons.iter().enumerate() {
+                };
+                f(&series, SeriesId { outcome, slot: 0 });
+                for (slot, (i, reason)) in (1..).zip(o.reasons.iter().enumerate()) {
                     let value = row.get(1 + i);
                     if value > 0 {
-                        f(&Series {
+                        let series = Series {
                             result: OutcomeResult::Failure,
                             reason: Some(reason),
                             tenant,
                             value,
                             ..base
-                        });
+                        };
+                        f(&series, SeriesId { outcome, slot });
                     }
                 }
             });
         }
+        buffers.outcomes.clear();
     }
+}
+
+/// Where a series sits in its registry: the outcome's place in declaration order and the slot
+/// (0 for success, `1 + i` for failure reason `i`). With the tenant, if any, it identifies the
+/// series for as long as the registry lives (outcomes are never removed).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) struct SeriesId {
+    pub(crate) outcome: u32,
+    pub(crate) slot: u32,
+}
+
+/// What [`Registry::walk`] reuses between walks.
+#[derive(Default)]
+pub(crate) struct WalkBuffers {
+    outcomes: Vec<Arc<OutcomeInner>>,
+    rows: Vec<Arc<TenantCells>>,
 }
 
 /// Configures a [`Registry`].
@@ -309,33 +342,9 @@ impl OutcomeBuilder<'_> {
     /// # Errors
     /// [`OutcomeError`] naming the bad name, key, value or reason, or a conflicting declaration.
     pub fn build(self) -> Result<Outcome, OutcomeError> {
-        validate::outcome_name(&self.name)?;
         let mut attributes = self.attributes;
-        for (k, v) in &attributes {
-            validate::attribute_key(k)?;
-            validate::attribute_value(k, v)?;
-        }
-        attributes.sort();
-        if let Some(w) = attributes.windows(2).find(|w| w[0].0 == w[1].0) {
-            return Err(OutcomeError::InvalidAttributeKey {
-                key: w[0].0.clone(),
-                reason: "it is given twice",
-            });
-        }
-        let mut reasons: Vec<Box<str>> = RESERVED_REASONS.iter().map(|r| (*r).into()).collect();
-        for r in &self.reasons {
-            validate::reason(r)?;
-            if !reasons.iter().any(|have| **have == **r) {
-                reasons.push(r.as_str().into());
-            }
-        }
-        let declared = reasons.len() - RESERVED_REASONS.len();
-        if declared > MAX_REASONS {
-            return Err(OutcomeError::TooManyReasons {
-                outcome: self.name,
-                count: declared,
-            });
-        }
+        let reasons = validate::declaration(&self.name, &mut attributes, &self.reasons)
+            .map_err(OutcomeError::from)?;
         if self.noop {
             return Ok(Outcome::noop());
         }
@@ -348,7 +357,12 @@ impl OutcomeBuilder<'_> {
             .iter()
             .find(|o| *o.name == *self.name && o.attributes == attributes)
         {
-            if existing.reasons[..] == reasons[..] {
+            if existing
+                .reasons
+                .iter()
+                .map(|r| &**r)
+                .eq(reasons.iter().map(String::as_str))
+            {
                 return Ok(Outcome::from_inner(Arc::clone(existing)));
             }
             return Err(OutcomeError::Conflict {
@@ -359,7 +373,7 @@ impl OutcomeBuilder<'_> {
         let inner = Arc::new(OutcomeInner::new(
             self.name.into(),
             attributes,
-            reasons.into(),
+            reasons.into_iter().map(String::into_boxed_str).collect(),
             self.tenant_limit
                 .unwrap_or(self.registry.inner.tenant_limit),
             self.registry.inner.tenant_hasher,

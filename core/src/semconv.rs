@@ -1,12 +1,14 @@
-//! The wire contract: metric names, units and attribute keys, as documented in
-//! `docs/semantic-conventions.md`. Receivers, generated rules and the conformance suite use
-//! these same constants.
+//! The wire contract: metric names, units, descriptions, attribute keys and reserved values,
+//! as documented in `docs/semantic-conventions.md`. Emitters (native and browser), receivers,
+//! generated rules and the conformance suite use these same constants.
 
 /// The outcome counter: a monotonic sum of customer jobs, one series per outcome, result and
 /// reason (and tenant on the drill-down path).
 pub const METRIC_OUTCOMES: &str = "heartbeat.outcomes";
 /// The UCUM unit of [`METRIC_OUTCOMES`].
 pub const UNIT_OUTCOMES: &str = "{outcome}";
+/// The description of [`METRIC_OUTCOMES`].
+pub const DESCRIPTION_OUTCOMES: &str = "Customer jobs done (success) or not done (failure)";
 /// The outcome name.
 pub const ATTR_OUTCOME: &str = "heartbeat.outcome";
 /// `"success"` or `"failure"`.
@@ -26,11 +28,17 @@ pub const RESOURCE_INSTANCE_ID: &str = "service.instance.id";
 pub const METRIC_BEATS: &str = "heartbeat.beats";
 /// The UCUM unit of [`METRIC_BEATS`].
 pub const UNIT_BEATS: &str = "{beat}";
+/// The description of [`METRIC_BEATS`].
+pub const DESCRIPTION_BEATS: &str =
+    "Dead-man beats sent, cumulative per emitter: a rate watchdog pages when it stops rising.";
 /// The dead-man emitter name, on every emitter metric.
 pub const ATTR_EMITTER: &str = "heartbeat.emitter";
 /// The dead-man emitter state gauge: `0` beating, `1` failing (with [`ATTR_REASON`]), `2`
 /// stopped on purpose.
 pub const METRIC_EMITTER_STATUS: &str = "heartbeat.emitter.status";
+/// The description of [`METRIC_EMITTER_STATUS`] (a gauge without a unit).
+pub const DESCRIPTION_EMITTER_STATUS: &str =
+    "Dead-man emitter state: 0 beating, 1 failing (with heartbeat.reason), 2 stopped on purpose.";
 /// [`METRIC_EMITTER_STATUS`] value: beating.
 pub const STATUS_BEATING: i64 = 0;
 /// [`METRIC_EMITTER_STATUS`] value: the health gate failed; beats are held.
@@ -40,13 +48,53 @@ pub const STATUS_STOPPED: i64 = 2;
 /// Self-health: exports by [`ATTR_RESULT`] (`success`/`failure`) and, on failures,
 /// [`ATTR_REASON`] (`error` or `timeout`).
 pub const METRIC_SDK_EXPORTS: &str = "heartbeat.sdk.exports";
+/// The UCUM unit of [`METRIC_SDK_EXPORTS`].
+pub const UNIT_SDK_EXPORTS: &str = "{export}";
+/// The description of [`METRIC_SDK_EXPORTS`].
+pub const DESCRIPTION_SDK_EXPORTS: &str = "OTLP exports by result, and failures by reason (timeout, dns, connect, tls, http_4xx, http_5xx, error).";
 /// Self-health: seconds since the last successful export (since start before the first).
 pub const METRIC_SDK_EXPORT_AGE: &str = "heartbeat.sdk.export.last_success_age";
+/// The UCUM unit of [`METRIC_SDK_EXPORT_AGE`] (a gauge).
+pub const UNIT_SDK_EXPORT_AGE: &str = "s";
+/// The description of [`METRIC_SDK_EXPORT_AGE`].
+pub const DESCRIPTION_SDK_EXPORT_AGE: &str =
+    "Seconds since the last successful export (since start before the first).";
 /// Self-health: pings to the external channel by [`ATTR_EMITTER`], [`ATTR_RESULT`]
 /// (`success`/`failure`/`skipped`) and [`ATTR_REASON`].
 pub const METRIC_SDK_PINGS: &str = "heartbeat.sdk.pings";
+/// The UCUM unit of [`METRIC_SDK_PINGS`].
+pub const UNIT_SDK_PINGS: &str = "{ping}";
+/// The description of [`METRIC_SDK_PINGS`].
+pub const DESCRIPTION_SDK_PINGS: &str =
+    "Pings to the external channel: delivered, failed by reason, skipped while one was in flight.";
 /// Self-health: ticks an emitter skipped because it woke too late for them (a stall).
 pub const METRIC_SDK_TICKS_SKIPPED: &str = "heartbeat.sdk.ticks.skipped";
+/// The UCUM unit of [`METRIC_SDK_TICKS_SKIPPED`].
+pub const UNIT_SDK_TICKS_SKIPPED: &str = "{tick}";
+/// The description of [`METRIC_SDK_TICKS_SKIPPED`].
+pub const DESCRIPTION_SDK_TICKS_SKIPPED: &str =
+    "Ticks an emitter skipped because it woke after them (a stalled process or runtime).";
 /// Self-health: recorded events whose input the SDK corrected, by [`ATTR_REASON`]
 /// (`invalid_tenant`, `overflowed_tenant`, `undeclared_reason`); every one was still counted.
 pub const METRIC_SDK_INPUTS_CORRECTED: &str = "heartbeat.sdk.inputs.corrected";
+/// The UCUM unit of [`METRIC_SDK_INPUTS_CORRECTED`].
+pub const UNIT_SDK_INPUTS_CORRECTED: &str = "{event}";
+/// The description of [`METRIC_SDK_INPUTS_CORRECTED`].
+pub const DESCRIPTION_SDK_INPUTS_CORRECTED: &str =
+    "Recorded events whose input was corrected (and still counted).";
+
+/// The failure reason of a plain failure (no reason given).
+pub const REASON_UNSPECIFIED: &str = "unspecified";
+/// The failure reason of a started job dropped without being resolved.
+pub const REASON_ABANDONED: &str = "abandoned";
+/// The failure reason of a started job dropped while its thread panics.
+pub const REASON_PANICKED: &str = "panicked";
+/// The failure reason recorded when a reason outside the declared set is given.
+pub const REASON_OTHER: &str = "other";
+/// The reasons every outcome has, in this order before its declared ones.
+pub const RESERVED_REASONS: [&str; 4] = [
+    REASON_UNSPECIFIED,
+    REASON_ABANDONED,
+    REASON_PANICKED,
+    REASON_OTHER,
+];

@@ -13,7 +13,7 @@
 //! its 64-bit result, as in the SipHash paper, its reference code and OpenSSL.
 
 use super::semconv::OVERFLOW_TENANT;
-use super::validate::value_problem;
+use super::validate::{Problem, value_problem};
 use std::fmt;
 
 /// The prefix of a hashed tenant id on the wire (`"h-"` and 16 lowercase hex digits).
@@ -37,29 +37,39 @@ const fn key(k: [u8; 16]) -> (u64, u64) {
 
 /// Why a tenant-hashing salt was refused. The salt is the hashing key, so only an empty one is
 /// shown.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum TenantHashError {
     /// The salt is empty or longer than [`MAX_SALT_LEN`] bytes.
-    #[error(
-        "invalid tenant hashing salt {}: {reason}; allowed: 1 to 255 bytes of UTF-8",
-        SaltShown(*len)
-    )]
     InvalidSalt {
         /// Its length in bytes.
         len: usize,
-        /// What is wrong with it.
+        /// What is wrong with it ([`Problem::message`]).
         reason: &'static str,
     },
 }
 
-struct SaltShown(usize);
-
-impl fmt::Display for SaltShown {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(if self.0 == 0 { "\"\"" } else { "(not shown)" })
+impl TenantHashError {
+    /// Appends the message (what `Display` shows), without the `fmt` machinery.
+    pub fn write_to(&self, o: &mut String) {
+        let Self::InvalidSalt { len, reason } = self;
+        o.push_str("invalid tenant hashing salt ");
+        o.push_str(if *len == 0 { "\"\"" } else { "(not shown)" });
+        o.push_str(": ");
+        o.push_str(reason);
+        o.push_str("; allowed: 1 to 255 bytes of UTF-8");
     }
 }
+
+impl fmt::Display for TenantHashError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut o = String::new();
+        self.write_to(&mut o);
+        f.write_str(&o)
+    }
+}
+
+impl std::error::Error for TenantHashError {}
 
 /// Hashes tenant ids with a salt: what [`RegistryBuilder::with_tenant_hasher`] and
 /// `HeartbeatBuilder::with_tenant_hashing` put on the wire instead of the ids, and what the
@@ -95,10 +105,10 @@ impl TenantHasher {
     /// # Errors
     /// [`TenantHashError::InvalidSalt`] for an empty salt or one over [`MAX_SALT_LEN`] bytes.
     pub fn new(salt: &str) -> Result<Self, TenantHashError> {
-        let reason = if salt.is_empty() {
-            "it is empty"
+        let problem = if salt.is_empty() {
+            Problem::Empty
         } else if salt.len() > MAX_SALT_LEN {
-            "it is longer than 255 bytes"
+            Problem::TooLong
         } else {
             let salt = salt.as_bytes();
             return Ok(Self {
@@ -108,7 +118,7 @@ impl TenantHasher {
         };
         Err(TenantHashError::InvalidSalt {
             len: salt.len(),
-            reason,
+            reason: problem.message(),
         })
     }
 

@@ -62,6 +62,4 @@ mod sdk;
 static ALLOCATOR: lol_alloc::AssumeSingleThreaded<lol_alloc::FreeListAllocator> =
     unsafe { lol_alloc::AssumeSingleThreaded::new(lol_alloc::FreeListAllocator::new()) };
 
-pub use crate::emitters::DESCRIPTION_BEATS;
-pub use crate::outcomes::{DESCRIPTION_INPUTS_CORRECTED, DESCRIPTION_OUTCOMES};
 pub use crate::sdk::{Sdk, VERSION};

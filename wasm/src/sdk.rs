@@ -7,10 +7,9 @@
 
 use crate::clock::PageClock;
 use crate::emitters::{Emitters, StartError};
-use crate::outcomes::{Outcomes, quote};
-use heartbeat_core::{
-    AggregationTemporality, Batch, Collector, TenantHashError, TenantHasher, encode_json,
-};
+use crate::outcomes::Outcomes;
+use heartbeat_core::text::push_quoted;
+use heartbeat_core::{AggregationTemporality, Batch, Collector, TenantHasher, encode_json};
 use std::mem;
 use std::sync::Arc;
 use wasm_bindgen::prelude::wasm_bindgen;
@@ -151,7 +150,7 @@ impl Sdk {
             }
             Err(StartError::Duplicate) => {
                 let mut e = String::from("a heartbeat named ");
-                quote(&mut e, name);
+                push_quoted(&mut e, name);
                 e.push_str(" is running; stop it first, or choose another name");
                 self.error = e;
                 -1
@@ -240,13 +239,11 @@ impl Sdk {
                 self.outcomes.hasher = Some(h);
                 true
             }
-            // The native messages, without the `fmt` machinery.
-            Err(TenantHashError::InvalidSalt { len: 0, .. }) => self.refuse(
-                "invalid tenant hashing salt \"\": it is empty; allowed: 1 to 255 bytes of UTF-8",
-            ),
-            Err(_) => self.refuse(
-                "invalid tenant hashing salt (not shown): it is longer than 255 bytes; allowed: 1 to 255 bytes of UTF-8",
-            ),
+            Err(e) => {
+                self.error.clear();
+                e.write_to(&mut self.error);
+                false
+            }
         }
     }
 
