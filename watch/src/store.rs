@@ -14,6 +14,11 @@ use std::sync::Arc;
 
 use foldhash::fast::RandomState;
 
+use heartbeat::semconv::{
+    ATTR_EMITTER, ATTR_OUTCOME, ATTR_REASON, ATTR_RESULT, ATTR_TENANT, METRIC_BEATS,
+    METRIC_EMITTER_STATUS, METRIC_OUTCOMES,
+};
+
 use crate::ingest::{Batch, Kind, Point};
 
 /// Recent points kept per series.
@@ -99,6 +104,7 @@ impl Series {
     pub(crate) fn fixed_attrs(&self) -> impl Iterator<Item = (&str, &str)> {
         self.attrs
             .iter()
+            // semconv: missing (the reserved attribute prefix)
             .filter(|(k, _)| !k.starts_with("heartbeat."))
             .map(|(k, v)| (&**k, &**v))
     }
@@ -552,21 +558,21 @@ fn role_of(metric: &str, attrs: &[(Box<str>, Box<str>)]) -> Role {
             .map(|i| attrs[i].1.clone())
     };
     match metric {
-        "heartbeat.outcomes" => match get("heartbeat.outcome") {
+        METRIC_OUTCOMES => match get(ATTR_OUTCOME) {
             Some(outcome) => Role::Outcome {
                 outcome,
-                success: get("heartbeat.result").as_deref() != Some("failure"),
-                reason: get("heartbeat.reason"),
-                tenant: get("heartbeat.tenant"),
+                success: get(ATTR_RESULT).as_deref() != Some("failure"),
+                reason: get(ATTR_REASON),
+                tenant: get(ATTR_TENANT),
             },
             None => Role::Other,
         },
-        "heartbeat.beats" => Role::Beats {
-            emitter: get("heartbeat.emitter").unwrap_or_default(),
+        METRIC_BEATS => Role::Beats {
+            emitter: get(ATTR_EMITTER).unwrap_or_default(),
         },
-        "heartbeat.emitter.status" => Role::Status {
-            emitter: get("heartbeat.emitter").unwrap_or_default(),
-            reason: get("heartbeat.reason"),
+        METRIC_EMITTER_STATUS => Role::Status {
+            emitter: get(ATTR_EMITTER).unwrap_or_default(),
+            reason: get(ATTR_REASON),
         },
         _ => Role::Other,
     }

@@ -3,6 +3,8 @@
 
 use std::fmt::Write as _;
 
+use heartbeat::semconv::ATTR_TENANT;
+
 use crate::alert::Alert;
 use crate::clock::{human, rfc3339};
 use crate::judge::{RuleState, Snapshot};
@@ -67,7 +69,7 @@ pub(crate) fn render(s: &Snapshot, ansi: bool, title: &str) -> String {
             );
             let mut tenants = 0;
             for d in &o.by_attribute {
-                let is_tenant = d.key == "heartbeat.tenant";
+                let is_tenant = d.key == ATTR_TENANT;
                 if is_tenant {
                     tenants += 1;
                     if tenants > TENANTS_SHOWN {

@@ -11,6 +11,10 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 use std::time::Duration;
 
+use heartbeat::semconv::{
+    ATTR_EMITTER, ATTR_OUTCOME, ATTR_RESULT, METRIC_BEATS, METRIC_EMITTER_STATUS, METRIC_OUTCOMES,
+};
+
 use super::{
     Engine, GenerateError, hcl_string, header, number, resource_name, sorted_deadman,
     sorted_outcome,
@@ -102,10 +106,10 @@ fn deadman(
 ) {
     let mut dimensions = vec![(settings.service_dimension.clone(), rule.service.clone())];
     if let Some(emitter) = &rule.emitter {
-        dimensions.push(("heartbeat.emitter".to_owned(), emitter.clone()));
+        dimensions.push((ATTR_EMITTER.to_owned(), emitter.clone()));
     }
-    declare(declarations, "heartbeat.beats", &dimensions);
-    declare(declarations, "heartbeat.emitter.status", &dimensions);
+    declare(declarations, METRIC_BEATS, &dimensions);
+    declare(declarations, METRIC_EMITTER_STATUS, &dimensions);
     let who = match &rule.emitter {
         Some(emitter) => format!("{}/{emitter}", rule.service),
         None => rule.service.clone(),
@@ -136,17 +140,10 @@ fn deadman(
         actions: actions(settings, rule.severity),
         tags: tags(&rule.name, "deadman", rule.severity.as_str()),
         queries: vec![
-            Query::metric(
-                "beats",
-                "heartbeat.beats",
-                "Sum",
-                period,
-                &dimensions,
-                settings,
-            ),
+            Query::metric("beats", METRIC_BEATS, "Sum", period, &dimensions, settings),
             Query::metric(
                 "status",
-                "heartbeat.emitter.status",
+                METRIC_EMITTER_STATUS,
                 "Minimum",
                 period,
                 &dimensions,
@@ -170,7 +167,7 @@ fn outcome(
     settings: &CloudWatchSettings,
     declarations: &mut Declarations,
 ) {
-    let mut dimensions = vec![("heartbeat.outcome".to_owned(), rule.outcome.clone())];
+    let mut dimensions = vec![(ATTR_OUTCOME.to_owned(), rule.outcome.clone())];
     if let Some(service) = &rule.service {
         dimensions.push((settings.service_dimension.clone(), service.clone()));
     }
@@ -178,10 +175,10 @@ fn outcome(
         dimensions.push((key.clone(), value.clone()));
     }
     let mut success = dimensions.clone();
-    success.push(("heartbeat.result".to_owned(), "success".to_owned()));
+    success.push((ATTR_RESULT.to_owned(), "success".to_owned()));
     let mut failure = dimensions.clone();
-    failure.push(("heartbeat.result".to_owned(), "failure".to_owned()));
-    declare(declarations, "heartbeat.outcomes", &success);
+    failure.push((ATTR_RESULT.to_owned(), "failure".to_owned()));
+    declare(declarations, METRIC_OUTCOMES, &success);
     let severity = rule.severity.as_str();
     let window = DisplayDuration(rule.window);
     let alarm = |suffix: &str, description: String, queries: Vec<Query>| Alarm {
@@ -215,7 +212,7 @@ fn outcome(
             vec![
                 Query::metric(
                     "success",
-                    "heartbeat.outcomes",
+                    METRIC_OUTCOMES,
                     "Sum",
                     period,
                     &success,
@@ -223,7 +220,7 @@ fn outcome(
                 ),
                 Query::metric(
                     "failure",
-                    "heartbeat.outcomes",
+                    METRIC_OUTCOMES,
                     "Sum",
                     period,
                     &failure,
@@ -253,7 +250,7 @@ fn outcome(
             vec![
                 Query::metric(
                     "success",
-                    "heartbeat.outcomes",
+                    METRIC_OUTCOMES,
                     "Sum",
                     period,
                     &success,
@@ -284,7 +281,7 @@ fn outcome(
             vec![
                 Query::metric(
                     "success",
-                    "heartbeat.outcomes",
+                    METRIC_OUTCOMES,
                     "Sum",
                     period,
                     &success,

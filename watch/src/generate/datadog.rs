@@ -9,6 +9,10 @@
 use std::fmt::Write as _;
 use std::time::Duration;
 
+use heartbeat::semconv::{
+    ATTR_EMITTER, ATTR_OUTCOME, ATTR_RESULT, METRIC_BEATS, METRIC_EMITTER_STATUS, METRIC_OUTCOMES,
+};
+
 use super::{
     Engine, GenerateError, hcl_string, header, minutes, number, resource_name, sorted_deadman,
     sorted_outcome,
@@ -164,7 +168,7 @@ fn check_window(rule: &str, window: Duration) -> Result<(), GenerateError> {
 fn deadman(out: &mut String, rule: &DeadmanRule, settings: &DatadogSettings) {
     let mut scope = vec![(settings.service_tag.as_str(), rule.service.as_str())];
     if let Some(emitter) = &rule.emitter {
-        scope.push(("heartbeat.emitter", emitter.as_str()));
+        scope.push((ATTR_EMITTER, emitter.as_str()));
     }
     let scope = tags(&scope);
     let span = rule.window.saturating_mul(rule.fire_after);
@@ -181,7 +185,7 @@ fn deadman(out: &mut String, rule: &DeadmanRule, settings: &DatadogSettings) {
         name: format!("[heartbeat] {who}: beats ({})", rule.name),
         kind: "query alert",
         query: format!(
-            "sum({}):default_zero(sum:heartbeat.beats{{{scope}}}.as_count()) < {min}",
+            "sum({}):default_zero(sum:{METRIC_BEATS}{{{scope}}}.as_count()) < {min}",
             timeframe(span)
         ),
         message: format!(
@@ -207,7 +211,7 @@ fn deadman(out: &mut String, rule: &DeadmanRule, settings: &DatadogSettings) {
         name: format!("[heartbeat] {who}: stopped on purpose ({})", rule.name),
         kind: "query alert",
         query: format!(
-            "max({}):min:heartbeat.emitter.status{{{scope}}} >= 2",
+            "max({}):min:{METRIC_EMITTER_STATUS}{{{scope}}} >= 2",
             timeframe(span)
         ),
         message: format!("State only (the composite monitor {id} notifies): stopped on purpose."),
@@ -257,7 +261,7 @@ fn outcome(
     rule: &OutcomeRule,
     settings: &DatadogSettings,
 ) -> Result<(), GenerateError> {
-    let mut scope = vec![("heartbeat.outcome", rule.outcome.as_str())];
+    let mut scope = vec![(ATTR_OUTCOME, rule.outcome.as_str())];
     if let Some(service) = &rule.service {
         scope.push((settings.service_tag.as_str(), service.as_str()));
     }
@@ -265,7 +269,7 @@ fn outcome(
         scope.push((key.as_str(), value.as_str()));
     }
     let all = tags(&scope);
-    scope.push(("heartbeat.result", "success"));
+    scope.push((ATTR_RESULT, "success"));
     let success = tags(&scope);
     let window = timeframe(rule.window);
     let id = resource_name("outcome", &rule.name);
@@ -277,7 +281,7 @@ fn outcome(
             name: format!("[heartbeat] {}: success ratio ({})", rule.outcome, rule.name),
             kind: "query alert",
             query: format!(
-                "sum({window}):sum:heartbeat.outcomes{{{success}}}.as_count() / sum:heartbeat.outcomes{{{all}}}.as_count() < {}",
+                "sum({window}):sum:{METRIC_OUTCOMES}{{{success}}}.as_count() / sum:{METRIC_OUTCOMES}{{{all}}}.as_count() < {}",
                 number(ratio)
             ),
             message: notify(
@@ -310,7 +314,7 @@ fn outcome(
             name: format!("[heartbeat] {}: success rate ({})", rule.outcome, rule.name),
             kind: "query alert",
             query: format!(
-                "sum({window}):sum:heartbeat.outcomes{{{success}}}.as_count() < {}",
+                "sum({window}):sum:{METRIC_OUTCOMES}{{{success}}}.as_count() < {}",
                 number(floor)
             ),
             message: notify(
@@ -346,7 +350,7 @@ fn outcome(
             name: format!("[heartbeat] {}: no data ({})", rule.outcome, rule.name),
             kind: "query alert",
             query: format!(
-                "sum({window}):default_zero(sum:heartbeat.outcomes{{{all}}}.as_count()) < {}",
+                "sum({window}):default_zero(sum:{METRIC_OUTCOMES}{{{all}}}.as_count()) < {}",
                 number(least)
             ),
             message: notify(
@@ -382,7 +386,7 @@ fn outcome(
             name: format!("[heartbeat] {}: negative anomaly ({})", rule.outcome, rule.name),
             kind: "query alert",
             query: format!(
-                "avg({}):anomalies(sum:heartbeat.outcomes{{{success}}}.as_count(), 'agile', {}, direction='below', alert_window='{}', interval={interval}, count_default_zero='true', seasonality='{seasonality}') >= 1",
+                "avg({}):anomalies(sum:{METRIC_OUTCOMES}{{{success}}}.as_count(), 'agile', {}, direction='below', alert_window='{}', interval={interval}, count_default_zero='true', seasonality='{seasonality}') >= 1",
                 timeframe(alert_window.saturating_mul(5)),
                 number(anomaly.sensitivity),
                 timeframe(alert_window)

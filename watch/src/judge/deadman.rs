@@ -548,9 +548,10 @@ impl DeadmanState {
         let rule = &self.rule;
         let signal = match &rule.emitter {
             Some(e) => format!(
-                "{}{{service.name=\"{}\",heartbeat.emitter=\"{e}\"}}",
+                "{}{{service.name=\"{}\",{}=\"{e}\"}}",
                 heartbeat::semconv::METRIC_BEATS,
-                rule.service
+                rule.service,
+                heartbeat::semconv::ATTR_EMITTER
             ),
             None => format!(
                 "{}{{service.name=\"{}\"}}",

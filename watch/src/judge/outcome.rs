@@ -20,6 +20,8 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
+use heartbeat::semconv::{ATTR_OUTCOME, ATTR_TENANT, METRIC_OUTCOMES};
+
 use super::anomaly::{self, Expected};
 use super::{DimView, Name, RuleState, SignalNow, resolve_alert};
 use crate::alert::{Alert, AlertKind, AlertStatus, Classification, Contributor, Deploy};
@@ -157,7 +159,7 @@ impl OutcomeState {
             Role::Outcome { tenant, .. } => tenant.as_deref(),
             _ => None,
         };
-        let pairs = tenant.map(|t| ("heartbeat.tenant", t)).into_iter().chain(
+        let pairs = tenant.map(|t| (ATTR_TENANT, t)).into_iter().chain(
             series
                 .fixed_attrs()
                 .filter(|(k, _)| !self.rule.filters.contains_key(*k)),
@@ -583,7 +585,7 @@ impl OutcomeState {
             }
             named.sort_by(|a, b| b.share_of_drop.total_cmp(&a.share_of_drop));
             named.truncate(MAX_CONTRIBUTORS);
-            if key == "heartbeat.tenant" {
+            if key == ATTR_TENANT {
                 tenants = named;
             } else {
                 attributes.extend(named);
@@ -631,14 +633,14 @@ impl OutcomeState {
         let classification = conditions
             .first()
             .map_or(Classification::SuccessRatio, |c| c.0);
-        let mut selector = format!("heartbeat.outcome=\"{}\"", rule.outcome);
+        let mut selector = format!("{ATTR_OUTCOME}=\"{}\"", rule.outcome);
         if let Some(s) = &rule.service {
             selector.push_str(&format!(",service.name=\"{s}\""));
         }
         for (k, v) in &rule.filters {
             selector.push_str(&format!(",{k}=\"{v}\""));
         }
-        let signal = format!("heartbeat.outcomes{{{selector}}}");
+        let signal = format!("{METRIC_OUTCOMES}{{{selector}}}");
         let (tenants, attributes, spread) = self.contributors();
         let deploys = self.deploys(store, since_ms);
         let mut details: Vec<String> = conditions.iter().map(|c| c.1.clone()).collect();
@@ -788,8 +790,8 @@ impl OutcomeState {
             })
             .collect();
         by_attribute.sort_by(|a, b| {
-            (a.key != "heartbeat.tenant")
-                .cmp(&(b.key != "heartbeat.tenant"))
+            (a.key != ATTR_TENANT)
+                .cmp(&(b.key != ATTR_TENANT))
                 .reverse()
                 .then((b.successes + b.failures).total_cmp(&(a.successes + a.failures)))
         });
