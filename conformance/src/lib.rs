@@ -39,23 +39,24 @@
 )]
 
 mod cases;
-mod otlp;
-mod receiver;
+mod ctx;
+mod options;
 mod report;
-mod rotel;
 mod runner;
 mod spec;
 pub mod target;
 
-pub use crate::cases::{Ctx, cases};
-pub use crate::otlp::{Point, PointValue, points, total};
-pub use crate::receiver::{
-    Fault, Outage, Probe, Receiver, ReceiverOptions, Recorded, Replied, Rule, Transport,
-};
+pub use crate::cases::cases;
+pub use crate::ctx::Ctx;
+pub use crate::options::RunOptions;
 pub use crate::report::{CaseResult, Counts, Report, results_table};
-pub use crate::runner::{RunError, RunOptions, check_only, run, run_cases};
+pub use crate::runner::{RunError, check_only, run, run_cases};
 pub use crate::spec::{Case, Check, Level, Needs, Scope, SpecRow, Status, Verdict, spec_rows};
 pub use crate::target::{
     Command, Emitter, EmitterConfig, KillMode, Protocol, Reply, ResultKind, Target, TargetError,
     TargetInfo, Temporality,
+};
+pub use heartbeat_testkit::{
+    Fault, Outage, Point, PointValue, Probe, Receiver, ReceiverOptions, Recorded, Replied, Rule,
+    Transport, points, total,
 };

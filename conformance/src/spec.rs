@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use serde::Serialize;
 
-use crate::cases::Ctx;
+use crate::ctx::Ctx;
 use crate::target::{Protocol, TargetInfo, Temporality};
 
 /// `conformance/SPEC.md`, the normative text the cases implement.

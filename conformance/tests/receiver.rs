@@ -204,9 +204,12 @@ async fn a_probe_refuses_only_the_request_carrying_the_data() {
 
 #[tokio::test]
 async fn a_body_over_the_size_limit_is_answered_413() {
-    let rx = Receiver::start(ReceiverOptions { max_body: Some(64) })
-        .await
-        .unwrap();
+    let rx = Receiver::start(ReceiverOptions {
+        max_body: Some(64),
+        ..ReceiverOptions::default()
+    })
+    .await
+    .unwrap();
     let r = post(&rx, "application/json", false, json(1).into_bytes()).await;
     assert_eq!(r.status(), 413);
     assert_eq!(rx.requests()[0].reply, Replied::Status(413));

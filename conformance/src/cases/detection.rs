@@ -19,10 +19,10 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use heartbeat_watch::{Alert, AlertStatus, Classification, Database, RuleFile, Watch};
 use tokio::task::JoinHandle;
 
-use super::wire::run;
-use super::{BEATS, Ctx, EMITTER, Run, Session, ms};
-use crate::otlp;
+use super::scenarios::run;
+use crate::ctx::{BEATS, Ctx, EMITTER, Run, Session, ms};
 use crate::spec::Verdict;
+use heartbeat_testkit as kit;
 
 const WINDOW: Duration = Duration::from_secs(2);
 const TICK: Duration = Duration::from_millis(100);
@@ -130,8 +130,8 @@ async fn beating_in(
     s.beat(CADENCE_MS, None).await?;
     let beat =
         s.rx.wait_for(Duration::from_secs(15), |reqs| {
-            otlp::total(
-                &otlp::points(reqs),
+            kit::total(
+                &kit::points(reqs),
                 BEATS,
                 &[("heartbeat.emitter", EMITTER)],
                 &[],
@@ -146,7 +146,7 @@ async fn beating_in(
 }
 
 /// The `service.instance.id`s of the beats in `points`.
-fn instances(points: &[otlp::Point]) -> BTreeSet<String> {
+fn instances(points: &[kit::Point]) -> BTreeSet<String> {
     points
         .iter()
         .filter(|p| p.metric == BEATS)
@@ -155,7 +155,7 @@ fn instances(points: &[otlp::Point]) -> BTreeSet<String> {
 }
 
 fn last_beat(s: &Session) -> Option<Duration> {
-    otlp::arrivals(&s.points(), BEATS, &[("heartbeat.emitter", EMITTER)])
+    kit::arrivals(&s.points(), BEATS, &[("heartbeat.emitter", EMITTER)])
         .last()
         .copied()
 }
@@ -322,9 +322,9 @@ pub(crate) async fn restart(ctx: Arc<Ctx>) -> Verdict {
             .map_err(|e| format!("the second instance: {e}"))?;
             let beat =
                 s.rx.wait_for(Duration::from_secs(10), |reqs| {
-                    otlp::points(reqs).iter().any(|p| {
+                    kit::points(reqs).iter().any(|p| {
                         p.metric == BEATS
-                            && matches!(p.value, otlp::PointValue::Int(v) if v > 0)
+                            && matches!(p.value, kit::PointValue::Int(v) if v > 0)
                             && p.resource
                                 .get("service.instance.id")
                                 .is_some_and(|i| !first.contains(i))

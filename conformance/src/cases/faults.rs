@@ -9,13 +9,13 @@ use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::scenarios::run;
 use super::scenarios::{BASIC_FINAL, BASIC_SUCCESSES, basic};
-use super::wire::run;
-use super::{Ctx, Run, Session, carrying, ms, success_total};
-use crate::otlp::{self, Point};
-use crate::receiver::{Fault, Outage, Recorded, Replied, Rule, code};
+use crate::ctx::{Ctx, Run, Session, carrying, ms, success_total};
 use crate::spec::Verdict;
 use crate::target::{Protocol, Temporality};
+use heartbeat_testkit::{self as kit, Point};
+use heartbeat_testkit::{Fault, Outage, Recorded, Replied, Rule, code};
 
 fn http(status: u16, retry_after: Option<&str>) -> Fault {
     Fault::Http {
@@ -134,7 +134,7 @@ async fn each_fault(
         s.rx.clear_rules();
         let requests = s.rx.requests();
         let refused = refused_after(&requests, from);
-        let points = otlp::points(&requests);
+        let points = kit::points(&requests);
         let repeated = refused
             .as_ref()
             .and_then(|r| repeat_of(&points, r.seq))
@@ -409,7 +409,7 @@ async fn backoff_gaps(ctx: &Ctx, name: &str) -> Run<Vec<Duration>> {
     let Some(first) = requests.iter().position(|r| !r.accepted()) else {
         return Err("nothing was refused".to_owned());
     };
-    let points = otlp::points(&requests);
+    let points = kit::points(&requests);
     let Some(done) = requests.iter().skip(first).find(|r| {
         r.accepted()
             && success_total(
@@ -527,7 +527,7 @@ async fn outage_run(
         let points_before = before
             .iter()
             .filter(|r| r.accepted())
-            .map(|r| otlp::points(std::slice::from_ref(r)).len())
+            .map(|r| kit::points(std::slice::from_ref(r)).len())
             .max()
             .unwrap_or(0);
         let memory_before = s.emitter.memory();
@@ -554,7 +554,7 @@ async fn outage_run(
             .collect();
         let points_after = after
             .iter()
-            .map(|r| otlp::points(std::slice::from_ref(*r)).len())
+            .map(|r| kit::points(std::slice::from_ref(*r)).len())
             .max()
             .unwrap_or(0);
         let arrived = s.success_total();

@@ -10,7 +10,7 @@ use heartbeat_watch::{Database, RuleFile, Watch};
 use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
 use prost::Message;
 
-use super::Ctx;
+use crate::ctx::Ctx;
 use crate::spec::Verdict;
 
 fn now_ns() -> u64 {

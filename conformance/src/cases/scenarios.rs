@@ -4,10 +4,21 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::{Ctx, OUTCOME, OUTCOMES, REASON, Run, success_total};
-use crate::otlp::{self, Point};
-use crate::receiver::Recorded;
+use crate::ctx::{Ctx, OUTCOME, OUTCOMES, REASON, Run, success_total};
 use crate::target::{Protocol, ResultKind, Temporality};
+use heartbeat_testkit::Recorded;
+use heartbeat_testkit::{self as kit, Point};
+
+/// The verdict of a scenario that could not run.
+macro_rules! run {
+    ($scenario:expr) => {
+        match $scenario {
+            Ok(v) => v,
+            Err(e) => return Verdict::fail(format!("the emitter failed the scenario: {e}")),
+        }
+    };
+}
+pub(crate) use run;
 
 /// A recording: every request and its points.
 pub(crate) struct Recording {
@@ -17,7 +28,7 @@ pub(crate) struct Recording {
 
 impl Recording {
     pub(crate) fn new(requests: Vec<Arc<Recorded>>) -> Self {
-        let points = otlp::points(&requests);
+        let points = kit::points(&requests);
         Self { requests, points }
     }
 }
@@ -39,7 +50,7 @@ pub(crate) struct Basic {
 pub(crate) const BAD_TENANT: &str = "bad\u{7}tenant";
 
 /// The script of the basic scenario, with a tenant limit of 2.
-async fn script(s: &mut super::Session) -> Run<()> {
+async fn script(s: &mut crate::ctx::Session) -> Run<()> {
     use ResultKind::{Failure, Success};
     s.record(Success, None, None, 7).await?;
     s.record(Failure, Some(REASON), None, 2).await?;
@@ -90,7 +101,7 @@ pub(crate) async fn basic_in(
             s.flush().await?;
             // The first export of the declared outcome, before anything is recorded.
             s.rx.wait_for(Duration::from_secs(5), |reqs| {
-                otlp::points(reqs).iter().any(|p| {
+                kit::points(reqs).iter().any(|p| {
                     p.metric == OUTCOMES
                         && p.attributes.get("heartbeat.outcome").map(String::as_str)
                             == Some(OUTCOME)
@@ -157,7 +168,7 @@ pub(crate) async fn restart(ctx: &Ctx, temporality: Option<Temporality>) -> Run<
         s.successes(2).await?;
         s.flush().await?;
         let arrived = s.rx.wait_for(Duration::from_secs(10), |reqs| {
-            let points = otlp::points(&reqs[second_from.min(reqs.len())..]);
+            let points = kit::points(&reqs[second_from.min(reqs.len())..]);
             success_total(&points) >= 2
         });
         if !arrived.await {

@@ -4,14 +4,14 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 
+use super::scenarios::run;
 use super::scenarios::{
     BAD_TENANT, BASIC_EVENTS, BASIC_FINAL, BASIC_SUCCESSES, basic, basic_in, delta, restart,
 };
-use super::wire::run;
-use super::{BEATS, Ctx, EMITTER, OUTCOME, OUTCOMES, REASON, STATUS, SURFACE, success_total};
-use crate::otlp::{self, Kind, Point, PointValue};
+use crate::ctx::{BEATS, Ctx, EMITTER, OUTCOME, OUTCOMES, REASON, STATUS, SURFACE, success_total};
 use crate::spec::Verdict;
 use crate::target::Temporality;
+use heartbeat_testkit::{self as kit, Kind, Point, PointValue};
 
 const RESERVED: [&str; 4] = ["unspecified", "abandoned", "panicked", "other"];
 
@@ -206,7 +206,7 @@ pub(crate) async fn declared_at_zero(ctx: Arc<Ctx>) -> Verdict {
 fn outcome_total(points: &[Point], pairs: &[(&str, &str)], lacks: &[&str]) -> i64 {
     let mut filter = vec![("heartbeat.outcome", OUTCOME)];
     filter.extend_from_slice(pairs);
-    otlp::total(points, OUTCOMES, &filter, lacks)
+    kit::total(points, OUTCOMES, &filter, lacks)
 }
 
 pub(crate) async fn exactly_once(ctx: Arc<Ctx>) -> Verdict {
@@ -589,7 +589,7 @@ pub(crate) async fn beats_shape(ctx: Arc<Ctx>) -> Verdict {
             return Verdict::fail(format!("request #{}: heartbeat.beats {problem}", p.seq));
         }
     }
-    let total = otlp::total(
+    let total = kit::total(
         &b.recording.points,
         BEATS,
         &[("heartbeat.emitter", EMITTER)],

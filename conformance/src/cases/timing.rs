@@ -17,12 +17,12 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::scenarios::run;
 use super::scenarios::{Recording, basic};
-use super::wire::run;
-use super::{BEATS, Ctx, EMITTER, Noise, NoiseStats, Run, STATUS, Session, ms};
-use crate::otlp::{self, PointValue};
+use crate::ctx::{BEATS, Ctx, EMITTER, Noise, NoiseStats, Run, STATUS, Session, ms};
 use crate::spec::Verdict;
 use crate::target::Command;
+use heartbeat_testkit::{self as kit, PointValue};
 
 /// The timing run (jitter, delivery, silence after a kill): a beat every 250 ms with a jitter of
 /// 50 ms, exported every 100 ms, for 5 s (20 beats). An emitter without beat times exports
@@ -307,7 +307,7 @@ fn paired(mut wire: Vec<f64>, emitter: Option<Vec<f64>>, end: f64) -> (Vec<f64>,
 
 /// Beats on the wire so far, as ms on the receiver clock.
 fn wire_beats(s: &Session, before: Duration) -> Vec<f64> {
-    otlp::arrivals(&s.points(), BEATS, &[("heartbeat.emitter", EMITTER)])
+    kit::arrivals(&s.points(), BEATS, &[("heartbeat.emitter", EMITTER)])
         .into_iter()
         .filter(|a| *a <= before)
         .map(f)
@@ -390,7 +390,7 @@ async fn timing_run(ctx: &Ctx) -> Run<Arc<Timing>> {
         let recording = Recording::new(s.rx.requests());
         // The schedule is judged on what arrived before the kill was asked for.
         let wire: Vec<f64> =
-            otlp::arrivals(&recording.points, BEATS, &[("heartbeat.emitter", EMITTER)])
+            kit::arrivals(&recording.points, BEATS, &[("heartbeat.emitter", EMITTER)])
                 .into_iter()
                 .filter(|a| *a <= kill_sent_at)
                 .map(f)
@@ -787,7 +787,7 @@ pub(crate) async fn hidden_page(ctx: Arc<Ctx>) -> Verdict {
             s.shutdown().await?;
             let recording = Recording::new(s.rx.requests());
             let arrivals =
-                otlp::arrivals(&recording.points, BEATS, &[("heartbeat.emitter", EMITTER)]);
+                kit::arrivals(&recording.points, BEATS, &[("heartbeat.emitter", EMITTER)]);
             Ok((arrivals, hidden_at, shown_at, end))
         })
         .await

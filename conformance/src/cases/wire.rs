@@ -4,24 +4,13 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::scenarios::{Basic, Recording, basic};
-use super::{Ctx, OUTCOMES, REASON, Run, SUCCESS, ms, success_total};
-use crate::otlp;
-use crate::receiver::{GRPC_PATH, METRICS_PATH, Recorded, Transport};
-use crate::rotel::Rotel;
+use super::scenarios::{Basic, Recording, basic, run};
+use crate::ctx::{Ctx, OUTCOMES, REASON, Run, SUCCESS, ms, success_total};
 use crate::spec::Verdict;
 use crate::target::{Protocol, ResultKind};
-
-/// The verdict of a scenario that could not run.
-macro_rules! run {
-    ($scenario:expr) => {
-        match $scenario {
-            Ok(v) => v,
-            Err(e) => return Verdict::fail(format!("the emitter failed the scenario: {e}")),
-        }
-    };
-}
-pub(crate) use run;
+use heartbeat_testkit as kit;
+use heartbeat_testkit::Rotel;
+use heartbeat_testkit::{GRPC_PATH, METRICS_PATH, Recorded, Transport};
 
 fn media(r: &Recorded) -> String {
     r.header("content-type")
@@ -640,7 +629,7 @@ pub(crate) async fn env_resource(ctx: Arc<Ctx>) -> Verdict {
                 attrs
                     .iter()
                     .find(|kv| kv.key == k)
-                    .map(|kv| otlp::render(kv.value.as_ref()))
+                    .map(|kv| kit::render(kv.value.as_ref()))
             };
             if get("service.name").as_deref() != Some(ENV_SERVICE) {
                 return Verdict::fail(format!(
@@ -705,7 +694,7 @@ pub(crate) async fn service_name(ctx: Arc<Ctx>) -> Verdict {
             n += 1;
             let ok = rm.resource.as_ref().is_some_and(|res| {
                 res.attributes.iter().any(|kv| {
-                    kv.key == "service.name" && !otlp::render(kv.value.as_ref()).is_empty()
+                    kv.key == "service.name" && !kit::render(kv.value.as_ref()).is_empty()
                 })
             });
             if !ok {
@@ -733,17 +722,19 @@ pub(crate) async fn through_collector(ctx: Arc<Ctx>) -> Verdict {
         let result = run!(
             ctx.memo(&format!("rotel/{protocol}"), async {
                 let _slot = ctx.slot().await;
-                let rx = crate::receiver::Receiver::start(Default::default())
+                let rx = heartbeat_testkit::Receiver::start(Default::default())
                     .await
                     .map_err(|e| e.to_string())?;
-                let rotel = Rotel::start(&binary, &rx.endpoint()).await?;
+                let rotel = Rotel::start(&binary, &rx.endpoint())
+                    .await
+                    .map_err(|e| e.to_string())?;
                 let endpoint = match protocol {
-                    Protocol::Grpc => format!("http://{}", rotel.grpc),
-                    _ => format!("http://{}", rotel.http),
+                    Protocol::Grpc => rotel.grpc_endpoint(),
+                    _ => rotel.http_endpoint(),
                 };
                 let config = crate::target::EmitterConfig::new("rotel", endpoint, protocol);
                 let emitter = ctx.target.start(&config).await.map_err(|e| e.to_string())?;
-                let mut s = super::Session {
+                let mut s = crate::ctx::Session {
                     rx,
                     emitter,
                     config,
@@ -760,12 +751,12 @@ pub(crate) async fn through_collector(ctx: Arc<Ctx>) -> Verdict {
             })
             .await
         );
-        let ok = otlp::total(&result.points, OUTCOMES, &SUCCESS, &["heartbeat.tenant"]);
-        let failed = otlp::total(
+        let ok = kit::total(&result.points, OUTCOMES, &SUCCESS, &["heartbeat.tenant"]);
+        let failed = kit::total(
             &result.points,
             OUTCOMES,
             &[
-                ("heartbeat.outcome", super::OUTCOME),
+                ("heartbeat.outcome", crate::ctx::OUTCOME),
                 ("heartbeat.reason", REASON),
             ],
             &["heartbeat.tenant"],

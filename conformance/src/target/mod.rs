@@ -29,7 +29,7 @@ use serde::{Deserialize, Serialize};
 
 pub use self::native::{Native, SdkDriver, serve_stdio};
 pub use self::process::CommandTarget;
-use crate::runner::RunOptions;
+use crate::options::RunOptions;
 
 /// An OTLP transport.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]

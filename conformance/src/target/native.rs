@@ -8,6 +8,7 @@ use std::io::Write;
 use std::time::Duration;
 
 use heartbeat::{Deadman, Heartbeat, Outcome};
+use heartbeat_testkit::clock::TokioClock;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::sync::{mpsc, oneshot};
 
@@ -383,24 +384,6 @@ impl Drop for NativeEmitter {
     }
 }
 
-/// A [`heartbeat::Clock`] reading tokio's time: on a paused runtime, virtual time, which the
-/// runtime advances to the next timer whenever every task waits.
-#[derive(Debug)]
-struct TokioClock {
-    origin: tokio::time::Instant,
-    unix: Duration,
-}
-
-impl heartbeat::Clock for TokioClock {
-    fn now_unix(&self) -> Duration {
-        self.unix + self.origin.elapsed()
-    }
-
-    fn monotonic(&self) -> Duration {
-        self.origin.elapsed()
-    }
-}
-
 /// The SDK's dead-man emitter on a paused current-thread runtime with a [`TokioClock`],
 /// attached to a provider without readers (nothing is exported): each beat's time is read from
 /// the emitter's beat count, polled every virtual millisecond.
@@ -419,8 +402,7 @@ fn virtual_beats(
         let unix = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .unwrap_or_default();
-        let clock: std::sync::Arc<dyn heartbeat::Clock> =
-            std::sync::Arc::new(TokioClock { origin, unix });
+        let clock: std::sync::Arc<dyn heartbeat::Clock> = TokioClock::starting_at(unix);
         let provider = opentelemetry_sdk::metrics::SdkMeterProvider::builder().build();
         let (hb, _idle) = Heartbeat::builder()
             .with_meter_provider(provider)

@@ -1,15 +1,17 @@
-//! Reading what arrived: every data point of every request, flattened with its resource,
-//! scope, metric and attributes; series identity; totals over cumulative and delta sums.
+//! The point model: every number data point of a request, flattened with its resource, scope,
+//! metric and attributes; series identity; totals over cumulative and delta sums.
+//!
+//! This module reads `opentelemetry-proto` requests only; [`crate::points`] applies it to what a
+//! [`crate::Receiver`] recorded.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::Arc;
 use std::time::Duration;
 
 use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
-use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value};
+use opentelemetry_proto::tonic::common::v1::KeyValue;
 use opentelemetry_proto::tonic::metrics::v1::{metric, number_data_point};
 
-use crate::receiver::Recorded;
+use crate::otlp::render;
 
 /// The kind of a metric's data.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -92,18 +94,6 @@ impl Point {
     }
 }
 
-/// An attribute value as text (strings as they are, other kinds in a readable form).
-pub(crate) fn render(value: Option<&AnyValue>) -> String {
-    match value.and_then(|v| v.value.as_ref()) {
-        Some(any_value::Value::StringValue(s)) => s.clone(),
-        Some(any_value::Value::IntValue(i)) => i.to_string(),
-        Some(any_value::Value::BoolValue(b)) => b.to_string(),
-        Some(any_value::Value::DoubleValue(d)) => d.to_string(),
-        Some(other) => format!("{other:?}"),
-        None => String::new(),
-    }
-}
-
 fn map(attrs: &[KeyValue]) -> BTreeMap<String, String> {
     attrs
         .iter()
@@ -112,7 +102,7 @@ fn map(attrs: &[KeyValue]) -> BTreeMap<String, String> {
 }
 
 /// The number points of one request (request fields `seq`, `at`, `accepted` left at zero).
-pub(crate) fn points_of(request: &ExportMetricsServiceRequest) -> Vec<Point> {
+pub fn points_of(request: &ExportMetricsServiceRequest) -> Vec<Point> {
     let mut out = Vec::new();
     for rm in &request.resource_metrics {
         let resource = rm
@@ -165,27 +155,8 @@ pub(crate) fn points_of(request: &ExportMetricsServiceRequest) -> Vec<Point> {
     out
 }
 
-/// Every number point of `requests`, in arrival order.
-pub fn points(requests: &[Arc<Recorded>]) -> Vec<Point> {
-    let mut out = Vec::new();
-    for r in requests {
-        let Some(request) = &r.request else { continue };
-        for mut p in points_of(request) {
-            p.seq = r.seq;
-            p.at = r.at;
-            p.accepted = r.accepted();
-            out.push(p);
-        }
-    }
-    out
-}
-
 /// Whether `attributes` has every pair of `has` and none of the keys in `lacks`.
-pub(crate) fn has(
-    attributes: &BTreeMap<String, String>,
-    has: &[(&str, &str)],
-    lacks: &[&str],
-) -> bool {
+pub fn has(attributes: &BTreeMap<String, String>, has: &[(&str, &str)], lacks: &[&str]) -> bool {
     has.iter()
         .all(|(k, v)| attributes.get(*k).is_some_and(|x| x == v))
         && lacks.iter().all(|k| !attributes.contains_key(*k))
@@ -216,7 +187,7 @@ pub fn total(points: &[Point], metric: &str, filter: &[(&str, &str)], lacks: &[&
 
 /// When the total of `metric` (as [`total`]) first reached each value `1..=n`: the arrival
 /// times of counted events, such as beats.
-pub(crate) fn arrivals(points: &[Point], metric: &str, filter: &[(&str, &str)]) -> Vec<Duration> {
+pub fn arrivals(points: &[Point], metric: &str, filter: &[(&str, &str)]) -> Vec<Duration> {
     let mut out: Vec<Duration> = Vec::new();
     let mut seqs: Vec<usize> = points
         .iter()
