@@ -13,7 +13,7 @@
 //! its 64-bit result, as in the SipHash paper, its reference code and OpenSSL.
 
 use super::semconv::OVERFLOW_TENANT;
-use super::validate::{Problem, value_problem};
+use super::validate::value_problem;
 use std::fmt;
 
 /// The prefix of a hashed tenant id on the wire (`"h-"` and 16 lowercase hex digits).
@@ -44,7 +44,7 @@ pub enum TenantHashError {
     InvalidSalt {
         /// Its length in bytes.
         len: usize,
-        /// What is wrong with it ([`Problem::message`]).
+        /// What is wrong with it.
         reason: &'static str,
     },
 }
@@ -105,10 +105,10 @@ impl TenantHasher {
     /// # Errors
     /// [`TenantHashError::InvalidSalt`] for an empty salt or one over [`MAX_SALT_LEN`] bytes.
     pub fn new(salt: &str) -> Result<Self, TenantHashError> {
-        let problem = if salt.is_empty() {
-            Problem::Empty
+        let reason = if salt.is_empty() {
+            "it is empty"
         } else if salt.len() > MAX_SALT_LEN {
-            Problem::TooLong
+            "it is longer than 255 bytes"
         } else {
             let salt = salt.as_bytes();
             return Ok(Self {
@@ -118,7 +118,7 @@ impl TenantHasher {
         };
         Err(TenantHashError::InvalidSalt {
             len: salt.len(),
-            reason: problem.message(),
+            reason,
         })
     }
 

@@ -40,6 +40,7 @@ pub enum Problem {
 impl Problem {
     /// What is wrong, as a clause of an error message (`"it is empty"`): the one table of
     /// these texts.
+    #[inline]
     pub fn message(self) -> &'static str {
         match self {
             Self::Empty => "it is empty",
@@ -470,6 +471,13 @@ fn reason(value: &str) -> Result<(), OutcomeError> {
     }
 }
 
+/// What is wrong with an attribute.
+enum Bad {
+    Key(Problem),
+    Reserved,
+    Value(Problem),
+}
+
 fn invalid(subject: Subject, value: &str, problem: Problem) -> Refusal<'_> {
     Refusal::Invalid {
         subject,
@@ -495,27 +503,27 @@ pub fn declaration<'a>(
     }
     // Found first and borrowed after, so that the sort below may reorder the attributes.
     let bad = attributes.iter().enumerate().find_map(|(i, (k, v))| {
-        let problem = match name_like(k, b".-") {
-            Some(p) => Some(p),
-            None if k.starts_with("heartbeat.") => None,
-            None => Some(value_check(v)?),
+        let bad = match name_like(k, b".-") {
+            Some(p) => Bad::Key(p),
+            None if k.starts_with("heartbeat.") => Bad::Reserved,
+            None => Bad::Value(value_check(v)?),
         };
-        Some((i, problem))
+        Some((i, bad))
     });
-    if let Some((i, problem)) = bad {
+    if let Some((i, bad)) = bad {
         let attributes: &'a [(String, String)] = attributes;
-        let Some((k, v)) = attributes.get(i) else {
-            return Ok(Vec::new()); // never: `i` is an index of `attributes`
-        };
-        return Err(match problem {
-            Some(p) if name_like(k, b".-").is_some() => invalid(Subject::AttributeKey, k, p),
-            None => Refusal::ReservedKey { key: k },
-            Some(problem) => Refusal::InvalidValue {
-                key: k,
-                value: v,
-                problem,
-            },
-        });
+        if let Some((k, v)) = attributes.get(i) {
+            return Err(match bad {
+                Bad::Key(p) => invalid(Subject::AttributeKey, k, p),
+                Bad::Reserved => Refusal::ReservedKey { key: k },
+                Bad::Value(problem) => Refusal::InvalidValue {
+                    key: k,
+                    value: v,
+                    problem,
+                },
+            });
+        }
+        return Ok(Vec::new()); // never: `i` is an index of `attributes`
     }
     // An insertion sort: a handful of attributes, and far less code than `slice::sort` in the
     // browser build.

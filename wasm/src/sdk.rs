@@ -7,8 +7,7 @@
 
 use crate::clock::PageClock;
 use crate::emitters::{Emitters, StartError};
-use crate::outcomes::Outcomes;
-use heartbeat_core::text::push_quoted;
+use crate::outcomes::{Outcomes, quote};
 use heartbeat_core::{AggregationTemporality, Batch, Collector, TenantHasher, encode_json};
 use std::mem;
 use std::sync::Arc;
@@ -150,7 +149,7 @@ impl Sdk {
             }
             Err(StartError::Duplicate) => {
                 let mut e = String::from("a heartbeat named ");
-                push_quoted(&mut e, name);
+                quote(&mut e, name);
                 e.push_str(" is running; stop it first, or choose another name");
                 self.error = e;
                 -1
@@ -239,6 +238,7 @@ impl Sdk {
                 self.outcomes.hasher = Some(h);
                 true
             }
+            // The native message, without the `fmt` machinery.
             Err(e) => {
                 self.error.clear();
                 e.write_to(&mut self.error);
