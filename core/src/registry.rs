@@ -66,7 +66,7 @@ struct RegistryInner {
 
 /// The runtime-free core: declared outcomes and their counts. Cheap to clone; clones share state.
 ///
-/// The native pipeline ([`Heartbeat`](crate::Heartbeat), feature `export`) and the browser
+/// The native pipeline (`heartbeat::Heartbeat`) and the browser
 /// build both read it. Use it directly to count without exporting, or to export your own way.
 #[derive(Clone)]
 pub struct Registry {
@@ -160,11 +160,7 @@ impl Registry {
     /// [`Registry::collect`] for the collector: `buffers` are kept between walks, so that a walk
     /// allocates nothing once they are large enough, and each series comes with its
     /// [`SeriesId`].
-    pub(crate) fn walk(
-        &self,
-        buffers: &mut WalkBuffers,
-        mut f: impl FnMut(&Series<'_>, SeriesId),
-    ) {
+    pub(crate) fn walk(&self, buffers: &mut WalkBuffers, mut f: impl FnMut(&Series<'_>, SeriesId)) {
         buffers.outcomes.clear();
         buffers.outcomes.extend(self.outcomes().iter().cloned());
         for (index, o) in buffers.outcomes.iter().enumerate() {

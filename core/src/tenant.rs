@@ -121,17 +121,30 @@ impl TenantTable {
     }
 
     /// Visits every tenant row, then the overflow row if it has counted anything.
-    pub(crate) fn visit(&self, mut f: impl FnMut(&TenantCells)) {
-        let rows: Vec<Arc<TenantCells>> = self
-            .map
-            .read()
-            .unwrap_or_else(PoisonError::into_inner)
-            .values()
-            .cloned()
-            .collect();
-        for row in &rows {
+    pub(crate) fn visit(&self, f: impl FnMut(&TenantCells)) {
+        self.visit_with(&mut Vec::new(), f);
+    }
+
+    /// Like [`TenantTable::visit`], with the rows copied out of the lock into `rows` (emptied
+    /// before and after) rather than into a new `Vec`: a collector that keeps `rows` between
+    /// visits allocates nothing once it is large enough.
+    pub(crate) fn visit_with(
+        &self,
+        rows: &mut Vec<Arc<TenantCells>>,
+        mut f: impl FnMut(&TenantCells),
+    ) {
+        rows.clear();
+        rows.extend(
+            self.map
+                .read()
+                .unwrap_or_else(PoisonError::into_inner)
+                .values()
+                .cloned(),
+        );
+        for row in rows.iter() {
             f(row);
         }
+        rows.clear();
         if (0..self.slots).any(|s| self.overflow.get(s) > 0) {
             f(&self.overflow);
         }

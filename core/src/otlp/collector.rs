@@ -1,18 +1,17 @@
 //! The collector: a registry's counts as a [`Batch`], cumulative or loss-free delta.
 
+use super::cache::{SeriesCache, Window};
 use super::{AggregationTemporality, Batch, MetricKind, json::push_decimal, unix_nanos};
 use crate::clock::Clock;
 use crate::registry::Registry;
 use crate::semconv::{
-    ATTR_OUTCOME, ATTR_REASON, ATTR_RESULT, ATTR_TENANT, METRIC_OUTCOMES, UNIT_OUTCOMES,
+    ATTR_OUTCOME, ATTR_REASON, ATTR_RESULT, ATTR_TENANT, DESCRIPTION_OUTCOMES, METRIC_OUTCOMES,
+    UNIT_OUTCOMES,
 };
 use std::fmt;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::Duration;
-
-/// The description of [`METRIC_OUTCOMES`].
-const DESCRIPTION_OUTCOMES: &str = "Customer jobs done (success) or not done (failure)";
 
 static NEXT_ID: AtomicU64 = AtomicU64::new(0);
 
@@ -71,8 +70,10 @@ pub(crate) struct Commit {
 /// - Batches of another collector are ignored.
 #[derive(Debug)]
 pub struct Collector {
-    /// Where the outcome series come from: a registry, or nothing for a standalone collector.
-    /// A trait object, so that a standalone collector (the browser build) links no registry code.
+    /// Where the outcome series come from (a registry, or nothing for a standalone collector)
+    /// and what [`Collector::encode_protobuf_into`] keeps between collections. A trait object,
+    /// so that a standalone collector that only builds batches (the browser build) links neither
+    /// registry nor cache code.
     source: Option<Box<dyn Source>>,
     clock: Arc<dyn Clock>,
     start: Duration,
@@ -91,7 +92,7 @@ impl Collector {
         let mut collector = Self::standalone(Arc::clone(registry.clock()), temporality);
         collector.start = registry.start_time();
         collector.acked_time = unix_nanos(collector.start);
-        collector.source = Some(Box::new(registry.clone()));
+        collector.source = Some(Box::new(SeriesCache::new(Some(registry.clone()))));
         collector
     }
 
@@ -224,17 +225,139 @@ impl Collector {
         }
         advanced
     }
+
+    /// The fast form of `encode_protobuf(&collector.collect_with(extra))`: collects every
+    /// series and appends the same `ExportMetricsServiceRequest` bytes to `out`, without
+    /// building a [`Batch`] of the outcome series.
+    ///
+    /// Each series' attribute block (outcome, fixed attributes, result, reason, tenant: all but
+    /// its times and value) is encoded once, the first time this collector sees the series, and
+    /// kept; a collection writes those bytes with the window's times and the values. Once the
+    /// collector's buffers have grown to the number of series (after the first collection, when
+    /// no series is added), a collection makes no heap allocation but what `extra` makes, and
+    /// none in `out` if the caller reuses it (this appends: clear it first).
+    ///
+    /// `extra` pushes other sums as in [`Collector::collect_with`] (cumulative values; a delta
+    /// collector turns them into deltas). What is kept grows with every series ever seen, as the
+    /// acknowledged values of a delta collector do.
+    ///
+    /// A delta collection commits nothing: pass the returned [`Encoded`] to
+    /// [`Collector::ack_encoded`] after the receiver accepted it. The acknowledgement contract on
+    /// [`Collector`] applies, with one difference: only the latest encoding can be
+    /// acknowledged (an older one is superseded: the latest carries its counts again). The
+    /// acknowledged values of this form are kept apart from those of [`Collector::ack`]: use
+    /// one form per delta collector.
+    ///
+    /// ```
+    /// use heartbeat_core::{AggregationTemporality, Collector, Registry};
+    /// # fn post(_body: &[u8]) -> bool { true }
+    ///
+    /// let registry = Registry::new();
+    /// let send = registry.outcome("message.send").build()?;
+    /// let mut collector = Collector::new(&registry, AggregationTemporality::Delta);
+    /// let mut body = Vec::new();
+    /// send.success();
+    /// let encoded = collector.encode_protobuf_into(|_| {}, &mut body);
+    /// if post(&body) {
+    ///     collector.ack_encoded(&encoded); // only now is the delta committed
+    /// } // else the next encoding carries these counts again
+    /// body.clear(); // the next collection reuses the buffer
+    /// # Ok::<(), heartbeat_core::OutcomeError>(())
+    /// ```
+    pub fn encode_protobuf_into(
+        &mut self,
+        extra: impl FnOnce(&mut Batch),
+        out: &mut Vec<u8>,
+    ) -> Encoded {
+        let now = unix_nanos(self.clock.now_unix().max(self.start));
+        let delta = self.temporality == AggregationTemporality::Delta;
+        let window = if delta {
+            Window {
+                delta,
+                start: self.acked_time,
+                end: now.max(self.acked_time),
+            }
+        } else {
+            Window {
+                delta,
+                start: unix_nanos(self.start),
+                end: now,
+            }
+        };
+        let cache = self
+            .source
+            .get_or_insert_with(|| Box::new(SeriesCache::new(None)))
+            .cache();
+        let (generation, points) = cache.encode(&self.resource, window, extra, out);
+        Encoded {
+            collector: self.id,
+            generation,
+            delta,
+            time: window.end,
+            points,
+        }
+    }
+
+    /// Commits a delta encoding of [`Collector::encode_protobuf_into`] after the receiver
+    /// accepted it: its counts will not be sent again, and the next window starts where its
+    /// window ended.
+    ///
+    /// Returns whether anything was committed: `false` for a cumulative encoding, one of another
+    /// collector, one acknowledged before, or one older than the latest encoding.
+    pub fn ack_encoded(&mut self, encoded: &Encoded) -> bool {
+        if !encoded.delta || encoded.collector != self.id {
+            return false;
+        }
+        let Some(source) = &mut self.source else {
+            return false;
+        };
+        let Some(grew) = source.cache().ack(encoded.generation) else {
+            return false;
+        };
+        let advanced = grew || encoded.time > self.acked_time;
+        self.acked_time = self.acked_time.max(encoded.time);
+        advanced
+    }
 }
 
-/// What a [`Collector`] reads its outcome series from.
+/// What [`Collector::encode_protobuf_into`] wrote: how many points, and what
+/// [`Collector::ack_encoded`] commits once the receiver accepted them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[must_use = "acknowledge it with Collector::ack_encoded once the receiver accepted the request"]
+pub struct Encoded {
+    collector: u64,
+    generation: u64,
+    delta: bool,
+    time: u64,
+    points: usize,
+}
+
+impl Encoded {
+    /// The number of points written (over all metrics).
+    pub fn point_count(&self) -> usize {
+        self.points
+    }
+
+    /// Whether no point was written (nothing worth sending).
+    pub fn is_empty(&self) -> bool {
+        self.points == 0
+    }
+}
+
+/// What a [`Collector`] reads its outcome series from, and keeps for its fast form.
 trait Source: fmt::Debug + Send + Sync {
     /// Pushes every series with its cumulative value.
     fn push_to(&self, batch: &mut Batch);
+    /// The series cache of [`Collector::encode_protobuf_into`].
+    fn cache(&mut self) -> &mut SeriesCache;
 }
 
-impl Source for Registry {
+impl Source for SeriesCache {
     fn push_to(&self, batch: &mut Batch) {
-        self.collect(|s| {
+        let Some(registry) = self.registry() else {
+            return;
+        };
+        registry.collect(|s| {
             let mut attributes = Vec::with_capacity(4 + s.attributes().count());
             attributes.push((ATTR_OUTCOME.into(), s.outcome().into()));
             attributes.extend(s.attributes().map(|(k, v)| (k.into(), v.into())));
@@ -253,6 +376,10 @@ impl Source for Registry {
                 s.value(),
             );
         });
+    }
+
+    fn cache(&mut self) -> &mut SeriesCache {
+        self
     }
 }
 

@@ -7,11 +7,12 @@
 //! (`opentelemetry/proto/collector/metrics/v1/metrics_service.proto`) with one resource and
 //! one instrumentation scope. See [`Collector`] for an example.
 
+mod cache;
 mod collector;
 mod json;
 mod proto;
 
-pub use collector::Collector;
+pub use collector::{Collector, Encoded};
 pub use json::encode_json;
 pub use proto::encode_protobuf;
 

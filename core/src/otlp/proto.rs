@@ -9,6 +9,65 @@ const VARINT: u32 = 0;
 const FIXED64: u32 = 1;
 const LEN: u32 = 2;
 
+/// Appends `v` as a varint.
+pub(super) fn varint(out: &mut Vec<u8>, mut v: u64) {
+    while v >= 0x80 {
+        out.push(v as u8 | 0x80);
+        v >>= 7;
+    }
+    out.push(v as u8);
+}
+
+/// The length of `v` as a varint, in bytes.
+pub(super) fn varint_len(v: u64) -> usize {
+    // 1 byte per started 7 bits, at least one.
+    (64 - (v | 1).leading_zeros() as usize).div_ceil(7)
+}
+
+/// The tag and length of a length-delimited field of `len` bytes, in a buffer and its used part.
+pub(super) fn len_header(field: u32, len: usize) -> ([u8; 20], usize) {
+    let mut out = [0; 20];
+    let mut n = 0;
+    for v in [u64::from(field << 3 | LEN), len as u64] {
+        let mut v = v;
+        while v >= 0x80 {
+            out[n] = v as u8 | 0x80;
+            v >>= 7;
+            n += 1;
+        }
+        out[n] = v as u8;
+        n += 1;
+    }
+    (out, n)
+}
+
+/// Appends the tag and length of a length-delimited field of `len` bytes.
+pub(super) fn put_len_header(out: &mut Vec<u8>, field: u32, len: usize) {
+    let (header, n) = len_header(field, len);
+    out.extend_from_slice(&header[..n]);
+}
+
+/// The encoded length of a length-delimited field with a `len`-byte body.
+pub(super) fn field_len(field: u32, len: usize) -> usize {
+    varint_len(u64::from(field << 3 | LEN)) + varint_len(len as u64) + len
+}
+
+/// Appends a string field.
+pub(super) fn string(out: &mut Vec<u8>, field: u32, s: &str) {
+    put_len_header(out, field, s.len());
+    out.extend_from_slice(s.as_bytes());
+}
+
+/// Appends `KeyValue { key = 1, value = 2: AnyValue { string_value = 1 } }` as field `field`,
+/// its lengths computed up front.
+pub(super) fn key_value(out: &mut Vec<u8>, field: u32, key: &str, value: &str) {
+    let any = field_len(1, value.len());
+    put_len_header(out, field, field_len(1, key.len()) + field_len(2, any));
+    string(out, 1, key);
+    put_len_header(out, 2, any);
+    string(out, 1, value);
+}
+
 /// Encodes a batch as a protobuf `ExportMetricsServiceRequest`, the body of an OTLP/HTTP
 /// request with `Content-Type: application/x-protobuf` (or of the gRPC `Export` call).
 pub fn encode_protobuf(batch: &Batch) -> Vec<u8> {
@@ -36,25 +95,19 @@ pub fn encode_protobuf(batch: &Batch) -> Vec<u8> {
     e.0
 }
 
-struct Encoder(Vec<u8>);
+pub(super) struct Encoder(pub(super) Vec<u8>);
 
 impl Encoder {
-    fn varint(&mut self, mut v: u64) {
-        while v >= 0x80 {
-            self.0.push(v as u8 | 0x80);
-            v >>= 7;
-        }
-        self.0.push(v as u8);
+    fn varint(&mut self, v: u64) {
+        varint(&mut self.0, v);
     }
 
     fn tag(&mut self, field: u32, wire_type: u32) {
         self.varint(u64::from(field << 3 | wire_type));
     }
 
-    fn string(&mut self, field: u32, s: &str) {
-        self.tag(field, LEN);
-        self.varint(s.len() as u64);
-        self.0.extend_from_slice(s.as_bytes());
+    pub(super) fn string(&mut self, field: u32, s: &str) {
+        string(&mut self.0, field, s);
     }
 
     fn fixed64(&mut self, field: u32, v: u64) {
@@ -63,21 +116,16 @@ impl Encoder {
     }
 
     /// A length-delimited field whose body `f` writes; the header then goes in front of it.
-    fn message(&mut self, field: u32, f: impl FnOnce(&mut Self)) {
+    pub(super) fn message(&mut self, field: u32, f: impl FnOnce(&mut Self)) {
         let at = self.0.len();
         f(self);
-        let body = self.0.split_off(at);
-        self.tag(field, LEN);
-        self.varint(body.len() as u64);
-        self.0.extend_from_slice(&body);
+        let (header, n) = len_header(field, self.0.len() - at);
+        self.0.splice(at..at, header[..n].iter().copied());
     }
 
     /// `KeyValue { key = 1, value = 2: AnyValue { string_value = 1 } }`.
-    fn key_value(&mut self, field: u32, key: &str, value: &str) {
-        self.message(field, |e| {
-            e.string(1, key);
-            e.message(2, |e| e.string(1, value));
-        });
+    pub(super) fn key_value(&mut self, field: u32, key: &str, value: &str) {
+        key_value(&mut self.0, field, key, value);
     }
 
     /// `Metric { name = 1, description = 2, unit = 3, sum = 7 }`.
