@@ -20,6 +20,7 @@ pub struct Series<'a> {
     result: OutcomeResult,
     reason: Option<&'a str>,
     tenant: Option<&'a str>,
+    start: Option<Duration>,
     value: u64,
 }
 
@@ -45,9 +46,15 @@ impl<'a> Series<'a> {
     pub fn tenant(&self) -> Option<&'a str> {
         self.tenant
     }
-    /// The cumulative count since the registry started.
+    /// The cumulative count since the series' start ([`Series::start_time`]).
     pub fn value(&self) -> u64 {
         self.value
+    }
+    /// The start of this series when it is not the registry's ([`Registry::start_time`]): a
+    /// tenant promoted to its own series without a remembered earlier one starts at its
+    /// promotion (see [`crate::tenant`]). `None` for every other series.
+    pub fn start_time(&self) -> Option<Duration> {
+        self.start
     }
     /// Whether this is the tenant overflow series.
     pub fn is_overflow(&self) -> bool {
@@ -163,6 +170,7 @@ impl Registry {
     pub(crate) fn walk(&self, buffers: &mut WalkBuffers, mut f: impl FnMut(&Series<'_>, SeriesId)) {
         buffers.outcomes.clear();
         buffers.outcomes.extend(self.outcomes().iter().cloned());
+        let now = self.inner.clock.now_unix();
         for (index, o) in buffers.outcomes.iter().enumerate() {
             let outcome = u32::try_from(index).unwrap_or(u32::MAX);
             let base = Series {
@@ -171,6 +179,7 @@ impl Registry {
                 result: OutcomeResult::Success,
                 reason: None,
                 tenant: None,
+                start: None,
                 value: o.success.total(),
             };
             f(&base, SeriesId { outcome, slot: 0 });
@@ -183,10 +192,11 @@ impl Registry {
                 };
                 f(&series, SeriesId { outcome, slot });
             }
-            o.tenants.visit_with(&mut buffers.rows, |row| {
-                let tenant = Some(&*row.tenant);
+            o.tenants.collect_with(&mut buffers.rows, now, |row| {
+                let tenant = Some(row.tenant);
                 let series = Series {
                     tenant,
+                    start: row.start,
                     value: row.get(0),
                     ..base
                 };
@@ -198,6 +208,7 @@ impl Registry {
                             result: OutcomeResult::Failure,
                             reason: Some(reason),
                             tenant,
+                            start: row.start,
                             value,
                             ..base
                         };
