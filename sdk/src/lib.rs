@@ -35,7 +35,7 @@
 //! | `http-json` | yes | OTLP/HTTP with JSON bodies |
 //! | `gzip` | yes | gzip compression |
 //! | `tls` | yes | `https://` for OTLP and pings: rustls (ring), certificates verified against the system's roots or your CA |
-//! | `export` | (by the above) | the [`Heartbeat`] pipeline on `opentelemetry_sdk` and tokio |
+//! | `export` | (by the above) | the [`Heartbeat`] pipeline on tokio: the core collector and encoders, this crate's transports; `opentelemetry_sdk` for what is registered on its meter and for attaching to an application's `SdkMeterProvider` |
 //! | `metrics` | no | a `metrics::Recorder` bridge (`MetricsRecorder`) for `counter!`/`gauge!`/`histogram!` |
 //! | `testing` | no | `ManualClock` and other test doubles |
 //!
@@ -106,6 +106,7 @@ pub use crate::deadman::{
 pub use crate::deadman::beat::{
     DEFAULT_CADENCE, EmitterStatus, FailReason, MAX_CADENCE, MIN_CADENCE,
 };
+pub use heartbeat_core::RegistryHealth;
 #[cfg(any(test, feature = "testing"))]
 pub use heartbeat_core::clock::ManualClock;
 pub use heartbeat_core::clock::{Clock, SystemClock};
@@ -117,10 +118,9 @@ pub use heartbeat_core::outcome::{
     Outcome, OutcomeGuard, OutcomeResult, REASON_ABANDONED, REASON_OTHER, REASON_PANICKED,
     REASON_UNSPECIFIED, TenantOutcome,
 };
-pub use heartbeat_core::registry::{
-    OutcomeBuilder, Registry, RegistryBuilder, RegistryHealth, Series,
-};
-pub use heartbeat_core::tenant::{DEFAULT_TENANT_LIMIT, OVERFLOW_TENANT};
+pub use heartbeat_core::registry::{OutcomeBuilder, Registry, RegistryBuilder, Series};
+pub use heartbeat_core::semconv::OVERFLOW_TENANT;
+pub use heartbeat_core::tenant::DEFAULT_TENANT_LIMIT;
 pub use heartbeat_core::tenant_hash::{
     MAX_SALT_LEN, TENANT_HASH_PREFIX, TenantHashError, TenantHasher,
 };

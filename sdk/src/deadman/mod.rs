@@ -317,7 +317,7 @@ impl DeadmanBuilder {
             });
         }
         let runtime = Handle::try_current().map_err(|_| DeadmanError::NoRuntime)?;
-        let book = self.hb.deadman_book();
+        let book = self.hb.plugin::<Book>();
         let Some((state, generation)) = book.states.claim(&self.name) else {
             return Err(DeadmanError::Duplicate { name: self.name });
         };
@@ -586,7 +586,9 @@ impl Task {
             worker.abort();
         }
         self.state.release(self.generation);
-        self.hb.deadman_book().forget(&self.state, self.generation);
+        self.hb
+            .plugin::<Book>()
+            .forget(&self.state, self.generation);
     }
 
     fn ping(&self, signal: Signal) {

@@ -1,43 +1,117 @@
-//! The dead-man and self-health instruments, registered next to `heartbeat.outcomes`: each
-//! is an asynchronous instrument whose callback reads the emitter book or the export counters
-//! at collection, so nothing is recorded through the OpenTelemetry SDK on any hot path.
+//! The dead-man as a plug-in of the pipeline: at each collection its sums (`heartbeat.beats`,
+//! `heartbeat.sdk.pings`, `heartbeat.sdk.ticks.skipped`) join the pipeline's batch, read from the
+//! emitter book, and `heartbeat.emitter.status` (a gauge) is an asynchronous instrument on the
+//! pipeline's meter. Nothing is recorded through the OpenTelemetry SDK on any hot path.
 
-use crate::deadman::beat::{EmitterBook, PingFailure};
-use crate::export::{ExportFailure, Health};
-use heartbeat_core::clock::Clock;
-use heartbeat_core::registry::Registry;
+use super::Book;
+use crate::deadman::beat::{EmitterBook, EmitterState, PingFailure};
+use crate::export::plugin::{Plugin, Stopping};
+use heartbeat_core::otlp::Batch;
 use heartbeat_core::semconv;
 use opentelemetry::KeyValue;
 use opentelemetry::metrics::Meter;
 use std::sync::Arc;
 
-/// The export pipeline's counters, when this crate owns the pipeline.
-pub(crate) struct Exports {
-    pub(crate) health: Arc<Health>,
-    pub(crate) clock: Arc<dyn Clock>,
+const DESCRIPTION_BEATS: &str =
+    "Dead-man beats sent, cumulative per emitter: a rate watchdog pages when it stops rising.";
+const DESCRIPTION_PINGS: &str =
+    "Pings to the external channel: delivered, failed by reason, skipped while one was in flight.";
+const DESCRIPTION_TICKS_SKIPPED: &str =
+    "Ticks an emitter skipped because it woke after them (a stalled process or runtime).";
+const UNIT_PINGS: &str = "{ping}";
+const UNIT_TICKS: &str = "{tick}";
+
+/// The series of one emitter's sums: (metric, unit, description, extra attributes, value).
+type Sum = (
+    &'static str,
+    &'static str,
+    &'static str,
+    Vec<(&'static str, &'static str)>,
+    u64,
+);
+
+/// Every sum of one emitter, with the attributes besides `heartbeat.emitter`.
+fn sums(e: &EmitterState) -> Vec<Sum> {
+    let mut out = vec![(
+        semconv::METRIC_BEATS,
+        semconv::UNIT_BEATS,
+        DESCRIPTION_BEATS,
+        vec![],
+        e.beats(),
+    )];
+    if e.is_pinging() {
+        out.push((
+            semconv::METRIC_SDK_PINGS,
+            UNIT_PINGS,
+            DESCRIPTION_PINGS,
+            vec![(semconv::ATTR_RESULT, "success")],
+            e.pings_ok(),
+        ));
+        out.push((
+            semconv::METRIC_SDK_PINGS,
+            UNIT_PINGS,
+            DESCRIPTION_PINGS,
+            vec![
+                (semconv::ATTR_RESULT, "skipped"),
+                (semconv::ATTR_REASON, "in_flight"),
+            ],
+            e.pings_skipped(),
+        ));
+        for why in PingFailure::ALL {
+            out.push((
+                semconv::METRIC_SDK_PINGS,
+                UNIT_PINGS,
+                DESCRIPTION_PINGS,
+                vec![
+                    (semconv::ATTR_RESULT, "failure"),
+                    (semconv::ATTR_REASON, why.as_str()),
+                ],
+                e.pings_failed(why),
+            ));
+        }
+    }
+    out.push((
+        semconv::METRIC_SDK_TICKS_SKIPPED,
+        UNIT_TICKS,
+        DESCRIPTION_TICKS_SKIPPED,
+        vec![],
+        e.ticks_skipped(),
+    ));
+    out
+}
+
+impl Plugin for Book {
+    fn collect(&self, batch: &mut Batch) {
+        self.states.visit(|e| {
+            for (metric, unit, description, extra, value) in sums(e) {
+                let mut attributes = Vec::with_capacity(1 + extra.len());
+                attributes.push((semconv::ATTR_EMITTER.to_owned(), e.name().to_owned()));
+                attributes.extend(
+                    extra
+                        .iter()
+                        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
+                );
+                batch.push_sum(metric, unit, description, attributes, value);
+            }
+        });
+    }
+
+    fn register(&self, meter: &Meter, sums: bool) {
+        register(meter, &self.states, sums);
+    }
+
+    fn shutdown(&self) -> Stopping<'_> {
+        Box::pin(self.stop_all())
+    }
 }
 
 fn emitter(name: &str) -> KeyValue {
     KeyValue::new(semconv::ATTR_EMITTER, name.to_owned())
 }
 
-/// Registers `heartbeat.beats`, `heartbeat.emitter.status` and the `heartbeat.sdk.*` metrics.
-pub(crate) fn register(
-    meter: &Meter,
-    book: &Arc<EmitterBook>,
-    registry: &Registry,
-    exports: Option<Exports>,
-) {
-    let b = Arc::clone(book);
-    meter
-        .u64_observable_counter(semconv::METRIC_BEATS)
-        .with_unit(semconv::UNIT_BEATS)
-        .with_description("Dead-man beats sent, cumulative per emitter: a rate watchdog pages when it stops rising.")
-        .with_callback(move |observer| {
-            b.visit(|e| observer.observe(e.beats(), &[emitter(e.name())]));
-        })
-        .build();
-
+/// Registers `heartbeat.emitter.status`, and with `sums` the sums of [`Plugin::collect`] as
+/// observable counters (a pipeline attached to an application's provider).
+fn register(meter: &Meter, book: &Arc<EmitterBook>, with_sums: bool) {
     let b = Arc::clone(book);
     meter
         .i64_observable_gauge(semconv::METRIC_EMITTER_STATUS)
@@ -63,112 +137,39 @@ pub(crate) fn register(
             });
         })
         .build();
-
-    let b = Arc::clone(book);
-    meter
-        .u64_observable_counter(semconv::METRIC_SDK_PINGS)
-        .with_unit("{ping}")
-        .with_description("Pings to the external channel: delivered, failed by reason, skipped while one was in flight.")
-        .with_callback(move |observer| {
-            b.visit(|e| {
-                if !e.is_pinging() {
-                    return;
-                }
-                let name = emitter(e.name());
-                observer.observe(
-                    e.pings_ok(),
-                    &[name.clone(), KeyValue::new(semconv::ATTR_RESULT, "success")],
-                );
-                observer.observe(
-                    e.pings_skipped(),
-                    &[
-                        name.clone(),
-                        KeyValue::new(semconv::ATTR_RESULT, "skipped"),
-                        KeyValue::new(semconv::ATTR_REASON, "in_flight"),
-                    ],
-                );
-                for why in PingFailure::ALL {
-                    observer.observe(
-                        e.pings_failed(why),
-                        &[
-                            name.clone(),
-                            KeyValue::new(semconv::ATTR_RESULT, "failure"),
-                            KeyValue::new(semconv::ATTR_REASON, why.as_str()),
-                        ],
-                    );
-                }
-            });
-        })
-        .build();
-
-    let b = Arc::clone(book);
-    meter
-        .u64_observable_counter(semconv::METRIC_SDK_TICKS_SKIPPED)
-        .with_unit("{tick}")
-        .with_description(
-            "Ticks an emitter skipped because it woke after them (a stalled process or runtime).",
-        )
-        .with_callback(move |observer| {
-            b.visit(|e| observer.observe(e.ticks_skipped(), &[emitter(e.name())]));
-        })
-        .build();
-
-    let r = registry.clone();
-    meter
-        .u64_observable_counter(semconv::METRIC_SDK_INPUTS_CORRECTED)
-        .with_unit("{event}")
-        .with_description("Recorded events whose input was corrected (and still counted).")
-        .with_callback(move |observer| {
-            let h = r.health();
-            for (value, reason) in [
-                (h.invalid_tenants, "invalid_tenant"),
-                (h.overflowed_tenants, "overflowed_tenant"),
-                (h.undeclared_reasons, "undeclared_reason"),
-            ] {
-                observer.observe(value, &[KeyValue::new(semconv::ATTR_REASON, reason)]);
-            }
-        })
-        .build();
-
-    let Some(exports) = exports else {
+    if !with_sums {
         return;
-    };
-    let health = Arc::clone(&exports.health);
-    meter
-        .u64_observable_counter(semconv::METRIC_SDK_EXPORTS)
-        .with_unit("{export}")
-        .with_description(
-            "OTLP exports by result, and failures by reason (timeout, dns, connect, tls, http_4xx, http_5xx, error).",
-        )
-        .with_callback(move |observer| {
-            let h = health.snapshot();
-            observer.observe(
-                h.exports_ok,
-                &[KeyValue::new(semconv::ATTR_RESULT, "success")],
-            );
-            for why in ExportFailure::ALL {
-                observer.observe(
-                    health.failures(why),
-                    &[
-                        KeyValue::new(semconv::ATTR_RESULT, "failure"),
-                        KeyValue::new(semconv::ATTR_REASON, why.as_str()),
-                    ],
-                );
-            }
-        })
-        .build();
-
-    let start = registry.start_time();
-    meter
-        .f64_observable_gauge(semconv::METRIC_SDK_EXPORT_AGE)
-        .with_unit("s")
-        .with_description(
-            "Seconds since the last successful export (since start before the first).",
-        )
-        .with_callback(move |observer| {
-            let since = exports.health.snapshot().last_success.unwrap_or(start);
-            let age = exports.clock.now_unix().saturating_sub(since);
-            observer.observe(age.as_secs_f64(), &[]);
-        })
-        .build();
+    }
+    for (metric, unit, description) in [
+        (
+            semconv::METRIC_BEATS,
+            semconv::UNIT_BEATS,
+            DESCRIPTION_BEATS,
+        ),
+        (semconv::METRIC_SDK_PINGS, UNIT_PINGS, DESCRIPTION_PINGS),
+        (
+            semconv::METRIC_SDK_TICKS_SKIPPED,
+            UNIT_TICKS,
+            DESCRIPTION_TICKS_SKIPPED,
+        ),
+    ] {
+        let b = Arc::clone(book);
+        meter
+            .u64_observable_counter(metric)
+            .with_unit(unit)
+            .with_description(description)
+            .with_callback(move |observer| {
+                b.visit(|e| {
+                    for (m, _, _, extra, value) in sums(e) {
+                        if m != metric {
+                            continue;
+                        }
+                        let mut attrs = vec![emitter(e.name())];
+                        attrs.extend(extra.iter().map(|(k, v)| KeyValue::new(*k, *v)));
+                        observer.observe(value, &attrs);
+                    }
+                });
+            })
+            .build();
+    }
 }

@@ -615,6 +615,10 @@ pub(crate) struct Config {
     pub(crate) endpoint: String,
     pub(crate) protocol: Protocol,
     pub(crate) headers: Vec<(String, String)>,
+    #[cfg_attr(
+        not(any(feature = "http-proto", feature = "http-json", feature = "grpc")),
+        allow(dead_code)
+    )]
     pub(crate) timeout: Duration,
     pub(crate) compression: Compression,
     pub(crate) export_interval: Duration,

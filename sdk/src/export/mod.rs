@@ -1,48 +1,51 @@
-//! The native export pipeline: the core registry read by an OpenTelemetry asynchronous counter,
-//! collected by a reader this crate drives, and sent by `opentelemetry-otlp`.
+//! The native export pipeline: the core collector is its only aggregation, the core encodes,
+//! and this crate's transports send.
 //!
 //! ```text
-//! Outcome::success ──► per-thread cells ──(collect: observable counter callback)──►
-//!   opentelemetry_sdk ManualReader ──► Driver (your tokio runtime) ──► opentelemetry-otlp
+//! Outcome::success ──► per-thread cells ──(collect)──► heartbeat_core::Collector ──► Batch
+//!   (+ plug-ins' sums: the dead-man's beats; + the pipeline's own health)
+//!   ──► encode_protobuf / encode_json (+ what is registered on the meter, via the OpenTelemetry
+//!       SDK's ManualReader) ──► Driver (your tokio runtime): OTLP/HTTP (hyper) or OTLP/gRPC
+//!       (tonic), retried as OTLP says ──► ack (delta: only an accepted batch is committed)
 //! ```
-//! The hot path never touches the OpenTelemetry SDK; export never blocks it.
+//! The hot path never touches the OpenTelemetry SDK; export never blocks it. A pipeline attached
+//! to an application's `SdkMeterProvider` registers an observable counter on it instead.
 
 pub(crate) mod config;
 pub(crate) mod env;
 pub(crate) mod error;
-mod exporter;
+mod otel;
+pub(crate) mod plugin;
 #[cfg(test)]
 mod properties;
+mod retry;
+mod sender;
+mod telemetry;
 #[cfg(feature = "tls")]
 mod tls;
 pub(crate) mod transport;
 
 use self::config::{Config, HeartbeatBuilder, Temporality};
 use self::error::{BuildError, ExportError, InstallError};
+use self::plugin::{Plugin, Plugins};
+use self::sender::{Encoding, Sender};
 use self::transport::Failure;
+use bytes::Bytes;
+use heartbeat_core::otlp::{AggregationTemporality, Collector, encode_json, encode_protobuf};
 use heartbeat_core::registry::{OutcomeBuilder, Registry};
 use heartbeat_core::semconv;
 use opentelemetry::KeyValue;
 use opentelemetry::metrics::{Meter, MeterProvider as _, ObservableCounter};
 use opentelemetry_sdk::Resource;
-use opentelemetry_sdk::metrics::data::ResourceMetrics;
-use opentelemetry_sdk::metrics::exporter::PushMetricExporter;
-use opentelemetry_sdk::metrics::reader::MetricReader;
-use opentelemetry_sdk::metrics::{
-    InstrumentKind, ManualReader, Pipeline, SdkMeterProvider, Stream,
-};
+use opentelemetry_sdk::metrics::{ManualReader, SdkMeterProvider};
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, AtomicU64, Ordering::Relaxed};
-use std::sync::{Arc, Weak};
 use std::task::{Context, Poll};
 use std::time::Duration;
 use tokio::sync::{Notify, mpsc, oneshot};
-
-/// The series limit the owned pipeline gives the OpenTelemetry SDK for the outcome counter;
-/// the registry's own per-outcome tenant limit is what bounds cardinality.
-const SDK_CARDINALITY_LIMIT: usize = 1 << 20;
 
 /// Shows a URL without its credentials (everything before the last `@` of the authority),
 /// query string or fragment.
@@ -109,6 +112,10 @@ impl Secrets {
 }
 
 /// `text` (an error from a dependency) without the secrets of `config`.
+#[cfg_attr(
+    not(any(feature = "http-proto", feature = "http-json", feature = "tls")),
+    allow(dead_code)
+)]
 pub(crate) fn scrub(text: &str, config: &Config) -> String {
     Secrets::of(config).scrub(text, &config.endpoint)
 }
@@ -185,6 +192,10 @@ impl ExportFailure {
         Self::ALL.into_iter().find(|f| f.code() == code)
     }
 
+    #[cfg_attr(
+        not(any(feature = "http-proto", feature = "http-json", feature = "grpc")),
+        allow(dead_code)
+    )]
     pub(crate) fn of(failure: Failure) -> Self {
         match failure {
             Failure::Timeout => Self::Timeout,
@@ -196,49 +207,11 @@ impl ExportFailure {
             Failure::Status(_) | Failure::Other => Self::Other,
         }
     }
-
-    /// A failure read from an exporter's message, for transports that report only text (gRPC).
-    fn from_message(message: &str) -> Self {
-        let m = message.to_ascii_lowercase();
-        if m.contains("certificate") || m.contains("tls") || m.contains("handshake") {
-            Self::Tls
-        } else if m.contains("dns error") || m.contains("failed to lookup address") {
-            Self::Dns
-        } else if [
-            "connection refused",
-            "connection reset",
-            "connection closed",
-            "connection error",
-            "broken pipe",
-            "tcp connect error",
-        ]
-        .iter()
-        .any(|what| m.contains(what))
-        {
-            Self::Connect
-        } else {
-            Self::Other
-        }
-    }
 }
 
 impl fmt::Display for ExportFailure {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
-    }
-}
-
-/// Why the latest attempt of the export in progress failed, written by the transport.
-#[derive(Debug, Default)]
-pub(crate) struct Attempts(AtomicU8);
-
-impl Attempts {
-    pub(crate) fn record(&self, failure: Failure) {
-        self.0.store(ExportFailure::of(failure).code(), Relaxed);
-    }
-
-    fn take(&self) -> Option<ExportFailure> {
-        ExportFailure::from_code(self.0.swap(0, Relaxed))
     }
 }
 
@@ -252,6 +225,7 @@ pub(crate) struct Health {
     /// Failures other than timeouts, by [`ExportFailure::COUNTED`] slot.
     failed_by: [AtomicU64; ExportFailure::COUNTED.len()],
     last_failure: AtomicU8,
+    rejected_points: AtomicU64,
 }
 
 impl Health {
@@ -263,7 +237,15 @@ impl Health {
             exports_timed_out: self.exports_timed_out.load(Relaxed),
             last_success: (last > 0).then(|| Duration::from_millis(last)),
             last_failure: ExportFailure::from_code(self.last_failure.load(Relaxed)),
+            rejected_points: self.rejected_points.load(Relaxed),
         }
+    }
+
+    fn succeeded(&self, now: Duration, rejected_points: u64) {
+        self.exports_ok.fetch_add(1, Relaxed);
+        self.rejected_points.fetch_add(rejected_points, Relaxed);
+        let ms = u64::try_from(now.as_millis()).unwrap_or(u64::MAX);
+        self.last_success_unix_ms.store(ms.max(1), Relaxed);
     }
 
     /// Failed exports with this reason so far.
@@ -310,6 +292,8 @@ pub struct ExportHealth {
     pub last_success: Option<Duration>,
     /// Why the latest failed export failed (it stays after a later success).
     pub last_failure: Option<ExportFailure>,
+    /// Points the collector rejected in accepted exports (OTLP partial success; not retried).
+    pub rejected_points: u64,
 }
 
 /// A reply channel and the instant by which the export must be done.
@@ -330,7 +314,8 @@ const REPLY_GRACE: Duration = Duration::from_millis(100);
 enum Mode {
     /// Outcomes are no-ops and nothing is exported.
     Disabled,
-    /// This crate owns the pipeline and its driver.
+    /// This crate owns the pipeline and its driver; `provider` collects only what is
+    /// registered on its meter.
     Owned {
         commands: mpsc::UnboundedSender<Command>,
         provider: SdkMeterProvider,
@@ -348,8 +333,9 @@ struct Shared {
     mode: Mode,
     health: Arc<Health>,
     export_timeout: Duration,
+    /// The outcome counter on an attached provider.
     _instrument: Option<ObservableCounter<u64>>,
-    deadman: crate::deadman::Book,
+    plugins: Arc<Plugins>,
 }
 
 /// The SDK handle: declares outcomes and controls the export pipeline. Cheap to clone.
@@ -411,7 +397,7 @@ impl Heartbeat {
                 health: Arc::default(),
                 export_timeout: config::DEFAULT_EXPORT_TIMEOUT,
                 _instrument: None,
-                deadman: Default::default(),
+                plugins: Arc::default(),
             }),
         }
     }
@@ -469,9 +455,17 @@ impl Heartbeat {
         }
     }
 
-    /// The dead-man emitters of this pipeline.
-    pub(crate) fn deadman_book(&self) -> &crate::deadman::Book {
-        &self.shared.deadman
+    /// The plug-in of type `P` of this pipeline, registered the first time it is asked for:
+    /// its sums join every collected batch, its other instruments go on the pipeline's meter.
+    pub(crate) fn plugin<P: Plugin + Default>(&self) -> Arc<P> {
+        let meter = match &self.shared.mode {
+            Mode::Disabled => None,
+            Mode::Owned { provider, .. } => Some((provider.meter_with_scope(scope()), false)),
+            Mode::Attached { provider } => Some((provider.meter_with_scope(scope()), true)),
+        };
+        self.shared
+            .plugins
+            .get_or_register::<P>(meter.as_ref().map(|(m, sums)| (m, *sums)))
     }
 
     /// Exports now and waits for the result, at most the export timeout.
@@ -490,8 +484,8 @@ impl Heartbeat {
     /// As for [`Heartbeat::flush`].
     pub async fn shutdown(&self) -> Result<(), ExportError> {
         let until = tokio::time::Instant::now() + self.shared.export_timeout;
-        // Dead-man emitters stop on purpose first, so the final export says "stopped".
-        let _ = tokio::time::timeout_at(until, self.shared.deadman.stop_all()).await;
+        // Plug-ins stop first (dead-man emitters on purpose), so the final export says "stopped".
+        let _ = tokio::time::timeout_at(until, self.shared.plugins.shutdown()).await;
         let result = self.command(Command::Shutdown, until).await;
         if let Some(provider) = self.meter_provider() {
             let _ = provider.shutdown();
@@ -562,25 +556,42 @@ fn instance_id() -> String {
     out
 }
 
-fn resource(config: &Config) -> Resource {
+/// The resource attributes: `service.name`, a fresh `service.instance.id`, the SDK's own, then
+/// the configured ones (which replace a default of the same key).
+fn resource_attributes(config: &Config) -> Vec<(String, String)> {
     let mut attrs = vec![
-        KeyValue::new("service.name", config.service_name.clone()),
-        KeyValue::new(semconv::RESOURCE_INSTANCE_ID, instance_id()),
-        KeyValue::new("telemetry.sdk.name", "heartbeat"),
-        KeyValue::new("telemetry.sdk.language", "rust"),
-        KeyValue::new("telemetry.sdk.version", env!("CARGO_PKG_VERSION")),
+        ("service.name".to_owned(), config.service_name.clone()),
+        (semconv::RESOURCE_INSTANCE_ID.to_owned(), instance_id()),
+        ("telemetry.sdk.name".to_owned(), "heartbeat".to_owned()),
+        ("telemetry.sdk.language".to_owned(), "rust".to_owned()),
+        (
+            "telemetry.sdk.version".to_owned(),
+            env!("CARGO_PKG_VERSION").to_owned(),
+        ),
     ];
     for (k, v) in &config.resource {
-        if let Some(slot) = attrs.iter_mut().find(|kv| kv.key.as_str() == k) {
-            *slot = KeyValue::new(k.clone(), v.clone());
+        if let Some(slot) = attrs.iter_mut().find(|(key, _)| key == k) {
+            slot.1.clone_from(v);
         } else {
-            attrs.push(KeyValue::new(k.clone(), v.clone()));
+            attrs.push((k.clone(), v.clone()));
         }
     }
-    Resource::builder_empty().with_attributes(attrs).build()
+    attrs
 }
 
-/// Registers the outcome counter on a meter: its callback reads the registry at collection.
+/// The OpenTelemetry resource of the same attributes.
+fn resource(attrs: &[(String, String)]) -> Resource {
+    Resource::builder_empty()
+        .with_attributes(
+            attrs
+                .iter()
+                .map(|(k, v)| KeyValue::new(k.clone(), v.clone())),
+        )
+        .build()
+}
+
+/// Registers the outcome counter on an application's meter (an attached pipeline): its
+/// callback reads the registry at collection.
 fn register(meter: &Meter, registry: &Registry) -> ObservableCounter<u64> {
     let registry = registry.clone();
     meter
@@ -614,33 +625,21 @@ fn register(meter: &Meter, registry: &Registry) -> ObservableCounter<u64> {
         .build()
 }
 
-/// A [`ManualReader`] the driver keeps a handle to while the provider owns it too.
-#[derive(Debug, Clone)]
-struct SharedReader(Arc<ManualReader>);
-
-impl MetricReader for SharedReader {
-    fn register_pipeline(&self, pipeline: Weak<Pipeline>) {
-        self.0.register_pipeline(pipeline);
-    }
-    fn collect(&self, rm: &mut ResourceMetrics) -> opentelemetry_sdk::error::OTelSdkResult {
-        self.0.collect(rm)
-    }
-    fn force_flush(&self) -> opentelemetry_sdk::error::OTelSdkResult {
-        self.0.force_flush()
-    }
-    fn shutdown_with_timeout(&self, timeout: Duration) -> opentelemetry_sdk::error::OTelSdkResult {
-        self.0.shutdown_with_timeout(timeout)
-    }
-    fn temporality(&self, kind: InstrumentKind) -> opentelemetry_sdk::metrics::Temporality {
-        self.0.temporality(kind)
-    }
-}
-
+/// The temporality of the instruments registered on the owned pipeline's meter.
 pub(crate) fn otel_temporality(t: Temporality) -> opentelemetry_sdk::metrics::Temporality {
     match t {
         Temporality::Cumulative => opentelemetry_sdk::metrics::Temporality::Cumulative,
         Temporality::Delta => opentelemetry_sdk::metrics::Temporality::Delta,
         Temporality::LowMemory => opentelemetry_sdk::metrics::Temporality::LowMemory,
+    }
+}
+
+/// The temporality of the core's batches. `lowmemory` is cumulative for asynchronous counters,
+/// which is what every sum of the batch is.
+fn batch_temporality(t: Temporality) -> AggregationTemporality {
+    match t {
+        Temporality::Delta => AggregationTemporality::Delta,
+        Temporality::Cumulative | Temporality::LowMemory => AggregationTemporality::Cumulative,
     }
 }
 
@@ -673,7 +672,7 @@ impl HeartbeatBuilder {
                     health: Arc::default(),
                     export_timeout: config.export_timeout,
                     _instrument: None,
-                    deadman: Default::default(),
+                    plugins: Arc::default(),
                 }),
             };
             return Ok((hb, idle));
@@ -681,8 +680,7 @@ impl HeartbeatBuilder {
         if let Some(provider) = self.meter_provider {
             let meter = provider.meter_with_scope(scope());
             let instrument = register(&meter, &registry);
-            let deadman = crate::deadman::Book::default();
-            crate::deadman::telemetry::register(&meter, &deadman.states, &registry, None);
+            telemetry::register(&meter, &registry, None, true);
             let hb = Heartbeat {
                 shared: Arc::new(Shared {
                     registry,
@@ -690,56 +688,50 @@ impl HeartbeatBuilder {
                     health: Arc::default(),
                     export_timeout: config.export_timeout,
                     _instrument: Some(instrument),
-                    deadman,
+                    plugins: Arc::default(),
                 }),
             };
             return Ok((hb, idle));
         }
 
-        let attempts = Arc::new(Attempts::default());
-        let built = exporter::build(&config, &attempts)?;
+        let sender = Sender::build(&config)?;
+        let attrs = resource_attributes(&config);
+        let mut collector = Collector::new(&registry, batch_temporality(config.temporality));
+        for (k, v) in &attrs {
+            collector = collector.with_resource_attribute(k.clone(), v.clone());
+        }
         let reader = Arc::new(
             ManualReader::builder()
                 .with_temporality(otel_temporality(config.temporality))
                 .build(),
         );
         let provider = SdkMeterProvider::builder()
-            .with_resource(resource(&config))
-            .with_reader(SharedReader(Arc::clone(&reader)))
-            .with_view(|i: &opentelemetry_sdk::metrics::Instrument| {
-                (i.name() == semconv::METRIC_OUTCOMES)
-                    .then(|| {
-                        Stream::builder()
-                            .with_cardinality_limit(SDK_CARDINALITY_LIMIT)
-                            .build()
-                            .ok()
-                    })
-                    .flatten()
-            })
+            .with_resource(resource(&attrs))
+            .with_reader(otel::SharedReader(Arc::clone(&reader)))
             .build();
-        let meter = provider.meter_with_scope(scope());
-        let instrument = register(&meter, &registry);
-        let (commands, rx) = mpsc::unbounded_channel();
         let health: Arc<Health> = Arc::default();
-        let deadman = crate::deadman::Book::default();
-        crate::deadman::telemetry::register(
-            &meter,
-            &deadman.states,
+        telemetry::register(
+            &provider.meter_with_scope(scope()),
             &registry,
-            Some(crate::deadman::telemetry::Exports {
+            Some(telemetry::Exports {
                 health: Arc::clone(&health),
                 clock: Arc::clone(registry.clock()),
             }),
+            false,
         );
+        let (commands, rx) = mpsc::unbounded_channel();
+        let plugins: Arc<Plugins> = Arc::default();
         let export_now = Arc::new(Notify::new());
         let driver_started = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let driver = Driver {
             future: Box::pin(drive(Loop {
+                collector,
+                registry: registry.clone(),
+                plugins: Arc::clone(&plugins),
                 reader,
                 _provider: provider.clone(),
-                exporter: built.exporter,
-                deferred: built.deferred,
-                attempts,
+                sender,
+                retry: config.retry,
                 secrets: Secrets::of(&config),
                 endpoint: config.endpoint.clone(),
                 commands: rx,
@@ -747,7 +739,6 @@ impl HeartbeatBuilder {
                 interval: config.export_interval,
                 deadline: config.export_timeout,
                 health: Arc::clone(&health),
-                clock: Arc::clone(registry.clock()),
                 started: Arc::clone(&driver_started),
             })),
         };
@@ -762,8 +753,8 @@ impl HeartbeatBuilder {
                 },
                 health,
                 export_timeout: config.export_timeout,
-                _instrument: Some(instrument),
-                deadman,
+                _instrument: None,
+                plugins,
             }),
         };
         Ok((hb, driver))
@@ -783,14 +774,16 @@ impl HeartbeatBuilder {
 }
 
 struct Loop {
+    /// The only aggregation of the outcomes and the plug-ins' sums.
+    collector: Collector,
+    registry: Registry,
+    plugins: Arc<Plugins>,
+    /// What is registered on the meter.
     reader: Arc<ManualReader>,
     /// Keeps the provider (and so the reader) alive until the final export is done.
     _provider: SdkMeterProvider,
-    exporter: opentelemetry_otlp::MetricExporter,
-    /// Tasks the transport started while `build()` ran outside a runtime.
-    deferred: exporter::Deferred,
-    /// Why the latest attempt failed, as the transport saw it.
-    attempts: Arc<Attempts>,
+    sender: Sender,
+    retry: config::Retry,
     /// Scrubbed from error messages.
     secrets: Secrets,
     endpoint: String,
@@ -799,48 +792,57 @@ struct Loop {
     interval: Duration,
     deadline: Duration,
     health: Arc<Health>,
-    clock: Arc<dyn crate::Clock>,
     started: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl Loop {
-    /// One collection and export, finished or abandoned by `until`.
-    async fn export_once(&self, until: tokio::time::Instant) -> Result<(), ExportError> {
-        let mut rm = ResourceMetrics::default();
-        if let Err(e) = self.reader.collect(&mut rm) {
-            self.health.failed(ExportFailure::Other);
-            return Err(ExportError::Failed(e.to_string()));
-        }
-        let _stale = self.attempts.take();
-        let result = match tokio::time::timeout_at(until, self.exporter.export(&rm)).await {
-            Ok(Ok(())) => Ok(()),
-            Ok(Err(e)) => Err(ExportError::Failed(
-                self.secrets.scrub(&e.to_string(), &self.endpoint),
-            )),
-            Err(_) => Err(ExportError::Timeout(self.deadline)),
+    /// One collection and export, finished or abandoned by `until`. A delta batch is
+    /// acknowledged only when the collector accepted it; otherwise the next one carries its
+    /// counts again.
+    async fn export_once(&mut self, until: tokio::time::Instant) -> Result<(), ExportError> {
+        let (registry, health, plugins) = (&self.registry, &self.health, &self.plugins);
+        let batch = self.collector.collect_with(|batch| {
+            telemetry::collect(batch, registry, health);
+            plugins.collect(batch);
+        });
+        let encoding = self.sender.encoding();
+        let mut body = match encoding {
+            Encoding::Protobuf => encode_protobuf(&batch),
+            Encoding::Json => encode_json(&batch).into_bytes(),
         };
-        let h = &self.health;
-        match &result {
-            Ok(()) => {
-                h.exports_ok.fetch_add(1, Relaxed);
-                let ms = u64::try_from(self.clock.now_unix().as_millis()).unwrap_or(u64::MAX);
-                h.last_success_unix_ms.store(ms.max(1), Relaxed);
-            }
-            Err(ExportError::Timeout(_)) => h.failed(ExportFailure::Timeout),
-            Err(ExportError::Failed(message)) => h.failed(
-                self.attempts
-                    .take()
-                    .unwrap_or_else(|| ExportFailure::from_message(message)),
-            ),
-            Err(_) => h.failed(ExportFailure::Other),
+        if let Some(extra) = otel::collect(&self.reader) {
+            otel::append(&mut body, &extra, encoding);
         }
+        let body = Bytes::from(body);
+        let sender = &self.sender;
+        let attempts = retry::with_retries(self.retry, until, || sender.send(&body));
+        let (result, told) = match tokio::time::timeout_at(until, attempts).await {
+            Ok(Ok(accepted)) => {
+                self.collector.ack(&batch);
+                let now = self.registry.clock().now_unix();
+                self.health.succeeded(now, accepted.rejected_points);
+                (Ok(()), Ok(()))
+            }
+            Ok(Err(rejected)) => {
+                self.health.failed(rejected.failure);
+                let message = self.secrets.scrub(&rejected.message, &self.endpoint);
+                (Err(ExportError::Failed(message)), Err(rejected.failure))
+            }
+            Err(_) => {
+                self.health.failed(ExportFailure::Timeout);
+                (
+                    Err(ExportError::Timeout(self.deadline)),
+                    Err(ExportFailure::Timeout),
+                )
+            }
+        };
+        self.plugins.exported(told);
         result
     }
 }
 
 async fn drive(mut lp: Loop) {
     lp.started.store(true, Relaxed);
-    lp.deferred.start();
     let periodic = |lp: &Loop| tokio::time::Instant::now() + lp.deadline;
     let start = tokio::time::Instant::now() + lp.interval;
     let mut ticker = tokio::time::interval_at(start, lp.interval);
@@ -848,10 +850,12 @@ async fn drive(mut lp: Loop) {
     loop {
         tokio::select! {
             _ = ticker.tick() => {
-                let _ = lp.export_once(periodic(&lp)).await;
+                let until = periodic(&lp);
+                let _ = lp.export_once(until).await;
             }
             () = lp.export_now.notified() => {
-                let _ = lp.export_once(periodic(&lp)).await;
+                let until = periodic(&lp);
+                let _ = lp.export_once(until).await;
             }
             command = lp.commands.recv() => match command {
                 Some(Command::Flush((reply, until))) => {
@@ -860,14 +864,13 @@ async fn drive(mut lp: Loop) {
                 }
                 Some(Command::Shutdown((reply, until))) => {
                     let result = lp.export_once(until).await;
-                    let _ = lp.exporter.shutdown_with_timeout(lp.deadline);
                     let _ = reply.send(result);
                     return;
                 }
                 None => {
                     // Every handle is gone: send what is left, then stop.
-                    let _ = lp.export_once(periodic(&lp)).await;
-                    let _ = lp.exporter.shutdown_with_timeout(lp.deadline);
+                    let until = periodic(&lp);
+                    let _ = lp.export_once(until).await;
                     return;
                 }
             },
@@ -877,32 +880,7 @@ async fn drive(mut lp: Loop) {
 
 #[cfg(test)]
 mod tests {
-    use super::{ExportFailure, redact_url};
-
-    #[test]
-    fn grpc_messages_are_classified_by_what_they_say() {
-        for (message, expect) in [
-            (
-                "status: Unavailable, message: \"error trying to connect: invalid peer certificate: UnknownIssuer\"",
-                ExportFailure::Tls,
-            ),
-            (
-                "transport error: dns error: failed to lookup address",
-                ExportFailure::Dns,
-            ),
-            (
-                "transport error: connection error: connection reset",
-                ExportFailure::Connect,
-            ),
-            (
-                "tcp connect error: Connection refused (os error 111)",
-                ExportFailure::Connect,
-            ),
-            ("gRPC code: Unimplemented", ExportFailure::Other),
-        ] {
-            assert_eq!(ExportFailure::from_message(message), expect, "{message}");
-        }
-    }
+    use super::redact_url;
 
     #[test]
     fn urls_are_shown_without_credentials_or_query() {

@@ -86,6 +86,21 @@ impl Failure {
         if e.is::<tokio::time::error::Elapsed>() {
             return Some(Failure::Timeout);
         }
+        #[cfg(feature = "grpc")]
+        if e.is::<tonic::TimeoutExpired>() {
+            return Some(Failure::Timeout);
+        }
+        #[cfg(feature = "grpc")]
+        if e.is::<tonic::ConnectError>() {
+            // Its cause, when it has a more precise one, is classified after it.
+            return Some(Failure::Connect);
+        }
+        // The connection closed under a request (reset, or closed before the answer).
+        if let Some(h) = e.downcast_ref::<hyper::Error>()
+            && (h.is_canceled() || h.is_closed() || h.is_incomplete_message())
+        {
+            return Some(Failure::Connect);
+        }
         let io = e.downcast_ref::<std::io::Error>()?;
         // `io::Error::source` skips the error it wraps: look at it directly.
         if let Some(inner) = io.get_ref()
