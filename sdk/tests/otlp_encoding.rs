@@ -2,15 +2,14 @@
 //! types and the serde types of the `opentelemetry-proto` crate, `serde_json`, and (when
 //! `HEARTBEAT_PYTHON` is set) the official Python `opentelemetry-proto` package.
 //!
-//! Needs no feature: the test clock below implements the public `Clock` trait.
+//! Time is the test kit's `ManualClock` (the SDK's `testing` clock), moved by hand.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use heartbeat::semconv::{
     ATTR_OUTCOME, ATTR_REASON, ATTR_RESULT, ATTR_TENANT, METRIC_OUTCOMES, SCOPE_NAME, UNIT_OUTCOMES,
 };
-use heartbeat::{
-    AggregationTemporality, Batch, Clock, Collector, Registry, encode_json, encode_protobuf,
-};
+use heartbeat::{AggregationTemporality, Batch, Collector, Registry, encode_json, encode_protobuf};
+use heartbeat_testkit::clock::ManualClock;
 use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
 use opentelemetry_proto::tonic::common::v1::{KeyValue, any_value};
 use opentelemetry_proto::tonic::metrics::v1::{metric, number_data_point};
@@ -18,34 +17,14 @@ use proptest::prelude::*;
 use prost::Message;
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering::SeqCst};
 use std::time::Duration;
 
 const T0: Duration = Duration::from_secs(1_700_000_000);
 const T0_NANOS: u64 = 1_700_000_000_000_000_000;
 const SEC: u64 = 1_000_000_000;
 
-/// A wall clock moved by hand.
-#[derive(Debug, Clone)]
-struct TestClock(Arc<AtomicU64>);
-
-impl TestClock {
-    fn advance_secs(&self, secs: u64) {
-        self.0.fetch_add(secs * SEC, SeqCst);
-    }
-}
-
-impl Clock for TestClock {
-    fn now_unix(&self) -> Duration {
-        Duration::from_nanos(self.0.load(SeqCst))
-    }
-    fn monotonic(&self) -> Duration {
-        self.now_unix() - T0
-    }
-}
-
-fn registry() -> (Registry, TestClock) {
-    let clock = TestClock(Arc::new(AtomicU64::new(T0_NANOS)));
+fn registry() -> (Registry, ManualClock) {
+    let clock = ManualClock::starting_at(T0);
     let registry = Registry::builder()
         .with_clock(Arc::new(clock.clone()))
         .build();
@@ -170,7 +149,7 @@ fn cumulative_protobuf_carries_the_recorded_counts_from_registry_start() {
     send.failure();
     send.success_for("acme");
     send.success_for("acme");
-    clock.advance_secs(10);
+    clock.advance(Duration::from_secs(10));
 
     let collector = Collector::new(&registry, AggregationTemporality::Cumulative)
         .with_resource_attribute("service.name", "messenger-api");
@@ -244,7 +223,7 @@ fn json_decodes_to_the_same_request_as_protobuf() {
 fn json_uses_lower_camel_case_keys_integer_enums_and_string_int64s() {
     let (registry, clock) = registry();
     registry.outcome("inbox.reply").build().unwrap().success();
-    clock.advance_secs(1);
+    clock.advance(Duration::from_secs(1));
     let batch = Collector::new(&registry, AggregationTemporality::Cumulative).collect();
     let v: serde_json::Value = serde_json::from_str(&encode_json(&batch)).unwrap();
     let scope = &v["resourceMetrics"][0]["scopeMetrics"][0];
@@ -284,7 +263,7 @@ fn values_above_i64_max_are_sent_as_i64_max() {
 
 // ---- delta ----
 
-fn delta_setup() -> (Registry, TestClock, heartbeat::Outcome, Collector) {
+fn delta_setup() -> (Registry, ManualClock, heartbeat::Outcome, Collector) {
     let (registry, clock) = registry();
     let send = registry
         .outcome("message.send")
@@ -312,7 +291,7 @@ fn the_first_delta_batch_lists_every_declared_series_at_zero() {
         .with_reasons(["rejected", "timeout"])
         .build()
         .unwrap();
-    clock.advance_secs(5);
+    clock.advance(Duration::from_secs(5));
     let rows = decoded(&Collector::new(&registry, AggregationTemporality::Delta).collect());
     // (success + 4 reserved reasons) + (success + 6 reasons).
     assert_eq!(rows.len(), 5 + 7);
@@ -336,12 +315,12 @@ fn the_first_delta_batch_lists_every_declared_series_at_zero() {
 fn an_acked_delta_batch_starts_the_next_window_and_is_not_counted_again() {
     let (_registry, clock, send, mut collector) = delta_setup();
     send.success();
-    clock.advance_secs(10);
+    clock.advance(Duration::from_secs(10));
     let first = collector.collect();
     assert!(collector.ack(&first));
     send.success();
     send.success();
-    clock.advance_secs(10);
+    clock.advance(Duration::from_secs(10));
     let rows = decoded(&collector.collect());
     assert_eq!(success_value(&rows), 2);
     for r in &rows {
@@ -356,15 +335,15 @@ fn an_acked_delta_batch_starts_the_next_window_and_is_not_counted_again() {
 fn a_failed_send_carries_its_counts_into_the_next_batch_over_the_longer_window() {
     let (_registry, clock, send, mut collector) = delta_setup();
     send.success();
-    clock.advance_secs(10);
+    clock.advance(Duration::from_secs(10));
     let acked = collector.collect();
     collector.ack(&acked);
     send.success();
-    clock.advance_secs(10);
+    clock.advance(Duration::from_secs(10));
     let failed = collector.collect(); // never acked: the send failed
     assert_eq!(success_value(&decoded(&failed)), 1);
     send.success();
-    clock.advance_secs(10);
+    clock.advance(Duration::from_secs(10));
     let rows = decoded(&collector.collect());
     assert_eq!(success_value(&rows), 2);
     let r = &rows[0];
@@ -378,7 +357,7 @@ fn a_failed_send_carries_its_counts_into_the_next_batch_over_the_longer_window()
 fn acking_a_batch_twice_commits_nothing_more() {
     let (_registry, clock, send, mut collector) = delta_setup();
     send.success();
-    clock.advance_secs(1);
+    clock.advance(Duration::from_secs(1));
     let batch = collector.collect();
     assert!(collector.ack(&batch));
     assert!(!collector.ack(&batch));
@@ -390,16 +369,16 @@ fn acking_a_batch_twice_commits_nothing_more() {
 fn acking_an_older_batch_after_a_newer_one_commits_nothing() {
     let (_registry, clock, send, mut collector) = delta_setup();
     send.success();
-    clock.advance_secs(1);
+    clock.advance(Duration::from_secs(1));
     let older = collector.collect(); // its send failed
     send.success();
-    clock.advance_secs(1);
+    clock.advance(Duration::from_secs(1));
     let newer = collector.collect();
     assert_eq!(success_value(&decoded(&newer)), 2);
     assert!(collector.ack(&newer));
     assert!(!collector.ack(&older));
     send.success();
-    clock.advance_secs(1);
+    clock.advance(Duration::from_secs(1));
     let rows = decoded(&collector.collect());
     assert_eq!(success_value(&rows), 1);
     assert_eq!(rows[0].start, T0_NANOS + 2 * SEC);
@@ -410,7 +389,7 @@ fn unchanged_tenant_series_are_left_out_but_base_series_stay() {
     let (_registry, clock, send, mut collector) = delta_setup();
     send.success_for("acme");
     send.success_for("globex");
-    clock.advance_secs(1);
+    clock.advance(Duration::from_secs(1));
     let first = collector.collect();
     let tenants = |rows: &[Row]| -> Vec<String> {
         rows.iter()
@@ -420,7 +399,7 @@ fn unchanged_tenant_series_are_left_out_but_base_series_stay() {
     assert_eq!(tenants(&decoded(&first)).len(), 2);
     collector.ack(&first);
     send.success_for("globex");
-    clock.advance_secs(1);
+    clock.advance(Duration::from_secs(1));
     let rows = decoded(&collector.collect());
     assert_eq!(tenants(&rows), ["globex"]);
     assert_eq!(rows.len(), 5 + 1 + 1, "base series at zero plus globex");
@@ -432,7 +411,7 @@ fn a_batch_of_another_collector_is_ignored() {
     let (registry, clock, send, mut collector) = delta_setup();
     let other = Collector::new(&registry, AggregationTemporality::Delta);
     send.success();
-    clock.advance_secs(1);
+    clock.advance(Duration::from_secs(1));
     assert!(!collector.ack(&other.collect()));
     assert_eq!(success_value(&decoded(&collector.collect())), 1);
 }
@@ -461,7 +440,7 @@ fn collect_with_turns_other_cumulative_sums_into_deltas_too() {
             )
         }
     };
-    clock.advance_secs(1);
+    clock.advance(Duration::from_secs(1));
     let first = collector.collect_with(beats(3));
     let row = |batch: &Batch| {
         decoded(batch)
@@ -471,7 +450,7 @@ fn collect_with_turns_other_cumulative_sums_into_deltas_too() {
     };
     assert_eq!((row(&first).value, row(&first).temporality), (3, 1));
     collector.ack(&first);
-    clock.advance_secs(1);
+    clock.advance(Duration::from_secs(1));
     let second = collector.collect_with(beats(5));
     assert_eq!(row(&second).value, 2);
     assert_eq!(row(&second).unit, "{beat}");
@@ -581,7 +560,7 @@ proptest! {
         for e in &events {
             record(&outcomes, e);
         }
-        clock.advance_secs(1);
+        clock.advance(Duration::from_secs(1));
         let temporality = if delta { AggregationTemporality::Delta } else { AggregationTemporality::Cumulative };
         let batch = Collector::new(&registry, temporality).collect();
         let rows = decoded(&batch); // asserts that protobuf and JSON decode equal
@@ -697,7 +676,7 @@ proptest! {
         for step in &steps {
             match step {
                 Step::Record(e) => record(&outcomes, e),
-                Step::Advance(s) => clock.advance_secs(*s),
+                Step::Advance(s) => clock.advance(Duration::from_secs(*s)),
                 Step::Send(true) => deliver(&collector.collect(), &mut collector, &mut acked),
                 Step::Send(false) => drop(collector.collect()),
                 Step::AckAgain(i) => {
@@ -708,7 +687,7 @@ proptest! {
                 }
             }
         }
-        clock.advance_secs(1);
+        clock.advance(Duration::from_secs(1));
         deliver(&collector.collect(), &mut collector, &mut acked);
         let cumulative = rows(&decode_protobuf(&Collector::new(&registry, AggregationTemporality::Cumulative).collect()));
         for r in &cumulative {
@@ -768,7 +747,7 @@ fn the_official_python_decoders_accept_both_encodings() {
     }
     send.failure_with("timeout");
     send.failure_for("acme");
-    clock.advance_secs(3);
+    clock.advance(Duration::from_secs(3));
     for temporality in [
         AggregationTemporality::Cumulative,
         AggregationTemporality::Delta,

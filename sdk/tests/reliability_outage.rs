@@ -21,10 +21,8 @@ mod faults;
 mod support;
 
 use faults::{Front, Mode, Sim};
-use heartbeat::{
-    Clock, ExportFailure, Heartbeat, HeartbeatBuilder, Outcome, PingConfig, Protocol, Retry,
-};
-use std::sync::Arc;
+use heartbeat::{ExportFailure, Heartbeat, HeartbeatBuilder, Outcome, PingConfig, Protocol, Retry};
+use heartbeat_testkit::clock::TokioClock;
 use std::time::Duration;
 use support::{Rotel, Sink, TEST_LIMIT, TestResult, WAIT_LIMIT, bounded, rotel_or_skip};
 
@@ -35,32 +33,6 @@ static TURN: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 const OUTCOMES: &str = "heartbeat.outcomes";
 const SDK_EXPORTS: &str = "heartbeat.sdk.exports";
 const SEND: (&str, &str) = ("heartbeat.outcome", "message.send");
-
-/// Time as tokio sees it: paused in the simulated tests, so the SDK's schedules follow
-/// `tokio::time` jumps exactly.
-#[derive(Debug)]
-struct TokioClock {
-    origin: tokio::time::Instant,
-    unix_at_origin: Duration,
-}
-
-impl TokioClock {
-    fn new() -> Arc<Self> {
-        Arc::new(Self {
-            origin: tokio::time::Instant::now(),
-            unix_at_origin: Duration::from_secs(1_763_700_000),
-        })
-    }
-}
-
-impl Clock for TokioClock {
-    fn now_unix(&self) -> Duration {
-        self.unix_at_origin + self.origin.elapsed()
-    }
-    fn monotonic(&self) -> Duration {
-        self.origin.elapsed()
-    }
-}
 
 /// Exports every 10 s with quick retries; timeouts far longer than a simulation step.
 fn builder(endpoint: &str) -> HeartbeatBuilder {
@@ -122,7 +94,7 @@ async fn a_ten_minute_outage_loses_no_count_and_the_dead_man_keeps_reporting_it(
     let channel = deadman_http::Server::ok().await;
     let front = Front::start(Mode::Forward(sink.addr())).await;
     let hb = builder(&front.http_url())
-        .with_clock(TokioClock::new())
+        .with_clock(TokioClock::starting_at(Duration::from_secs(1_763_700_000)))
         .install()?;
     let send = hb
         .outcome("message.send")
@@ -212,7 +184,7 @@ async fn a_long_outage_holds_no_memory() -> TestResult {
     let sink = Sink::start().await?;
     let front = Front::start(Mode::Forward(sink.addr())).await;
     let hb = builder(&front.http_url())
-        .with_clock(TokioClock::new())
+        .with_clock(TokioClock::starting_at(Duration::from_secs(1_763_700_000)))
         .install()?;
     let send = hb
         .outcome("message.send")

@@ -104,7 +104,13 @@ impl Receiver {
             outage: outage_rx.clone(),
             client: reqwest::Client::new(),
         });
-        let task = tokio::spawn(accept_loop(addr, listener, Arc::clone(&shared), outage_rx));
+        let task = tokio::spawn(accept_loop(
+            addr,
+            listener,
+            Arc::clone(&shared),
+            outage_rx,
+            options.http1_only,
+        ));
         Ok(Self {
             addr,
             shared,
@@ -198,10 +204,14 @@ async fn accept_loop(
     listener: TcpListener,
     shared: Arc<Shared>,
     mut outage: watch::Receiver<Outage>,
+    http1_only: bool,
 ) {
     let mut listener = Some(listener);
     let mut conns: JoinSet<()> = JoinSet::new();
-    let builder = auto::Builder::new(TokioExecutor::new());
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    if http1_only {
+        builder = builder.http1_only();
+    }
     loop {
         let mode = *outage.borrow_and_update();
         if mode == Outage::Refuse {

@@ -189,6 +189,9 @@ pub struct ReceiverOptions {
     /// path other than [`METRICS_PATH`] and [`GRPC_PATH`] `404`, before any rule. Off, every
     /// `POST` is an export wherever it went (the conformance suite judges the path itself).
     pub otlp_paths_only: bool,
+    /// Serve HTTP/1.1 only, as an OTLP/HTTP-only collector: no gRPC (a gRPC client's HTTP/2
+    /// connection fails).
+    pub http1_only: bool,
 }
 
 impl Probe {

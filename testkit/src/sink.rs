@@ -202,8 +202,9 @@ impl SumPoint {
     }
 }
 
-/// An OTLP/HTTP (and gRPC) receiver for metrics on `127.0.0.1` (ephemeral port): a [`Receiver`]
-/// with [`ReceiverOptions::otlp_paths_only`], served on the current tokio runtime.
+/// An OTLP/HTTP receiver for metrics on `127.0.0.1` (ephemeral port): a [`Receiver`] with
+/// [`ReceiverOptions::otlp_paths_only`] and [`ReceiverOptions::http1_only`], served on the current
+/// tokio runtime.
 ///
 /// It accepts `POST /v1/metrics` with `application/x-protobuf` (or OTLP JSON) bodies, optionally
 /// gzip-compressed, records every request with its headers, raw and decoded body, and answers like
@@ -223,6 +224,7 @@ impl Sink {
     pub async fn start() -> io::Result<Self> {
         let receiver = Receiver::start(ReceiverOptions {
             otlp_paths_only: true,
+            http1_only: true,
             ..ReceiverOptions::default()
         })
         .await?;
