@@ -355,6 +355,10 @@ impl TenantTable {
                 values.push(raw.wrapping_add(cells.offset(s)));
             }
             cells.seen.store(total, Relaxed);
+            // A tenant promoted to a new series shows once it has counted something in it.
+            if cells.start.is_some() && values.iter().all(|v| *v == 0) {
+                continue;
+            }
             f(&Row {
                 tenant: &cells.tenant,
                 start: cells.start,
@@ -590,10 +594,10 @@ mod heavy_hitters {
         }
         f.send.success_for("globex");
         let second = f.collect();
-        // bigco's ten events of the interval stay in _overflow; bigco has its own series now,
-        // and acme (the least active in the interval) is reported one last time.
+        // bigco's ten events of the interval stay in _overflow; bigco has its own row now (its
+        // series shows once it counts), and acme (the least active) is reported one last time.
         assert_eq!(tenant_value(&second, "_overflow"), Some(10));
-        assert_eq!(tenant_value(&second, "bigco"), Some(0));
+        assert_eq!(tenant_value(&second, "bigco"), None);
         assert_eq!(tenant_value(&second, "acme"), Some(1));
         assert_eq!(tenant_value(&second, "globex"), Some(3));
         for _ in 0..5 {
