@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
 use opentelemetry_proto::tonic::common::v1::KeyValue;
-use opentelemetry_proto::tonic::metrics::v1::{metric, number_data_point};
+use opentelemetry_proto::tonic::metrics::v1::{Metric, NumberDataPoint, metric, number_data_point};
 
 use crate::otlp::render;
 
@@ -101,23 +101,31 @@ fn map(attrs: &[KeyValue]) -> BTreeMap<String, String> {
         .collect()
 }
 
-/// The number points of one request (request fields `seq`, `at`, `accepted` left at zero).
-pub fn points_of(request: &ExportMetricsServiceRequest) -> Vec<Point> {
-    let mut out = Vec::new();
-    for rm in &request.resource_metrics {
-        let resource = rm
-            .resource
-            .as_ref()
-            .map(|r| map(&r.attributes))
-            .unwrap_or_default();
-        for sm in &rm.scope_metrics {
-            let scope = sm
-                .scope
-                .as_ref()
-                .map(|s| s.name.clone())
-                .unwrap_or_default();
-            for m in &sm.metrics {
-                let (kind, points) = match &m.data {
+/// One number data point of a request, with the resource, scope and metric around it.
+#[derive(Debug, Clone, Copy)]
+pub struct NumberPoint<'a> {
+    /// Resource attributes.
+    pub resource: &'a [KeyValue],
+    /// Instrumentation scope name.
+    pub scope: &'a str,
+    /// The metric.
+    pub metric: &'a Metric,
+    /// Sum or gauge.
+    pub kind: Kind,
+    /// The point.
+    pub point: &'a NumberDataPoint,
+}
+
+/// Every number data point of `request` (of sums and gauges), in order.
+pub fn number_points(
+    request: &ExportMetricsServiceRequest,
+) -> impl Iterator<Item = NumberPoint<'_>> {
+    request.resource_metrics.iter().flat_map(|rm| {
+        let resource = rm.resource.as_ref().map_or(&[][..], |r| &r.attributes[..]);
+        rm.scope_metrics.iter().flat_map(move |sm| {
+            let scope = sm.scope.as_ref().map_or("", |s| s.name.as_str());
+            sm.metrics.iter().flat_map(move |metric| {
+                let (kind, points): (Kind, &[NumberDataPoint]) = match &metric.data {
                     Some(metric::Data::Sum(s)) => (
                         Kind::Sum {
                             monotonic: s.is_monotonic,
@@ -126,33 +134,42 @@ pub fn points_of(request: &ExportMetricsServiceRequest) -> Vec<Point> {
                         &s.data_points,
                     ),
                     Some(metric::Data::Gauge(g)) => (Kind::Gauge, &g.data_points),
-                    _ => continue,
+                    _ => (Kind::Other, &[]),
                 };
-                for p in points {
-                    let value = match p.value {
-                        Some(number_data_point::Value::AsInt(v)) => PointValue::Int(v),
-                        Some(number_data_point::Value::AsDouble(v)) => PointValue::Double(v),
-                        None => PointValue::Missing,
-                    };
-                    out.push(Point {
-                        seq: 0,
-                        at: Duration::ZERO,
-                        accepted: false,
-                        resource: resource.clone(),
-                        scope: scope.clone(),
-                        metric: m.name.clone(),
-                        unit: m.unit.clone(),
-                        kind,
-                        attributes: map(&p.attributes),
-                        start: p.start_time_unix_nano,
-                        time: p.time_unix_nano,
-                        value,
-                    });
-                }
-            }
-        }
-    }
-    out
+                points.iter().map(move |point| NumberPoint {
+                    resource,
+                    scope,
+                    metric,
+                    kind,
+                    point,
+                })
+            })
+        })
+    })
+}
+
+/// The number points of one request (request fields `seq`, `at`, `accepted` left at zero).
+pub fn points_of(request: &ExportMetricsServiceRequest) -> Vec<Point> {
+    number_points(request)
+        .map(|n| Point {
+            seq: 0,
+            at: Duration::ZERO,
+            accepted: false,
+            resource: map(n.resource),
+            scope: n.scope.to_owned(),
+            metric: n.metric.name.clone(),
+            unit: n.metric.unit.clone(),
+            kind: n.kind,
+            attributes: map(&n.point.attributes),
+            start: n.point.start_time_unix_nano,
+            time: n.point.time_unix_nano,
+            value: match n.point.value {
+                Some(number_data_point::Value::AsInt(v)) => PointValue::Int(v),
+                Some(number_data_point::Value::AsDouble(v)) => PointValue::Double(v),
+                None => PointValue::Missing,
+            },
+        })
+        .collect()
 }
 
 /// Whether `attributes` has every pair of `has` and none of the keys in `lacks`.

@@ -12,10 +12,11 @@ use hyper::header::{CONTENT_ENCODING, CONTENT_TYPE, HeaderMap, HeaderName, Heade
 use hyper::{Method, StatusCode};
 use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
 use opentelemetry_proto::tonic::common::v1::KeyValue;
-use opentelemetry_proto::tonic::metrics::v1::{AggregationTemporality, metric, number_data_point};
+use opentelemetry_proto::tonic::metrics::v1::{AggregationTemporality, number_data_point};
 
 use crate::HarnessError;
 use crate::otlp::matches;
+use crate::points::{Kind, number_points};
 use crate::receiver::Receiver;
 use crate::record::{Fault, METRICS_PATH, Probe, ReceiverOptions, Recorded, Replied, Rule};
 
@@ -296,44 +297,30 @@ impl Sink {
     pub fn sum_points(&self, name: &str) -> Vec<SumPoint> {
         let mut points = Vec::new();
         for export in self.accepted_exports() {
-            for rm in &export.resource_metrics {
-                let resource = rm
-                    .resource
-                    .as_ref()
-                    .map(|r| r.attributes.clone())
-                    .unwrap_or_default();
-                for sm in &rm.scope_metrics {
-                    let scope = sm
-                        .scope
-                        .as_ref()
-                        .map(|s| s.name.clone())
-                        .unwrap_or_default();
-                    for m in sm.metrics.iter().filter(|m| m.name == name) {
-                        let Some(metric::Data::Sum(sum)) = &m.data else {
-                            continue;
-                        };
-                        let temporality =
-                            AggregationTemporality::try_from(sum.aggregation_temporality)
-                                .unwrap_or(AggregationTemporality::Unspecified);
-                        for p in &sum.data_points {
-                            let value = match p.value {
-                                Some(number_data_point::Value::AsInt(i)) => Ok(i),
-                                Some(number_data_point::Value::AsDouble(d)) => Err(d),
-                                None => continue,
-                            };
-                            points.push(SumPoint {
-                                resource: resource.clone(),
-                                scope: scope.clone(),
-                                attributes: p.attributes.clone(),
-                                temporality,
-                                monotonic: sum.is_monotonic,
-                                start_time_unix_nano: p.start_time_unix_nano,
-                                time_unix_nano: p.time_unix_nano,
-                                value,
-                            });
-                        }
-                    }
-                }
+            for n in number_points(&export).filter(|n| n.metric.name == name) {
+                let Kind::Sum {
+                    monotonic,
+                    temporality,
+                } = n.kind
+                else {
+                    continue;
+                };
+                let value = match n.point.value {
+                    Some(number_data_point::Value::AsInt(i)) => Ok(i),
+                    Some(number_data_point::Value::AsDouble(d)) => Err(d),
+                    None => continue,
+                };
+                points.push(SumPoint {
+                    resource: n.resource.to_vec(),
+                    scope: n.scope.to_owned(),
+                    attributes: n.point.attributes.clone(),
+                    temporality: AggregationTemporality::try_from(temporality)
+                        .unwrap_or(AggregationTemporality::Unspecified),
+                    monotonic,
+                    start_time_unix_nano: n.point.start_time_unix_nano,
+                    time_unix_nano: n.point.time_unix_nano,
+                    value,
+                });
             }
         }
         points
