@@ -7,7 +7,7 @@
 use std::io::Write;
 use std::time::Duration;
 
-use heartbeat_conformance::{
+use heartbeat_testkit::{
     Fault, Outage, Probe, Receiver, ReceiverOptions, Replied, Rule, Transport, total,
 };
 use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
@@ -96,7 +96,7 @@ async fn protobuf_json_and_gzip_bodies_are_recorded_decoded_and_accepted() {
     // Cumulative: the latest point of the series counts.
     assert_eq!(
         total(
-            &heartbeat_conformance::points(&reqs),
+            &heartbeat_testkit::points(&reqs),
             "heartbeat.outcomes",
             &SUCCESS,
             &[]
@@ -163,7 +163,7 @@ async fn a_scripted_status_answers_once_with_retry_after_then_the_receiver_accep
     // Refused data is never counted.
     assert_eq!(
         total(
-            &heartbeat_conformance::points(&reqs[..1]),
+            &heartbeat_testkit::points(&reqs[..1]),
             "heartbeat.outcomes",
             &SUCCESS,
             &[]
@@ -302,7 +302,7 @@ async fn forwarding_one_in_n_drops_the_others_silently() {
     );
     assert_eq!(
         total(
-            &heartbeat_conformance::points(&forwarded),
+            &heartbeat_testkit::points(&forwarded),
             "heartbeat.outcomes",
             &SUCCESS,
             &[]
