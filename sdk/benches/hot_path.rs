@@ -11,7 +11,9 @@
 //!   the aggregate (wall time over both threads' increments).
 //! - `tenant_path`: one increment for a dynamic tenant out of 300 admitted ones.
 //! - `collect_encode_100_series`: collecting 100 series and encoding an OTLP/protobuf
-//!   `ExportMetricsServiceRequest`.
+//!   `ExportMetricsServiceRequest`: the core collector's batch form and fast form, prost's
+//!   encoding of the same request built once from the official types, and the OpenTelemetry
+//!   SDK's collect-and-encode path. 100,000 series: `benches/collect_100k.rs`.
 //!
 //! Run: `cargo bench -p heartbeat --bench hot_path`. Results and caveats: docs/benchmarks.md.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -413,6 +415,37 @@ fn collect_encode_100_series(c: &mut Criterion) {
     assert_eq!(point_count(&ours), 100);
     g.bench_function("heartbeat_core_collector_encode_protobuf", |b| {
         b.iter(|| black_box(encode_protobuf(&collector.collect())))
+    });
+
+    // The fast form: attribute blocks encoded once, into a reused buffer.
+    let mut fast = Collector::new(&registry, AggregationTemporality::Cumulative)
+        .with_resource_attribute("service.name", "bench");
+    let mut body = Vec::new();
+    let encoded = fast.encode_protobuf_into(|_| {}, &mut body);
+    assert_eq!(encoded.point_count(), 100);
+    assert_eq!(
+        body.len(),
+        ours.len(),
+        "the same request, bigger by no byte"
+    );
+    g.bench_function("heartbeat_core_encode_protobuf_into", |b| {
+        b.iter(|| {
+            body.clear();
+            black_box(fast.encode_protobuf_into(|_| {}, &mut body).point_count());
+        })
+    });
+
+    // prost's own encoding of the same request, built once from the official types: the
+    // floor of any path that builds those types (building them is not timed here).
+    let request = ExportMetricsServiceRequest::decode(&ours[..]).unwrap();
+    let mut buffer = Vec::new();
+    request.encode(&mut buffer).unwrap();
+    assert_eq!(point_count(&buffer), 100);
+    g.bench_function("prost_encode_prebuilt_request", |b| {
+        b.iter(|| {
+            buffer.clear();
+            black_box(&request).encode(&mut buffer).unwrap();
+        })
     });
 
     // The same 100 series (same attributes and values) on an OpenTelemetry SDK counter.

@@ -4,13 +4,18 @@
 //! bytes, times and values into the caller's buffer: the same bytes as
 //! [`encode_protobuf`](super::encode_protobuf) of the [`Batch`] the collector would build.
 //!
+//! A block is kept in two parts: the attributes before the tenant, encoded once per outcome and
+//! result/reason and shared by every tenant's series of it, and the tenant's attribute, shared
+//! by the series of one tenant row that are first seen together. 100,000 series of 10 outcomes
+//! keep about 100 of the first and 10,000 of the second, not 100,000 blocks.
+//!
 //! What a collection costs besides the registry walk: for each series one comparison with the
 //! series seen at the same position by the previous collection (a hash lookup when they differ),
-//! and one copy of its block. Once the buffers it keeps have grown to the number of series, a
-//! collection allocates nothing (unless `extra` does).
+//! and two copies. Once the buffers it keeps have grown to the number of series, a collection
+//! allocates nothing (unless `extra` does).
 
 use super::proto::{Encoder, field_len, key_value, put_len_header, varint_len};
-use super::{Batch, as_int};
+use super::{Batch, as_int, unix_nanos};
 use crate::registry::{Registry, Series, SeriesId, WalkBuffers};
 use crate::semconv::{
     ATTR_OUTCOME, ATTR_REASON, ATTR_RESULT, ATTR_TENANT, DESCRIPTION_OUTCOMES, METRIC_OUTCOMES,
@@ -36,23 +41,47 @@ enum Key {
     Extra(u32),
 }
 
+/// A run of bytes of [`Table::blocks`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+struct Span {
+    at: usize,
+    len: usize,
+}
+
+impl Span {
+    fn get(self, blocks: &[u8]) -> &[u8] {
+        &blocks[self.at..self.at + self.len]
+    }
+}
+
 /// One series seen so far.
 #[derive(Debug)]
 struct Entry {
     key: Key,
-    /// Its attribute block: `blocks[at..at + len]`, a run of `NumberDataPoint.attributes`.
-    at: usize,
-    len: usize,
-    /// Where the tenant's value sits in the block (offset from `at`, length), for a registry
-    /// series with a tenant.
-    tenant: Option<(usize, usize)>,
+    /// Its attributes but the tenant: a run of `NumberDataPoint.attributes`, shared with every
+    /// series of the same outcome and result/reason.
+    shared: Span,
+    /// Its `heartbeat.tenant` attribute, for a registry series with a tenant (else empty), and
+    /// the length of the tenant's value, which ends it.
+    tenant: Span,
+    tenant_value_len: usize,
     /// Whether it has a `heartbeat.tenant` attribute: left out of a delta batch at zero.
     has_tenant: bool,
     metric: u32,
+    /// The start of a registry series that started after the registry (in nanoseconds since
+    /// the Unix epoch; 0 for the others, which start with the registry, at or after 0).
+    start: u64,
     /// The acknowledged cumulative value (delta).
     acked: u64,
     /// The next entry whose identity has the same hash.
     next: u32,
+}
+
+impl Entry {
+    /// The bytes of its attributes.
+    fn len(&self) -> usize {
+        self.shared.len + self.tenant.len
+    }
 }
 
 /// One metric seen so far, and its points in the current collection.
@@ -89,6 +118,8 @@ pub(super) struct SeriesCache {
 struct Table {
     hasher: foldhash::fast::RandomState,
     blocks: Vec<u8>,
+    /// The shared part of each registry outcome's result/reason.
+    shared: HashMap<SeriesId, Span, foldhash::fast::RandomState>,
     entries: Vec<Entry>,
     /// The first entry of each identity hash (the others are chained through `Entry::next`).
     index: HashMap<u64, u32, foldhash::fast::RandomState>,
@@ -134,6 +165,7 @@ impl SeriesCache {
             table: Table {
                 hasher: foldhash::fast::RandomState::default(),
                 blocks: Vec::new(),
+                shared: HashMap::default(),
                 entries: Vec::new(),
                 index: HashMap::default(),
                 order: Vec::new(),
@@ -253,6 +285,7 @@ impl SeriesCache {
         fixed[10..18].copy_from_slice(&window.end.to_le_bytes());
         fixed[18] = 6 << 3 | 1;
         let temporality = if window.delta { 1 } else { 2 };
+
         let mut points = 0;
         for m in metrics() {
             put_len_header(out, 2, metric_len(m));
@@ -262,7 +295,7 @@ impl SeriesCache {
                 let entry = &t.entries[e as usize];
                 // Sum.data_points (1): the header, the fixed fields, then the cached block.
                 let mut head = [0u8; 12 + POINT_FIXED];
-                let body = POINT_FIXED + entry.len;
+                let body = POINT_FIXED + entry.len();
                 let mut n = 1;
                 head[0] = 1 << 3 | 2;
                 let mut v = body as u64;
@@ -275,8 +308,12 @@ impl SeriesCache {
                 n += 1;
                 head[n..n + 19].copy_from_slice(&fixed[..19]);
                 head[n + 19..n + 27].copy_from_slice(&value.to_le_bytes());
+                if entry.start != 0 && !window.delta {
+                    head[n + 1..n + 9].copy_from_slice(&entry.start.to_le_bytes());
+                }
                 out.extend_from_slice(&head[..n + 27]);
-                out.extend_from_slice(&t.blocks[entry.at..entry.at + entry.len]);
+                out.extend_from_slice(entry.shared.get(&t.blocks));
+                out.extend_from_slice(entry.tenant.get(&t.blocks));
             }
             out.extend_from_slice(&[2 << 3, temporality, 3 << 3, 1]);
             points += m.points.len();
@@ -377,12 +414,12 @@ impl Table {
     /// Whether `entry` is the registry series `id` with `tenant`.
     fn is_outcome(blocks: &[u8], entry: &Entry, id: SeriesId, tenant: Option<&str>) -> bool {
         entry.key == Key::Outcome(id)
-            && match (entry.tenant, tenant) {
-                (None, None) => true,
-                (Some((at, len)), Some(tenant)) => {
-                    blocks[entry.at + at..entry.at + at + len] == *tenant.as_bytes()
+            && match tenant {
+                None => !entry.has_tenant,
+                Some(tenant) => {
+                    let kv = entry.tenant.get(blocks);
+                    entry.tenant_value_len == tenant.len() && kv.ends_with(tenant.as_bytes())
                 }
-                _ => false,
             }
     }
 
@@ -405,32 +442,58 @@ impl Table {
             }
         };
         self.advance(e);
+        // A tenant displaced and promoted again without a memory starts a new series.
+        self.entries[e as usize].start = s.start_time().map_or(0, unix_nanos);
         self.pick(e, s.value());
     }
 
-    /// Encodes a new registry series' block, in the order of `Source::push_to`.
+    /// Adds a registry series: its shared part (encoded if it is the first series of its
+    /// outcome and result/reason), then its tenant's attribute (shared with the series created
+    /// just before if that one has the same tenant), in the order of `Source::push_to`.
     fn insert_outcome(&mut self, hash: u64, s: &Series<'_>, id: SeriesId, metric: u32) -> u32 {
         let b = &mut self.blocks;
-        let at = b.len();
-        key_value(b, 7, ATTR_OUTCOME, s.outcome());
-        for (k, v) in s.attributes() {
-            key_value(b, 7, k, v);
-        }
-        key_value(b, 7, ATTR_RESULT, s.result().as_str());
-        if let Some(reason) = s.reason() {
-            key_value(b, 7, ATTR_REASON, reason);
-        }
-        let tenant = s.tenant().map(|tenant| {
-            key_value(b, 7, ATTR_TENANT, tenant);
-            (b.len() - tenant.len() - at, tenant.len())
+        let shared = *self.shared.entry(id).or_insert_with(|| {
+            let at = b.len();
+            key_value(b, 7, ATTR_OUTCOME, s.outcome());
+            for (k, v) in s.attributes() {
+                key_value(b, 7, k, v);
+            }
+            key_value(b, 7, ATTR_RESULT, s.result().as_str());
+            if let Some(reason) = s.reason() {
+                key_value(b, 7, ATTR_REASON, reason);
+            }
+            Span {
+                at,
+                len: b.len() - at,
+            }
         });
+        let (tenant, tenant_value_len) = match s.tenant() {
+            None => (Span::default(), 0),
+            Some(value) => {
+                let last = self.entries.last().filter(|last| {
+                    last.has_tenant
+                        && last.tenant_value_len == value.len()
+                        && last.tenant.get(b).ends_with(value.as_bytes())
+                });
+                match last {
+                    Some(last) => (last.tenant, value.len()),
+                    None => {
+                        let at = b.len();
+                        key_value(b, 7, ATTR_TENANT, value);
+                        let len = b.len() - at;
+                        (Span { at, len }, value.len())
+                    }
+                }
+            }
+        };
         let entry = Entry {
             key: Key::Outcome(id),
-            at,
-            len: b.len() - at,
+            shared,
             tenant,
-            has_tenant: tenant.is_some(),
+            tenant_value_len,
+            has_tenant: s.tenant().is_some(),
             metric,
+            start: 0,
             acked: 0,
             next: NONE,
         };
@@ -443,7 +506,7 @@ impl Table {
             key_value(&mut self.scratch, 7, k, v);
         }
         let is = |blocks: &[u8], entry: &Entry, scratch: &[u8]| {
-            entry.key == Key::Extra(metric) && blocks[entry.at..entry.at + entry.len] == *scratch
+            entry.key == Key::Extra(metric) && entry.shared.get(blocks) == scratch
         };
         let guess = self
             .order
@@ -462,11 +525,15 @@ impl Table {
                         self.blocks.extend_from_slice(&self.scratch);
                         let entry = Entry {
                             key: Key::Extra(metric),
-                            at,
-                            len: self.scratch.len(),
-                            tenant: None,
+                            shared: Span {
+                                at,
+                                len: self.scratch.len(),
+                            },
+                            tenant: Span::default(),
+                            tenant_value_len: 0,
                             has_tenant: attributes.iter().any(|(k, _)| k == ATTR_TENANT),
                             metric,
+                            start: 0,
                             acked: 0,
                             next: NONE,
                         };
@@ -496,7 +563,7 @@ impl Table {
         };
         let m = &mut self.metrics[entry.metric as usize];
         m.points.push((e, as_int(value)));
-        let body = POINT_FIXED + entry.len;
+        let body = POINT_FIXED + entry.len();
         m.points_len += 1 + varint_len(body as u64) + body;
     }
 }
@@ -635,6 +702,47 @@ mod tests {
             };
             same_bytes(temporality, &steps);
         }
+    }
+
+    #[test]
+    fn a_promoted_tenant_counts_from_its_promotion_in_both_forms() {
+        let clock = ManualClock::starting_at(Duration::from_secs(1_000));
+        let registry = Registry::builder()
+            .with_clock(Arc::new(clock.clone()))
+            .with_tenant_limit(1)
+            .build();
+        let send = registry.outcome("message.send").build().unwrap();
+        let mut fast = Collector::new(&registry, AggregationTemporality::Cumulative);
+        let slow = Collector::new(&registry, AggregationTemporality::Cumulative);
+        let mut body = Vec::new();
+        let mut export = || {
+            clock.advance(Duration::from_secs(1));
+            let batch = slow.collect();
+            body.clear();
+            let _ = fast.encode_protobuf_into(|_| {}, &mut body);
+            assert_eq!(body, encode_protobuf(&batch));
+            batch
+        };
+        send.success_for("acme");
+        export();
+        for _ in 0..10 {
+            send.success_for("bigco"); // past the limit: in _overflow, a candidate
+        }
+        export(); // promotes bigco at 1002 s
+        send.success_for("bigco");
+        let batch = export();
+        let bigco: Vec<_> = batch.metrics[0]
+            .points
+            .iter()
+            .filter(|p| p.attributes.iter().any(|(_, v)| v == "bigco"))
+            .map(|p| (p.start_time_unix_nano, p.value))
+            .collect();
+        assert_eq!(bigco, [(1_002_000_000_000, 1)]);
+        let acme_start = batch.metrics[0].points[0].start_time_unix_nano;
+        assert_eq!(
+            acme_start, 1_000_000_000_000,
+            "the others start with the registry"
+        );
     }
 
     #[test]

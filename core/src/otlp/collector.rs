@@ -375,6 +375,17 @@ impl Source for SeriesCache {
                 attributes,
                 s.value(),
             );
+            // A series that started after the registry (a promoted tenant) counts from its start.
+            if let Some(start) = s.start_time() {
+                let points = batch
+                    .metrics
+                    .iter_mut()
+                    .rev()
+                    .find(|m| m.name == METRIC_OUTCOMES);
+                if let Some(point) = points.and_then(|m| m.points.last_mut()) {
+                    point.start_time_unix_nano = unix_nanos(start);
+                }
+            }
         });
     }
 
