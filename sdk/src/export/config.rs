@@ -145,7 +145,10 @@ impl fmt::Debug for HeartbeatBuilder {
         let headers: Vec<&str> = self.headers.iter().map(|(k, _)| k.as_str()).collect();
         f.debug_struct("HeartbeatBuilder")
             .field("service_name", &self.service_name)
-            .field("endpoint", &self.endpoint.as_deref().map(super::redact_url))
+            .field(
+                "endpoint",
+                &self.endpoint.as_deref().map(super::redact::redact_url),
+            )
             .field("protocol", &self.protocol)
             .field("headers", &headers)
             .field("ca_certificate", &self.ca_certificate.is_some())
@@ -567,12 +570,12 @@ impl HeartbeatBuilder {
             return Err(match source {
                 Some(var) => BuildError::InvalidEnv {
                     var,
-                    value: super::redact_url(&url),
+                    value: super::redact::redact_url(&url),
                     expected: "an absolute http:// or https:// URL with a host",
                 },
                 None => BuildError::InvalidSetting {
                     setting: "endpoint",
-                    value: super::redact_url(&url),
+                    value: super::redact::redact_url(&url),
                     problem,
                 },
             });

@@ -14,10 +14,12 @@
 pub(crate) mod config;
 pub(crate) mod env;
 pub(crate) mod error;
+pub(crate) mod health;
 mod otel;
 pub(crate) mod plugin;
 #[cfg(test)]
 mod properties;
+pub(crate) mod redact;
 mod retry;
 mod sender;
 mod telemetry;
@@ -27,9 +29,11 @@ pub(crate) mod transport;
 
 use self::config::{Config, HeartbeatBuilder, Temporality};
 use self::error::{BuildError, ExportError, InstallError};
+use self::health::Health;
+pub use self::health::{ExportFailure, ExportHealth};
 use self::plugin::{Plugin, Plugins};
+use self::redact::Secrets;
 use self::sender::{Encoding, Sender};
-use self::transport::Failure;
 use bytes::Bytes;
 use heartbeat_core::otlp::{AggregationTemporality, Collector, encode_json, encode_protobuf};
 use heartbeat_core::registry::{OutcomeBuilder, Registry};
@@ -42,259 +46,10 @@ use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU8, AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::Ordering::Relaxed;
 use std::task::{Context, Poll};
 use std::time::Duration;
 use tokio::sync::{Notify, mpsc, oneshot};
-
-/// Shows a URL without its credentials (everything before the last `@` of the authority),
-/// query string or fragment.
-pub(crate) fn redact_url(url: &str) -> String {
-    let (scheme, rest) = url.split_once("://").unwrap_or(("", url));
-    let rest = rest.split(['?', '#']).next().unwrap_or_default();
-    let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
-    let authority = match authority.rsplit_once('@') {
-        Some((_, host)) => format!("***@{host}"),
-        None => authority.to_owned(),
-    };
-    let tail = if url.contains(['?', '#']) { "?***" } else { "" };
-    if scheme.is_empty() {
-        format!("{authority}{path}{tail}")
-    } else {
-        format!("{scheme}://{authority}{path}{tail}")
-    }
-}
-
-/// What of a configuration must never be shown: header values, and the endpoint's credentials
-/// and query. Errors from dependencies pass through [`Secrets::scrub`] before a user sees them.
-#[derive(Debug, Default)]
-pub(crate) struct Secrets(Vec<String>);
-
-impl Secrets {
-    /// Values shorter than this are not scrubbed: they would mangle messages, and are no
-    /// credential.
-    const SHORTEST: usize = 4;
-
-    pub(crate) fn of(config: &Config) -> Self {
-        let mut secrets: Vec<String> = config.headers.iter().map(|(_, v)| v.clone()).collect();
-        let url = &config.endpoint;
-        let after_scheme = url.split_once("://").map_or(url.as_str(), |(_, r)| r);
-        let authority = after_scheme
-            .split(['/', '?', '#'])
-            .next()
-            .unwrap_or_default();
-        if let Some((userinfo, _)) = authority.rsplit_once('@') {
-            secrets.push(userinfo.to_owned());
-            secrets.extend(userinfo.split(':').map(str::to_owned));
-            secrets.extend(transport::split_userinfo(url).1);
-        }
-        if let Some((_, query)) = url.split_once(['?', '#']) {
-            secrets.push(query.to_owned());
-            secrets.extend(query.split(['&', '=', '#']).map(str::to_owned));
-        }
-        secrets.retain(|s| s.len() >= Self::SHORTEST);
-        // Longest first, so a whole secret is replaced before a part of it.
-        secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
-        secrets.dedup();
-        Self(secrets)
-    }
-
-    /// `text` with the endpoint shown redacted and every secret replaced by `***`.
-    pub(crate) fn scrub(&self, text: &str, endpoint: &str) -> String {
-        let mut out = text.replace(endpoint, &redact_url(endpoint));
-        for secret in &self.0 {
-            if out.contains(secret.as_str()) {
-                out = out.replace(secret.as_str(), "***");
-            }
-        }
-        out
-    }
-}
-
-/// `text` (an error from a dependency) without the secrets of `config`.
-#[cfg_attr(
-    not(any(feature = "http-proto", feature = "http-json", feature = "tls")),
-    allow(dead_code)
-)]
-pub(crate) fn scrub(text: &str, config: &Config) -> String {
-    Secrets::of(config).scrub(text, &config.endpoint)
-}
-
-/// Why the latest failed export failed: the `heartbeat.reason` of its `heartbeat.sdk.exports`
-/// failure series.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum ExportFailure {
-    /// No answer in time: the request timeout or the export deadline passed.
-    Timeout,
-    /// The collector's host name did not resolve.
-    Dns,
-    /// The connection was refused, reset or unreachable.
-    Connect,
-    /// The TLS handshake failed, most often because the certificate did not verify.
-    Tls,
-    /// The collector answered with a 4xx status (429 too, after its retries).
-    Http4xx,
-    /// The collector answered with a 5xx status (after the retries).
-    Http5xx,
-    /// Anything else (a gRPC status, a malformed answer, ...).
-    Other,
-}
-
-impl ExportFailure {
-    /// Every failure reason other than [`ExportFailure::Timeout`], in counter order.
-    const COUNTED: [ExportFailure; 6] = [
-        Self::Dns,
-        Self::Connect,
-        Self::Tls,
-        Self::Http4xx,
-        Self::Http5xx,
-        Self::Other,
-    ];
-
-    /// Every reason, as `heartbeat.sdk.exports` reports them.
-    pub(crate) const ALL: [ExportFailure; 7] = [
-        Self::Timeout,
-        Self::Dns,
-        Self::Connect,
-        Self::Tls,
-        Self::Http4xx,
-        Self::Http5xx,
-        Self::Other,
-    ];
-
-    /// The attribute value: `timeout`, `dns`, `connect`, `tls`, `http_4xx`, `http_5xx` or `error`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Timeout => "timeout",
-            Self::Dns => "dns",
-            Self::Connect => "connect",
-            Self::Tls => "tls",
-            Self::Http4xx => "http_4xx",
-            Self::Http5xx => "http_5xx",
-            Self::Other => "error",
-        }
-    }
-
-    fn code(self) -> u8 {
-        match self {
-            Self::Timeout => 1,
-            Self::Dns => 2,
-            Self::Connect => 3,
-            Self::Tls => 4,
-            Self::Http4xx => 5,
-            Self::Http5xx => 6,
-            Self::Other => 7,
-        }
-    }
-
-    fn from_code(code: u8) -> Option<Self> {
-        Self::ALL.into_iter().find(|f| f.code() == code)
-    }
-
-    #[cfg_attr(
-        not(any(feature = "http-proto", feature = "http-json", feature = "grpc")),
-        allow(dead_code)
-    )]
-    pub(crate) fn of(failure: Failure) -> Self {
-        match failure {
-            Failure::Timeout => Self::Timeout,
-            Failure::Dns => Self::Dns,
-            Failure::Connect => Self::Connect,
-            Failure::Tls => Self::Tls,
-            Failure::Status(s) if (400..500).contains(&s) => Self::Http4xx,
-            Failure::Status(s) if s >= 500 => Self::Http5xx,
-            Failure::Status(_) | Failure::Other => Self::Other,
-        }
-    }
-}
-
-impl fmt::Display for ExportFailure {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// Export counters, readable at any time with [`Heartbeat::export_health`].
-#[derive(Debug, Default)]
-pub(crate) struct Health {
-    exports_ok: AtomicU64,
-    exports_failed: AtomicU64,
-    exports_timed_out: AtomicU64,
-    last_success_unix_ms: AtomicU64,
-    /// Failures other than timeouts, by [`ExportFailure::COUNTED`] slot.
-    failed_by: [AtomicU64; ExportFailure::COUNTED.len()],
-    last_failure: AtomicU8,
-    rejected_points: AtomicU64,
-}
-
-impl Health {
-    pub(crate) fn snapshot(&self) -> ExportHealth {
-        let last = self.last_success_unix_ms.load(Relaxed);
-        ExportHealth {
-            exports_ok: self.exports_ok.load(Relaxed),
-            exports_failed: self.exports_failed.load(Relaxed),
-            exports_timed_out: self.exports_timed_out.load(Relaxed),
-            last_success: (last > 0).then(|| Duration::from_millis(last)),
-            last_failure: ExportFailure::from_code(self.last_failure.load(Relaxed)),
-            rejected_points: self.rejected_points.load(Relaxed),
-        }
-    }
-
-    fn succeeded(&self, now: Duration, rejected_points: u64) {
-        self.exports_ok.fetch_add(1, Relaxed);
-        self.rejected_points.fetch_add(rejected_points, Relaxed);
-        let ms = u64::try_from(now.as_millis()).unwrap_or(u64::MAX);
-        self.last_success_unix_ms.store(ms.max(1), Relaxed);
-    }
-
-    /// Failed exports with this reason so far.
-    pub(crate) fn failures(&self, why: ExportFailure) -> u64 {
-        if why == ExportFailure::Timeout {
-            return self.exports_timed_out.load(Relaxed);
-        }
-        ExportFailure::COUNTED
-            .iter()
-            .position(|f| *f == why)
-            .and_then(|i| self.failed_by.get(i))
-            .map_or(0, |c| c.load(Relaxed))
-    }
-
-    fn failed(&self, why: ExportFailure) {
-        self.last_failure.store(why.code(), Relaxed);
-        if why == ExportFailure::Timeout {
-            self.exports_timed_out.fetch_add(1, Relaxed);
-            return;
-        }
-        self.exports_failed.fetch_add(1, Relaxed);
-        if let Some(c) = ExportFailure::COUNTED
-            .iter()
-            .position(|f| *f == why)
-            .and_then(|i| self.failed_by.get(i))
-        {
-            c.fetch_add(1, Relaxed);
-        }
-    }
-}
-
-/// The export pipeline's own health: how many exports succeeded and failed, why the latest
-/// failure failed, and when the last export succeeded.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct ExportHealth {
-    /// Exports the collector accepted.
-    pub exports_ok: u64,
-    /// Exports that failed after their retries, other than by a timeout.
-    pub exports_failed: u64,
-    /// Exports that got no answer in time: the request timeout or the export deadline passed.
-    pub exports_timed_out: u64,
-    /// Unix time of the last successful export, if any.
-    pub last_success: Option<Duration>,
-    /// Why the latest failed export failed (it stays after a later success).
-    pub last_failure: Option<ExportFailure>,
-    /// Points the collector rejected in accepted exports (OTLP partial success; not retried).
-    pub rejected_points: u64,
-}
 
 /// A reply channel and the instant by which the export must be done.
 type Reply = (
@@ -732,7 +487,7 @@ impl HeartbeatBuilder {
                 _provider: provider.clone(),
                 sender,
                 retry: config.retry,
-                secrets: Secrets::of(&config),
+                secrets: Secrets::new(&config.endpoint, &config.headers),
                 endpoint: config.endpoint.clone(),
                 commands: rx,
                 export_now: Arc::clone(&export_now),
@@ -880,7 +635,7 @@ async fn drive(mut lp: Loop) {
 
 #[cfg(test)]
 mod tests {
-    use super::redact_url;
+    use super::redact::redact_url;
 
     #[test]
     fn urls_are_shown_without_credentials_or_query() {

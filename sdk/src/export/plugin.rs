@@ -12,7 +12,7 @@
 //! - stops it first on [`Heartbeat::shutdown`](super::Heartbeat::shutdown)
 //!   ([`Plugin::shutdown`]), so that the final export carries what the stop changed.
 
-use super::ExportFailure;
+use super::health::ExportFailure;
 use heartbeat_core::otlp::Batch;
 use opentelemetry::metrics::Meter;
 use std::any::Any;

@@ -2,8 +2,8 @@
 //! what is retryable, the server's delay (`Retry-After`, gRPC `RetryInfo`) when it gives one, and
 //! never past the export's deadline.
 
-use super::ExportFailure;
 use super::config::Retry;
+use super::health::ExportFailure;
 use std::future::Future;
 use std::time::Duration;
 use tokio::time::Instant;

@@ -9,8 +9,6 @@
 //! Each transport lives behind its cargo feature; a protocol whose feature is off is a
 //! [`BuildError`]. Retries are the caller's ([`super::retry`]).
 
-#[cfg(any(feature = "http-proto", feature = "http-json", feature = "grpc"))]
-use super::ExportFailure;
 use super::config::{Compression, Config, Protocol};
 use super::error::BuildError;
 use super::retry::Rejected;
@@ -137,10 +135,18 @@ fn partial_success_protobuf(body: &[u8]) -> Accepted {
 
 #[cfg(any(feature = "http-proto", feature = "http-json"))]
 mod http {
-    use super::super::retry::{Again, retry_after_seconds};
-    use super::super::transport::{Failure, HttpClient, MAX_EXPORT_RESPONSE};
-    use super::*;
+    use crate::export::config::{Compression, Config};
+    use crate::export::error::BuildError;
+    use crate::export::health::ExportFailure;
+    use crate::export::redact::{redact_url, scrub};
+    use crate::export::retry::Rejected;
+    use crate::export::retry::{Again, retry_after_seconds};
+    #[cfg(feature = "gzip")]
+    use crate::export::sender::gzip;
+    use crate::export::sender::{Accepted, Encoding, partial_success_protobuf};
+    use crate::export::transport::{Failure, HttpClient, MAX_EXPORT_RESPONSE};
     use ::http::{HeaderMap, HeaderName, HeaderValue, Method, Request, header};
+    use bytes::Bytes;
 
     /// OTLP/HTTP: a POST of the body to the metrics URL.
     pub(crate) struct Sender {
@@ -155,13 +161,13 @@ mod http {
     impl Sender {
         pub(super) fn build(config: &Config, encoding: Encoding) -> Result<Self, BuildError> {
             let client = HttpClient::new(&config.trust, config.timeout, MAX_EXPORT_RESPONSE)
-                .map_err(|e| BuildError::Exporter(super::super::scrub(&e, config)))?;
+                .map_err(|e| BuildError::Exporter(scrub(&e, &config.endpoint, &config.headers)))?;
             let url = config
                 .endpoint
                 .parse()
                 .map_err(|_| BuildError::InvalidSetting {
                     setting: "endpoint",
-                    value: super::super::redact_url(&config.endpoint),
+                    value: redact_url(&config.endpoint),
                     problem: "it is not a valid HTTP URL",
                 })?;
             let mut headers = HeaderMap::new();
@@ -276,9 +282,15 @@ mod http {
 
 #[cfg(feature = "grpc")]
 mod grpc {
-    use super::super::retry::Again;
-    use super::super::transport::{self, Failure};
-    use super::*;
+    use crate::export::config::{Compression, Config};
+    use crate::export::error::BuildError;
+    use crate::export::health::ExportFailure;
+    use crate::export::redact::redact_url;
+    use crate::export::retry::Again;
+    use crate::export::retry::Rejected;
+    use crate::export::sender::{Accepted, partial_success_protobuf};
+    use crate::export::transport::{self, Failure};
+    use bytes::Bytes;
     use std::sync::OnceLock;
     use tonic::codec::{Codec, DecodeBuf, Decoder, EncodeBuf, Encoder};
     use tonic::metadata::MetadataMap;
@@ -329,7 +341,7 @@ mod grpc {
             let endpoint = Endpoint::from_shared(url)
                 .map_err(|_| BuildError::InvalidSetting {
                     setting: "endpoint",
-                    value: super::super::redact_url(&config.endpoint),
+                    value: redact_url(&config.endpoint),
                     problem: "it is not a valid gRPC endpoint URI",
                 })?
                 .timeout(config.timeout)
@@ -462,7 +474,9 @@ mod grpc {
     /// TLS for an `https://` endpoint: tonic's rustls (ring) with this crate's trust.
     #[cfg(feature = "tls")]
     mod tls {
-        use super::*;
+        use crate::export::config::Config;
+        use crate::export::error::BuildError;
+        use tonic::transport::Endpoint;
 
         pub(super) fn configure(
             endpoint: Endpoint,
@@ -474,7 +488,11 @@ mod grpc {
             let tls = tonic::transport::ClientTlsConfig::new()
                 .trust_anchors(config.trust.trust_anchors());
             endpoint.tls_config(tls).map_err(|e| {
-                BuildError::Exporter(super::super::super::scrub(&e.to_string(), config))
+                BuildError::Exporter(crate::export::redact::scrub(
+                    &e.to_string(),
+                    &config.endpoint,
+                    &config.headers,
+                ))
             })
         }
     }
@@ -482,7 +500,9 @@ mod grpc {
     /// Without the `tls` feature, `https://` was refused when the configuration was resolved.
     #[cfg(not(feature = "tls"))]
     mod tls {
-        use super::*;
+        use crate::export::config::Config;
+        use crate::export::error::BuildError;
+        use tonic::transport::Endpoint;
 
         pub(super) fn configure(endpoint: Endpoint, _: &Config) -> Result<Endpoint, BuildError> {
             Ok(endpoint)

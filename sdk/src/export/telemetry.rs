@@ -5,7 +5,7 @@
 //! and registers only the gauge on its meter; a pipeline attached to an application's provider
 //! has no batch, and registers what it can report on that provider's meter.
 
-use super::{ExportFailure, Health};
+use super::health::{ExportFailure, Health};
 use heartbeat_core::clock::Clock;
 use heartbeat_core::otlp::Batch;
 use heartbeat_core::registry::Registry;

@@ -364,7 +364,7 @@ impl HttpClient {
 /// Without the `tls` feature: plain TCP, and `https://` refused with a clear error.
 #[cfg(not(feature = "tls"))]
 mod plain {
-    use super::Resolver;
+    use crate::export::transport::Resolver;
     use hyper_util::client::legacy::connect::HttpConnector;
     use std::future::Future;
     use std::pin::Pin;
