@@ -2,10 +2,16 @@
 //! it from a [`Registry`](crate::Registry) with cumulative or loss-free delta temporality, and
 //! hand-written encoders for OTLP/protobuf ([`encode_protobuf`]) and OTLP/JSON ([`encode_json`]).
 //!
-//! This is the path of the browser build, where prost and serde would not fit the size budget;
-//! the native pipeline may use it too. Both encoders produce an `ExportMetricsServiceRequest`
+//! The collector also has a fast form, [`Collector::encode_protobuf_into`], the path of the
+//! native pipeline: it builds no batch of the outcome series, but encodes each series'
+//! attributes once, when it first sees the series, and then writes cached bytes, times and
+//! values into a reused buffer, with no heap allocation once its buffers have grown (the same
+//! bytes as `encode_protobuf` of the batch). The browser build, where prost and serde would not
+//! fit the size budget, uses batches and `encode_json`, and links none of the fast form. The
+//! encoders produce an `ExportMetricsServiceRequest`
 //! (`opentelemetry/proto/collector/metrics/v1/metrics_service.proto`) with one resource and
-//! one instrumentation scope. See [`Collector`] for an example.
+//! one instrumentation scope. See [`Collector`] for an example, and docs/benchmarks.md for what
+//! each form costs.
 
 mod cache;
 mod collector;
