@@ -35,7 +35,7 @@ use self::plugin::{Plugin, Plugins};
 use self::redact::Secrets;
 use self::sender::{Encoding, Sender};
 use bytes::Bytes;
-use heartbeat_core::otlp::{AggregationTemporality, Collector, encode_json, encode_protobuf};
+use heartbeat_core::otlp::{AggregationTemporality, Batch, Collector, Encoded, encode_json};
 use heartbeat_core::registry::{OutcomeBuilder, Registry};
 use heartbeat_core::semconv;
 use opentelemetry::KeyValue;
@@ -480,6 +480,7 @@ impl HeartbeatBuilder {
         let driver_started = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let driver = Driver {
             future: Box::pin(drive(Loop {
+                last_body: 0,
                 collector,
                 registry: registry.clone(),
                 plugins: Arc::clone(&plugins),
@@ -528,7 +529,15 @@ impl HeartbeatBuilder {
     }
 }
 
+/// What a collection produced, for its acknowledgement.
+enum Collected {
+    Encoded(Encoded),
+    Batch(Batch),
+}
+
 struct Loop {
+    /// The size of the last request body: the next one's starting capacity.
+    last_body: usize,
     /// The only aggregation of the outcomes and the plug-ins' sums.
     collector: Collector,
     registry: Registry,
@@ -556,24 +565,37 @@ impl Loop {
     /// counts again.
     async fn export_once(&mut self, until: tokio::time::Instant) -> Result<(), ExportError> {
         let (registry, health, plugins) = (&self.registry, &self.health, &self.plugins);
-        let batch = self.collector.collect_with(|batch| {
+        let extra = |batch: &mut Batch| {
             telemetry::collect(batch, registry, health);
             plugins.collect(batch);
-        });
+        };
         let encoding = self.sender.encoding();
-        let mut body = match encoding {
-            Encoding::Protobuf => encode_protobuf(&batch),
-            Encoding::Json => encode_json(&batch).into_bytes(),
+        let mut body = Vec::with_capacity(self.last_body);
+        // One form per collector, as the acknowledgement contract asks: the protobuf fast form
+        // (cached attribute blocks) or a batch for JSON.
+        let collected = match encoding {
+            Encoding::Protobuf => {
+                Collected::Encoded(self.collector.encode_protobuf_into(extra, &mut body))
+            }
+            Encoding::Json => {
+                let batch = self.collector.collect_with(extra);
+                body = encode_json(&batch).into_bytes();
+                Collected::Batch(batch)
+            }
         };
         if let Some(extra) = otel::collect(&self.reader) {
             otel::append(&mut body, &extra, encoding);
         }
+        self.last_body = body.len();
         let body = Bytes::from(body);
         let sender = &self.sender;
         let attempts = retry::with_retries(self.retry, until, || sender.send(&body));
         let (result, told) = match tokio::time::timeout_at(until, attempts).await {
             Ok(Ok(accepted)) => {
-                self.collector.ack(&batch);
+                match &collected {
+                    Collected::Encoded(encoded) => self.collector.ack_encoded(encoded),
+                    Collected::Batch(batch) => self.collector.ack(batch),
+                };
                 let now = self.registry.clock().now_unix();
                 self.health.succeeded(now, accepted.rejected_points);
                 (Ok(()), Ok(()))
