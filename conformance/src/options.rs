@@ -20,7 +20,7 @@ pub struct RunOptions {
     /// Emitters running at once.
     pub jobs: usize,
     /// Run only these case ids, in any case (all when empty); an id that names no case is an
-    /// error ([`RunError::UnknownCases`]).
+    /// error ([`RunError::UnknownCases`](crate::RunError::UnknownCases)).
     pub only: Vec<String>,
     /// The measurement slack `T` of wall-clock checks.
     pub tolerance: Duration,
@@ -45,7 +45,7 @@ impl RunOptions {
     pub(crate) fn rotel_binary(&self) -> Option<PathBuf> {
         self.rotel
             .clone()
-            .or_else(|| std::env::var_os("HEARTBEAT_ROTEL").map(PathBuf::from))
+            .or_else(|| std::env::var_os(heartbeat_testkit::ROTEL_ENV).map(PathBuf::from))
             .filter(|p| !p.as_os_str().is_empty())
     }
 }

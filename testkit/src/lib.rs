@@ -7,8 +7,8 @@
 //!   body and answer; scripted faults ([`Rule`], [`Fault`]: HTTP statuses with `Retry-After`, gRPC
 //!   statuses with `RetryInfo`, partial success, delays, resets, hangs) and outages ([`Outage`]:
 //!   connections refused, reset, or never answered); forwarding of what it accepts.
-//! - [`points`]: the point model: every number data point flattened with its resource, scope,
-//!   metric and attributes, and totals over cumulative and delta sums.
+//! - [`points`](mod@points): the point model: every number data point flattened with its
+//!   resource, scope, metric and attributes, and totals over cumulative and delta sums.
 //! - [`Sink`]: the receiver routed like a collector, with the integration tests' readers (sums of
 //!   a metric, waits with a summary of what arrived).
 //! - [`Rotel`]: the real `rotel-agent` collector as a child process, exporting to a receiver.

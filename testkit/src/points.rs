@@ -1,7 +1,7 @@
 //! The point model: every number data point of a request, flattened with its resource, scope,
 //! metric and attributes; series identity; totals over cumulative and delta sums.
 //!
-//! This module reads `opentelemetry-proto` requests only; [`crate::points`] applies it to what a
+//! This module reads `opentelemetry-proto` requests only; [`crate::points()`] applies it to what a
 //! [`crate::Receiver`] recorded.
 
 use std::collections::{BTreeMap, HashMap};
