@@ -684,6 +684,48 @@ mod heavy_hitters {
         assert_eq!(acme[0].0.2, None, "the registry's start time");
     }
 
+    /// Threads record (through handles and per call, a few tenants much heavier than the
+    /// rest) while collections promote and displace: no event is lost or counted twice.
+    #[test]
+    fn totals_stay_exact_while_threads_record_during_rebalancing() {
+        let f = fixture(3);
+        let per_thread = 4_000u64;
+        let mut backend: BTreeMap<Key, u64> = BTreeMap::new();
+        std::thread::scope(|scope| {
+            for t in 0..3u64 {
+                let send = f.send.clone();
+                scope.spawn(move || {
+                    let handles: Vec<TenantOutcome> =
+                        (0..4).map(|i| send.tenant(&format!("h{i}"))).collect();
+                    for n in 0..per_thread {
+                        let heavy = format!("heavy{}", (n / 500 + t) % 4);
+                        match n % 4 {
+                            0 => send.success_for(&format!("tail{}", n % 97)),
+                            1 => handles[(n % 4) as usize].failure_with("timeout"),
+                            _ => send.success_for(&heavy),
+                        }
+                    }
+                });
+            }
+            for _ in 0..50 {
+                for (key, value) in f.collect() {
+                    let last = backend.insert(key.clone(), value).unwrap_or(0);
+                    assert!(value >= last, "{key:?} went from {last} to {value}");
+                }
+                std::thread::yield_now();
+            }
+        });
+        for (key, value) in f.collect() {
+            backend.insert(key, value);
+        }
+        let total: u64 = backend
+            .iter()
+            .filter(|((t, _, _), _)| t.is_some())
+            .map(|(_, v)| *v)
+            .sum();
+        assert_eq!(total, 3 * per_thread, "{backend:?}");
+    }
+
     #[derive(Debug, Clone)]
     enum Op {
         /// Tenant, failure reason (None: success).
