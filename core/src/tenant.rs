@@ -7,11 +7,12 @@
 //! OpenTelemetry SDK's overflow series keeps none of them), and is offered to a small
 //! Space-Saving summary of those tenants. At each collection, a tenant of the summary whose
 //! guaranteed count in the interval beats the interval count of the least active admitted
-//! tenant takes its place: it has its own series from then on, and the displaced tenant is
-//! reported one last time, after which its events (through handles too) count in the overflow
-//! row. A displaced tenant's last values are remembered (up to the limit), so that if it comes
-//! back its series resumes where it stopped and stays monotonic; one promoted without such a
-//! memory starts a new series, with the promotion time as its start time.
+//! tenant takes its place: it has its own series from then on, and the displaced tenant's
+//! series stays at its last values, while its later events (through handles too) count in the
+//! overflow row. Up to the limit of displaced tenants are remembered and reported at their
+//! last values (oldest forgotten first), so that a failed export loses nothing and a tenant that
+//! comes back resumes its series where it stopped; one promoted without such a memory starts a
+//! new series, with the promotion time as its start time.
 //!
 //! Every event lands in exactly one row, so the sum over all rows reported (with each displaced
 //! tenant's last values) equals the number of events. Recording for an admitted tenant through
@@ -115,16 +116,11 @@ struct Retired {
     mark: Box<[u64]>,
 }
 
-/// A displaced tenant's last values, reported until the next rebalancing.
-struct Shown {
-    tenant: Box<str>,
-    start: Option<Duration>,
-    values: Box<[u64]>,
-}
-
-/// A displaced tenant's series, remembered so that it resumes if the tenant comes back.
+/// A displaced tenant's series, remembered: reported at its last values (so that an export
+/// that failed loses nothing), and resumed if the tenant comes back.
 struct Paused {
     id: Box<str>,
+    tenant: Box<str>,
     values: Box<[u64]>,
     start: Option<Duration>,
 }
@@ -135,9 +131,6 @@ struct Book {
     candidates: Vec<Candidate>,
     /// When the last rebalancing ran: collections at the same instant share it.
     rebalanced: Option<Duration>,
-    /// The last values of the rows displaced by the last rebalancing: every collection until
-    /// the next rebalancing reports them (so that collections at one instant agree).
-    shown: Vec<Shown>,
     retired: Vec<Retired>,
     /// Per slot: events of dropped retired rows after their last report (they are overflow).
     folded: Vec<u64>,
@@ -258,7 +251,6 @@ impl TenantTable {
     /// At a collection: promotes the candidates whose guaranteed count in the interval beats
     /// the least active admitted tenants', displacing those; then starts a new interval.
     fn rebalance(&self, book: &mut Book, now: Duration) {
-        book.shown.clear();
         if book.candidates.is_empty() {
             return;
         }
@@ -298,21 +290,16 @@ impl TenantTable {
         book.candidates = candidates;
     }
 
-    /// Takes a displaced row out of the reported series: its values now are its last ones, and
-    /// its later events (through handles) count in the overflow row.
+    /// Takes a displaced row out of the live rows: its series stays at its values now, and its
+    /// later events (through handles) count in the overflow row.
     fn displace(&self, book: &mut Book, id: Box<str>, cells: Arc<TenantCells>) {
         let mark: Box<[u64]> = (0..self.slots).map(|s| cells.raw(s)).collect();
-        let values: Box<[u64]> = (0..self.slots)
-            .map(|s| mark[s].wrapping_add(cells.offset(s)))
-            .collect();
-        book.shown.push(Shown {
-            tenant: cells.tenant.clone(),
-            start: cells.start,
-            values: values.clone(),
-        });
         book.paused.push_back(Paused {
             id,
-            values,
+            tenant: cells.tenant.clone(),
+            values: (0..self.slots)
+                .map(|s| mark[s].wrapping_add(cells.offset(s)))
+                .collect(),
             start: cells.start,
         });
         if book.paused.len() > self.limit {
@@ -322,8 +309,8 @@ impl TenantTable {
     }
 
     /// The collection's view: rebalances (see the module docs) unless a collection at the same
-    /// instant did, then reports every tenant row, the last values of the rows displaced by the
-    /// last rebalancing, and the overflow row if it has counted anything. `rows` is emptied before and after; a collector that keeps it between
+    /// instant did, then reports every tenant row, the remembered displaced tenants at their
+    /// last values, and the overflow row if it has counted anything. `rows` is emptied before and after; a collector that keeps it between
     /// collections allocates nothing once it is large enough (and no tenant was displaced).
     pub(crate) fn collect_with(
         &self,
@@ -366,11 +353,11 @@ impl TenantTable {
             });
         }
         rows.clear();
-        for shown in &book.shown {
+        for paused in &book.paused {
             f(&Row {
-                tenant: &shown.tenant,
-                start: shown.start,
-                values: &shown.values,
+                tenant: &paused.tenant,
+                start: paused.start,
+                values: &paused.values,
             });
         }
         // A retired row no handle holds any more counts nothing more: fold it in for good.
@@ -608,7 +595,11 @@ mod heavy_hitters {
         f.send.success_for("globex");
         let third = f.collect();
         assert_eq!(tenant_value(&third, "bigco"), Some(5));
-        assert_eq!(tenant_value(&third, "acme"), None, "no longer reported");
+        assert_eq!(
+            tenant_value(&third, "acme"),
+            Some(1),
+            "frozen at its last value"
+        );
         assert_eq!(
             tenant_value(&third, "_overflow"),
             Some(11),
@@ -642,7 +633,11 @@ mod heavy_hitters {
         acme.success();
         acme.failure_with("timeout");
         let series = f.collect();
-        assert_eq!(tenant_value(&series, "acme"), None);
+        assert_eq!(
+            tenant_value(&series, "acme"),
+            Some(1),
+            "frozen at its last value"
+        );
         assert_eq!(tenant_value(&series, "_overflow"), Some(3));
         let overflow_timeouts = series
             .iter()
