@@ -30,9 +30,8 @@ impl Health {
 pub struct RegistryHealth {
     /// Events whose tenant id was invalid (counted in the overflow series).
     pub invalid_tenants: u64,
-    /// Events for tenants that had no series of their own when recorded, because the outcome's
-    /// tenant limit was reached (counted in the overflow series, or, for a tenant promoted at
-    /// the next collection, in its new series; see [`crate::tenant`]).
+    /// Events for tenants that had no row of their own when recorded, because the outcome's
+    /// tenant limit was reached (counted in the overflow series; see [`crate::tenant`]).
     pub overflowed_tenants: u64,
     /// Failures with a reason outside the declared set (counted with reason `"other"`).
     pub undeclared_reasons: u64,
