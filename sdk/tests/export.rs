@@ -312,6 +312,54 @@ async fn delta_temporality_reports_changes_that_add_up() -> TestResult {
     .await
 }
 
+/// A delta export the collector refuses loses nothing: nothing is committed until an export is
+/// accepted, so the next one carries the refused counts again, over the window from the end of
+/// the last accepted one (protobuf through the core's fast form, JSON through a batch).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_delta_export_loses_nothing() -> TestResult {
+    bounded(TEST_LIMIT, async {
+        for protocol in [Protocol::HttpProtobuf, Protocol::HttpJson] {
+            let sink = Sink::start().await?;
+            let (hb, driver) = builder(&sink.endpoint(), protocol)
+                .with_temporality(Temporality::Delta)
+                .with_retry(Retry::DISABLED)
+                .build()?;
+            tokio::spawn(driver);
+            let send = hb.outcome("message.send").build()?;
+            for _ in 0..10 {
+                send.success();
+            }
+            hb.flush().await?;
+            sink.fail_next(2, Reply::bad_request());
+            for _ in 0..4 {
+                send.success();
+            }
+            let refused = hb.flush().await.unwrap_err();
+            assert!(matches!(refused, ExportError::Failed(_)), "{refused:?}");
+            for _ in 0..3 {
+                send.success();
+            }
+            let refused = hb.flush().await.unwrap_err();
+            assert!(matches!(refused, ExportError::Failed(_)), "{refused:?}");
+            hb.flush().await?;
+            let points: Vec<_> = sink
+                .sum_points(OUTCOMES)
+                .into_iter()
+                .filter(|p| attr(&p.attributes, "heartbeat.result").as_deref() == Some("success"))
+                .collect();
+            let values: Vec<i64> = points.iter().map(|p| p.value.unwrap()).collect();
+            assert_eq!(values, vec![10, 7], "{protocol}");
+            assert_eq!(
+                points[1].start_time_unix_nano, points[0].time_unix_nano,
+                "{protocol}: the window starts where the last accepted one ended"
+            );
+            hb.shutdown().await?;
+        }
+        Ok(())
+    })
+    .await
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tenant_overflow_keeps_outcome_result_and_reason_and_totals_stay_exact() -> TestResult {
     bounded(TEST_LIMIT, async {
