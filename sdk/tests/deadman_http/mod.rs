@@ -1,6 +1,7 @@
 //! A tiny scripted HTTP/1.1 server on 127.0.0.1 for the dead-man tests: it records every
 //! request, answers as its script says (a status, or hanging for a while to force a client
-//! timeout), tracks how many requests are open at once, and decodes OTLP/JSON metric exports.
+//! timeout), tracks how many requests are open at once, and reads OTLP/JSON metric exports
+//! through the test kit's point model.
 #![allow(
     dead_code,
     unreachable_pub,
@@ -17,6 +18,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
+
+use heartbeat_testkit::PointValue;
+use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
 
 /// How long any wait in these tests may take before it fails.
 pub const PATIENCE: Duration = Duration::from_secs(20);
@@ -214,49 +218,24 @@ impl Point {
     }
 }
 
-fn number(v: &serde_json::Value) -> Option<f64> {
-    v.as_f64().or_else(|| v.as_str()?.parse().ok())
-}
-
+/// The number points of an OTLP/JSON export, decoded by the test kit (the official types).
 fn decode(body: &str) -> Vec<Point> {
-    let Ok(json) = serde_json::from_str::<serde_json::Value>(body) else {
+    let Ok(request) = serde_json::from_str::<ExportMetricsServiceRequest>(body) else {
         return Vec::new();
     };
-    let mut out = Vec::new();
-    for rm in json["resourceMetrics"].as_array().into_iter().flatten() {
-        for sm in rm["scopeMetrics"].as_array().into_iter().flatten() {
-            for m in sm["metrics"].as_array().into_iter().flatten() {
-                let name = m["name"].as_str().unwrap_or_default().to_owned();
-                let points = m["sum"]["dataPoints"]
-                    .as_array()
-                    .or_else(|| m["gauge"]["dataPoints"].as_array());
-                for p in points.into_iter().flatten() {
-                    let attrs = p["attributes"]
-                        .as_array()
-                        .into_iter()
-                        .flatten()
-                        .map(|a| {
-                            let key = a["key"].as_str().unwrap_or_default().to_owned();
-                            let value = a["value"]["stringValue"]
-                                .as_str()
-                                .unwrap_or_default()
-                                .to_owned();
-                            (key, value)
-                        })
-                        .collect();
-                    let value = number(&p["asInt"])
-                        .or_else(|| number(&p["asDouble"]))
-                        .unwrap_or(f64::NAN);
-                    out.push(Point {
-                        metric: name.clone(),
-                        attrs,
-                        value,
-                    });
-                }
-            }
-        }
-    }
-    out
+    heartbeat_testkit::points_of(&request)
+        .into_iter()
+        .map(|p| Point {
+            metric: p.metric,
+            attrs: p.attributes,
+            value: match p.value {
+                // Counts in these tests are far below 2^53: exact.
+                PointValue::Int(v) => v as f64,
+                PointValue::Double(v) => v,
+                PointValue::Missing => f64::NAN,
+            },
+        })
+        .collect()
 }
 
 /// Polls `check` until it returns `Some`, failing the test after [`PATIENCE`].
