@@ -10,8 +10,6 @@
 )]
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpListener;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -186,103 +184,20 @@ impl Captured {
     }
 }
 
-/// A local HTTP server on 127.0.0.1 that answers every request `200` with an empty protobuf
-/// `ExportMetricsServiceResponse` and hands the requests over a channel.
-pub struct CaptureServer {
-    pub addr: std::net::SocketAddr,
-    pub requests: std::sync::mpsc::Receiver<Captured>,
-}
-
-impl CaptureServer {
-    pub fn start() -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let addr = listener.local_addr().unwrap();
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            for stream in listener.incoming() {
-                let Ok(stream) = stream else { return };
-                let tx = tx.clone();
-                std::thread::spawn(move || serve_connection(stream, &tx));
-            }
-        });
-        Self { addr, requests: rx }
-    }
-}
-
-fn serve_connection(stream: std::net::TcpStream, tx: &std::sync::mpsc::Sender<Captured>) {
-    stream
-        .set_read_timeout(Some(Duration::from_secs(10)))
-        .unwrap();
-    let mut writer = stream.try_clone().unwrap();
-    let mut reader = BufReader::new(stream);
-    loop {
-        let mut line = String::new();
-        if reader.read_line(&mut line).unwrap_or(0) == 0 {
-            return;
-        }
-        let path = line.split_whitespace().nth(1).unwrap_or("").to_owned();
-        let mut headers = Vec::new();
-        loop {
-            let mut h = String::new();
-            if reader.read_line(&mut h).unwrap_or(0) == 0 {
-                return;
-            }
-            let h = h.trim_end();
-            if h.is_empty() {
-                break;
-            }
-            if let Some((k, v)) = h.split_once(':') {
-                headers.push((k.trim().to_owned(), v.trim().to_owned()));
-            }
-        }
-        let find = |name: &str| {
-            headers
-                .iter()
-                .find(|(k, _): &&(String, String)| k.eq_ignore_ascii_case(name))
-                .map(|(_, v)| v.clone())
-        };
-        let mut body = Vec::new();
-        if let Some(len) = find("content-length") {
-            body.resize(len.parse().unwrap(), 0);
-            reader.read_exact(&mut body).unwrap();
-        } else if find("transfer-encoding").is_some_and(|v| v.contains("chunked")) {
-            loop {
-                let mut size = String::new();
-                reader.read_line(&mut size).unwrap();
-                let size = usize::from_str_radix(size.trim(), 16).unwrap();
-                let mut chunk = vec![0; size + 2];
-                reader.read_exact(&mut chunk).unwrap();
-                if size == 0 {
-                    break;
-                }
-                body.extend_from_slice(&chunk[..size]);
-            }
-        }
-        let _ = tx.send(Captured {
-            path,
-            headers,
-            body,
-        });
-        let answer =
-            "HTTP/1.1 200 OK\r\ncontent-type: application/x-protobuf\r\ncontent-length: 0\r\n\r\n";
-        if writer.write_all(answer.as_bytes()).is_err() {
-            return;
-        }
-    }
-}
-
 /// Exports `events` through the SDK's real pipeline (`Heartbeat`, OTLP/HTTP, gzip) to a capture
 /// server and returns every request it sent.
 pub async fn export_through_the_pipeline(
     protocol: heartbeat::Protocol,
     events: &[Event],
 ) -> Vec<Captured> {
-    let server = CaptureServer::start();
+    let server = heartbeat_testkit::Receiver::start(heartbeat_testkit::ReceiverOptions::default())
+        .await
+        .unwrap();
     let hb = heartbeat::Heartbeat::builder()
         .with_environment(std::iter::empty::<(String, String)>())
         .with_service_name("messenger-api")
         .with_service_version("1.4.2")
-        .with_endpoint(format!("http://{}", server.addr))
+        .with_endpoint(server.endpoint())
         .with_protocol(protocol)
         .with_compression(heartbeat::Compression::Gzip)
         .install()
@@ -309,7 +224,16 @@ pub async fn export_through_the_pipeline(
         }
     }
     hb.shutdown().await.unwrap();
-    server.requests.try_iter().collect()
+    // The test kit's receiver answers 200 with an empty response; the body is kept as it was sent.
+    server
+        .requests()
+        .iter()
+        .map(|r| Captured {
+            path: r.path.clone(),
+            headers: r.headers.clone(),
+            body: r.raw.to_vec(),
+        })
+        .collect()
 }
 
 /// Milliseconds since the epoch, now.
