@@ -12,14 +12,11 @@ use opentelemetry::KeyValue;
 use opentelemetry::metrics::Meter;
 use std::sync::Arc;
 
-const DESCRIPTION_BEATS: &str =
-    "Dead-man beats sent, cumulative per emitter: a rate watchdog pages when it stops rising.";
-const DESCRIPTION_PINGS: &str =
-    "Pings to the external channel: delivered, failed by reason, skipped while one was in flight.";
-const DESCRIPTION_TICKS_SKIPPED: &str =
-    "Ticks an emitter skipped because it woke after them (a stalled process or runtime).";
-const UNIT_PINGS: &str = "{ping}";
-const UNIT_TICKS: &str = "{tick}";
+use semconv::{
+    DESCRIPTION_BEATS, DESCRIPTION_EMITTER_STATUS, DESCRIPTION_SDK_PINGS as DESCRIPTION_PINGS,
+    DESCRIPTION_SDK_TICKS_SKIPPED as DESCRIPTION_TICKS_SKIPPED, UNIT_SDK_PINGS as UNIT_PINGS,
+    UNIT_SDK_TICKS_SKIPPED as UNIT_TICKS,
+};
 
 /// The series of one emitter's sums: (metric, unit, description, extra attributes, value).
 type Sum = (
@@ -115,9 +112,7 @@ fn register(meter: &Meter, book: &Arc<EmitterBook>, with_sums: bool) {
     let b = Arc::clone(book);
     meter
         .i64_observable_gauge(semconv::METRIC_EMITTER_STATUS)
-        .with_description(
-            "Dead-man emitter state: 0 beating, 1 failing (with heartbeat.reason), 2 stopped on purpose.",
-        )
+        .with_description(DESCRIPTION_EMITTER_STATUS)
         .with_callback(move |observer| {
             b.visit(|e| {
                 if !e.reports_status() {

@@ -352,7 +352,7 @@ fn register(meter: &Meter, registry: &Registry) -> ObservableCounter<u64> {
     meter
         .u64_observable_counter(semconv::METRIC_OUTCOMES)
         .with_unit(semconv::UNIT_OUTCOMES)
-        .with_description("Customer jobs by outcome and result: success and failure.")
+        .with_description(semconv::DESCRIPTION_OUTCOMES)
         .with_callback(move |observer| {
             let mut attrs: Vec<KeyValue> = Vec::with_capacity(8);
             registry.collect(|series| {

@@ -14,9 +14,10 @@ use opentelemetry::KeyValue;
 use opentelemetry::metrics::Meter;
 use std::sync::Arc;
 
-const DESCRIPTION_INPUTS_CORRECTED: &str =
-    "Recorded events whose input was corrected (and still counted).";
-const DESCRIPTION_EXPORTS: &str = "OTLP exports by result, and failures by reason (timeout, dns, connect, tls, http_4xx, http_5xx, error).";
+use semconv::{
+    DESCRIPTION_SDK_EXPORT_AGE, DESCRIPTION_SDK_EXPORTS, DESCRIPTION_SDK_INPUTS_CORRECTED,
+    UNIT_SDK_EXPORT_AGE, UNIT_SDK_EXPORTS, UNIT_SDK_INPUTS_CORRECTED,
+};
 
 /// The registry's corrections, by reason.
 fn corrections(registry: &Registry) -> [(u64, &'static str); 3] {
@@ -46,8 +47,8 @@ pub(crate) fn collect(batch: &mut Batch, registry: &Registry, health: &Health) {
     for (value, reason) in corrections(registry) {
         batch.push_sum(
             semconv::METRIC_SDK_INPUTS_CORRECTED,
-            "{event}",
-            DESCRIPTION_INPUTS_CORRECTED,
+            UNIT_SDK_INPUTS_CORRECTED,
+            DESCRIPTION_SDK_INPUTS_CORRECTED,
             vec![attr(semconv::ATTR_REASON, reason)],
             value,
         );
@@ -59,8 +60,8 @@ pub(crate) fn collect(batch: &mut Batch, registry: &Registry, health: &Health) {
         }
         batch.push_sum(
             semconv::METRIC_SDK_EXPORTS,
-            "{export}",
-            DESCRIPTION_EXPORTS,
+            UNIT_SDK_EXPORTS,
+            DESCRIPTION_SDK_EXPORTS,
             attributes,
             value,
         );
@@ -81,8 +82,8 @@ pub(crate) fn register(meter: &Meter, registry: &Registry, exports: Option<Expor
         let r = registry.clone();
         meter
             .u64_observable_counter(semconv::METRIC_SDK_INPUTS_CORRECTED)
-            .with_unit("{event}")
-            .with_description(DESCRIPTION_INPUTS_CORRECTED)
+            .with_unit(UNIT_SDK_INPUTS_CORRECTED)
+            .with_description(DESCRIPTION_SDK_INPUTS_CORRECTED)
             .with_callback(move |observer| {
                 for (value, reason) in corrections(&r) {
                     observer.observe(value, &[KeyValue::new(semconv::ATTR_REASON, reason)]);
@@ -97,8 +98,8 @@ pub(crate) fn register(meter: &Meter, registry: &Registry, exports: Option<Expor
         let health = Arc::clone(&exports.health);
         meter
             .u64_observable_counter(semconv::METRIC_SDK_EXPORTS)
-            .with_unit("{export}")
-            .with_description(DESCRIPTION_EXPORTS)
+            .with_unit(UNIT_SDK_EXPORTS)
+            .with_description(DESCRIPTION_SDK_EXPORTS)
             .with_callback(move |observer| {
                 for (value, result, reason) in self::exports(&health) {
                     let mut attrs = vec![KeyValue::new(semconv::ATTR_RESULT, result)];
@@ -113,10 +114,8 @@ pub(crate) fn register(meter: &Meter, registry: &Registry, exports: Option<Expor
     let start = registry.start_time();
     meter
         .f64_observable_gauge(semconv::METRIC_SDK_EXPORT_AGE)
-        .with_unit("s")
-        .with_description(
-            "Seconds since the last successful export (since start before the first).",
-        )
+        .with_unit(UNIT_SDK_EXPORT_AGE)
+        .with_description(DESCRIPTION_SDK_EXPORT_AGE)
         .with_callback(move |observer| {
             let since = exports.health.snapshot().last_success.unwrap_or(start);
             let age = exports.clock.now_unix().saturating_sub(since);
