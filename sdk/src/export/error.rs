@@ -55,7 +55,8 @@ pub enum BuildError {
         /// What is wrong with it (a long salt is not shown).
         error: TenantHashError,
     },
-    /// The OpenTelemetry OTLP exporter refused its configuration.
+    /// The OTLP transport could not be built from its configuration (its TLS, or gzip without
+    /// the `gzip` feature).
     #[error("the OTLP exporter could not be built: {0}")]
     Exporter(String),
 }
