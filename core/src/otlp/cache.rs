@@ -442,8 +442,14 @@ impl Table {
             }
         };
         self.advance(e);
-        // A tenant displaced and promoted again without a memory starts a new series.
-        self.entries[e as usize].start = s.start_time().map_or(0, unix_nanos);
+        let start = s.start_time().map_or(0, unix_nanos);
+        let entry = &mut self.entries[e as usize];
+        if entry.start != start {
+            // A new series with the same attributes (a tenant displaced, forgotten and promoted
+            // again counts from 0 from a new start): nothing of it was acknowledged yet.
+            entry.start = start;
+            entry.acked = 0;
+        }
         self.pick(e, s.value());
     }
 
@@ -743,6 +749,127 @@ mod tests {
             acme_start, 1_000_000_000_000,
             "the others start with the registry"
         );
+    }
+
+    #[test]
+    fn a_tenant_promoted_again_from_zero_is_a_new_series_for_a_delta_collector() {
+        let clock = ManualClock::starting_at(Duration::from_secs(1_000));
+        let registry = Registry::builder()
+            .with_clock(Arc::new(clock.clone()))
+            .with_tenant_limit(1)
+            .build();
+        let send = registry.outcome("message.send").build().unwrap();
+        let mut fast = Collector::new(&registry, AggregationTemporality::Delta);
+        let mut slow = Collector::new(&registry, AggregationTemporality::Delta);
+        let mut body = Vec::new();
+        let mut export = |tenant: &str, times: usize| {
+            for _ in 0..times {
+                send.success_for(tenant);
+            }
+            clock.advance(Duration::from_secs(1));
+            body.clear();
+            let encoded = fast.encode_protobuf_into(|_| {}, &mut body);
+            let batch = slow.collect();
+            assert_eq!(body, encode_protobuf(&batch), "both forms");
+            assert_eq!(fast.ack_encoded(&encoded), slow.ack(&batch));
+            let mut starts = Vec::new();
+            registry.collect(|s| {
+                if s.tenant() == Some("b") {
+                    starts.push(s.start_time());
+                }
+            });
+            (body.clone(), starts)
+        };
+        export("a", 1); // a admitted
+        export("b", 10); // b promoted (a new series from 0), a displaced
+        let (body, first) = export("b", 2);
+        assert_eq!(sent(&body, "b"), Some(2));
+        export("c", 10); // c promoted, b displaced (remembered)
+        export("d", 10); // d promoted, c displaced: b forgotten (one tenant remembered)
+        export("b", 10); // b promoted again: a new series from 0
+        let (body, second) = export("b", 1);
+        assert_ne!(first, second, "a new series, with a new start");
+        assert_eq!(
+            sent(&body, "b"),
+            Some(1),
+            "its own count, not less its old series'"
+        );
+    }
+
+    /// The fields of a protobuf message: number, and the bytes of a length-delimited field or
+    /// the value of a varint or fixed64 one (as little-endian bytes).
+    fn fields(mut m: &[u8]) -> Vec<(u64, Vec<u8>)> {
+        fn varint(m: &mut &[u8]) -> u64 {
+            let (mut v, mut shift) = (0u64, 0);
+            loop {
+                let b = m[0];
+                *m = &m[1..];
+                v |= u64::from(b & 0x7f) << shift;
+                shift += 7;
+                if b < 0x80 {
+                    return v;
+                }
+            }
+        }
+        let mut out = Vec::new();
+        while !m.is_empty() {
+            let tag = varint(&mut m);
+            let body = match tag & 7 {
+                0 => varint(&mut m).to_le_bytes().to_vec(),
+                1 => {
+                    let (v, rest) = m.split_at(8);
+                    m = rest;
+                    v.to_vec()
+                }
+                2 => {
+                    let len = usize::try_from(varint(&mut m)).unwrap();
+                    let (v, rest) = m.split_at(len);
+                    m = rest;
+                    v.to_vec()
+                }
+                t => panic!("wire type {t}"),
+            };
+            out.push((tag >> 3, body));
+        }
+        out
+    }
+
+    fn field(m: &[u8], number: u64) -> Vec<Vec<u8>> {
+        fields(m)
+            .into_iter()
+            .filter(|f| f.0 == number)
+            .map(|f| f.1)
+            .collect()
+    }
+
+    /// The `asInt` of the success point of `tenant` in a request, if it has one.
+    fn sent(body: &[u8], tenant: &str) -> Option<u64> {
+        let mut found = None;
+        for rm in field(body, 1) {
+            for sm in field(&rm, 2) {
+                for metric in field(&sm, 2) {
+                    for sum in field(&metric, 7) {
+                        for point in field(&sum, 1) {
+                            let attributes: Vec<(Vec<u8>, Vec<u8>)> = field(&point, 7)
+                                .iter()
+                                .map(|kv| {
+                                    (field(kv, 1).remove(0), field(&field(kv, 2)[0], 1).remove(0))
+                                })
+                                .collect();
+                            let has = |k: &str, v: &str| {
+                                attributes.contains(&(k.as_bytes().to_vec(), v.as_bytes().to_vec()))
+                            };
+                            if has("heartbeat.tenant", tenant) && has("heartbeat.result", "success")
+                            {
+                                let value = field(&point, 6).remove(0);
+                                found = Some(u64::from_le_bytes(value.try_into().unwrap()));
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        found
     }
 
     #[test]

@@ -165,7 +165,7 @@ impl Collector {
             }
             let name = &metric.name;
             metric.points.retain_mut(|p| {
-                let key = series_key(name, &p.attributes);
+                let key = series_key(name, p.start_time_unix_nano, &p.attributes);
                 let cumulative = p.value;
                 p.value = cumulative.saturating_sub(self.acked_value(&key));
                 p.start_time_unix_nano = start;
@@ -394,10 +394,13 @@ impl Source for SeriesCache {
     }
 }
 
-/// An unambiguous key for a series: each of the metric name, attribute keys and values,
+/// An unambiguous key for a series: its start (which tells apart a tenant promoted again from
+/// 0 from its earlier series), then each of the metric name, attribute keys and values,
 /// prefixed by its length.
-fn series_key(metric: &str, attributes: &[(String, String)]) -> Box<str> {
+fn series_key(metric: &str, start: u64, attributes: &[(String, String)]) -> Box<str> {
     let mut key = String::with_capacity(64);
+    push_decimal(&mut key, start);
+    key.push(':');
     let parts = attributes
         .iter()
         .flat_map(|(k, v)| [k.as_str(), v.as_str()]);
