@@ -210,6 +210,47 @@ async fn gzip_compression_is_applied() -> TestResult {
     .await
 }
 
+/// OTLP/gRPC straight to the test kit's receiver: the unary `Export` call carrying the core's
+/// encoding, gzip-compressed (`grpc-encoding: gzip`) when configured, with exact totals and the
+/// configured metadata.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn grpc_sends_the_export_call_with_gzip_when_configured() -> TestResult {
+    use heartbeat_testkit::{GRPC_PATH, Receiver, ReceiverOptions, Transport, points, total};
+    bounded(TEST_LIMIT, async {
+        for compression in [Compression::None, Compression::Gzip] {
+            let receiver = Receiver::start(ReceiverOptions {
+                otlp_paths_only: true,
+                ..ReceiverOptions::default()
+            })
+            .await?;
+            let (hb, driver) = builder(&receiver.endpoint(), Protocol::Grpc)
+                .with_compression(compression)
+                .with_header("x-api-key", "secret-key")
+                .build()?;
+            tokio::spawn(driver);
+            record_mix(&hb);
+            hb.flush().await?;
+            let requests = receiver.requests();
+            let request = requests.first().expect("one export");
+            assert_eq!(request.transport, Transport::Grpc);
+            assert_eq!(request.path, GRPC_PATH);
+            assert_eq!(request.compressed, compression == Compression::Gzip);
+            assert!(
+                request
+                    .headers
+                    .iter()
+                    .any(|(k, v)| k == "x-api-key" && v == "secret-key")
+            );
+            assert!(request.request.is_some(), "{:?}", request.problem);
+            let points = points(&requests);
+            check_mix(|f| Some(total(&points, OUTCOMES, f, &[])));
+            hb.shutdown().await?;
+        }
+        Ok(())
+    })
+    .await
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_503_with_retry_after_is_retried_and_nothing_is_lost() -> TestResult {
     bounded(TEST_LIMIT, async {
