@@ -21,7 +21,7 @@ static NEXT_ID: AtomicU64 = AtomicU64::new(0);
 pub(crate) struct Commit {
     collector: u64,
     time: u64,
-    values: Vec<(Box<str>, u64)>,
+    values: Vec<(String, u64)>,
 }
 
 /// Turns a [`Registry`] into [`Batch`]es of `heartbeat.outcomes` (see [`crate::semconv`]).
@@ -82,7 +82,7 @@ pub struct Collector {
     id: u64,
     /// Acknowledged cumulative values, sorted by series key (a small `Vec` is less code than
     /// a map in the browser build).
-    acked: Vec<(Box<str>, u64)>,
+    acked: Vec<(String, u64)>,
     acked_time: u64,
 }
 
@@ -397,7 +397,7 @@ impl Source for SeriesCache {
 /// An unambiguous key for a series: its start (which tells apart a tenant promoted again from
 /// 0 from its earlier series), then each of the metric name, attribute keys and values,
 /// prefixed by its length.
-fn series_key(metric: &str, start: u64, attributes: &[(String, String)]) -> Box<str> {
+fn series_key(metric: &str, start: u64, attributes: &[(String, String)]) -> String {
     let mut key = String::with_capacity(64);
     push_decimal(&mut key, start);
     key.push(':');
@@ -409,7 +409,7 @@ fn series_key(metric: &str, start: u64, attributes: &[(String, String)]) -> Box<
         key.push(':');
         key.push_str(part);
     }
-    key.into_boxed_str()
+    key
 }
 
 #[cfg(test)]
