@@ -98,3 +98,59 @@ pub const RESERVED_REASONS: [&str; 4] = [
     REASON_PANICKED,
     REASON_OTHER,
 ];
+
+/// The attribute namespace Heartbeat reserves for itself: a fixed attribute or a rule filter
+/// cannot use a key under it.
+pub const RESERVED_PREFIX: &str = "heartbeat.";
+
+// The watch's own metrics (its self-heartbeat, `[self_heartbeat]` in the rule file).
+
+/// Data points the watch's receiver accepted (counter).
+pub const METRIC_WATCH_POINTS: &str = "heartbeat.watch.points";
+/// The unit of [`METRIC_WATCH_POINTS`].
+pub const UNIT_WATCH_POINTS: &str = "{point}";
+/// The description of [`METRIC_WATCH_POINTS`].
+pub const DESCRIPTION_WATCH_POINTS: &str = "Data points the watch's receiver accepted";
+/// Export requests waiting in the watch's ingest queue (gauge).
+pub const METRIC_WATCH_QUEUE_DEPTH: &str = "heartbeat.watch.queue.depth";
+/// The unit of [`METRIC_WATCH_QUEUE_DEPTH`].
+pub const UNIT_WATCH_QUEUE_DEPTH: &str = "{request}";
+/// The description of [`METRIC_WATCH_QUEUE_DEPTH`].
+pub const DESCRIPTION_WATCH_QUEUE_DEPTH: &str = "Export requests in the watch's ingest queue";
+/// How long the judge's last tick took (gauge).
+pub const METRIC_WATCH_TICK_DURATION: &str = "heartbeat.watch.tick.duration";
+/// The unit of [`METRIC_WATCH_TICK_DURATION`].
+pub const UNIT_WATCH_TICK_DURATION: &str = "us";
+/// The description of [`METRIC_WATCH_TICK_DURATION`].
+pub const DESCRIPTION_WATCH_TICK_DURATION: &str = "How long the judge's last tick took";
+/// Time since the judge's last committed tick (gauge).
+pub const METRIC_WATCH_TICK_AGE: &str = "heartbeat.watch.tick.age";
+/// The unit of [`METRIC_WATCH_TICK_AGE`].
+pub const UNIT_WATCH_TICK_AGE: &str = "ms";
+/// The description of [`METRIC_WATCH_TICK_AGE`].
+pub const DESCRIPTION_WATCH_TICK_AGE: &str = "Time since the judge's last committed tick";
+/// How late the judge's last tick started (gauge).
+pub const METRIC_WATCH_TICK_LAG: &str = "heartbeat.watch.tick.lag";
+/// The unit of [`METRIC_WATCH_TICK_LAG`].
+pub const UNIT_WATCH_TICK_LAG: &str = "ms";
+/// The description of [`METRIC_WATCH_TICK_LAG`].
+pub const DESCRIPTION_WATCH_TICK_LAG: &str = "How late the judge's last tick started";
+/// Alerts firing now (gauge).
+pub const METRIC_WATCH_ALERTS_OPEN: &str = "heartbeat.watch.alerts.open";
+/// The unit of [`METRIC_WATCH_ALERTS_OPEN`].
+pub const UNIT_WATCH_ALERTS_OPEN: &str = "{alert}";
+/// The description of [`METRIC_WATCH_ALERTS_OPEN`].
+pub const DESCRIPTION_WATCH_ALERTS_OPEN: &str = "Alerts firing now";
+/// Ticks whose state could not be committed (counter).
+pub const METRIC_WATCH_COMMIT_FAILURES: &str = "heartbeat.watch.commit.failures";
+/// The unit of [`METRIC_WATCH_COMMIT_FAILURES`].
+pub const UNIT_WATCH_COMMIT_FAILURES: &str = "{tick}";
+/// The description of [`METRIC_WATCH_COMMIT_FAILURES`].
+pub const DESCRIPTION_WATCH_COMMIT_FAILURES: &str = "Ticks whose state could not be committed";
+/// Alert deliveries that failed after their retries, or were dropped (counter).
+pub const METRIC_WATCH_DELIVERIES_FAILED: &str = "heartbeat.watch.deliveries.failed";
+/// The unit of [`METRIC_WATCH_DELIVERIES_FAILED`].
+pub const UNIT_WATCH_DELIVERIES_FAILED: &str = "{delivery}";
+/// The description of [`METRIC_WATCH_DELIVERIES_FAILED`].
+pub const DESCRIPTION_WATCH_DELIVERIES_FAILED: &str =
+    "Alert deliveries that failed after their retries, or were dropped";

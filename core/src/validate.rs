@@ -403,7 +403,7 @@ pub fn attribute_key(key: &str) -> Result<(), OutcomeError> {
             reason: p.message(),
         });
     }
-    if key.starts_with("heartbeat.") {
+    if key.starts_with(crate::semconv::RESERVED_PREFIX) {
         return Err(OutcomeError::ReservedKey {
             key: key.to_owned(),
         });
@@ -505,7 +505,7 @@ pub fn declaration<'a>(
     let bad = attributes.iter().enumerate().find_map(|(i, (k, v))| {
         let bad = match name_like(k, b".-") {
             Some(p) => Bad::Key(p),
-            None if k.starts_with("heartbeat.") => Bad::Reserved,
+            None if k.starts_with(crate::semconv::RESERVED_PREFIX) => Bad::Reserved,
             None => Bad::Value(value_check(v)?),
         };
         Some((i, bad))

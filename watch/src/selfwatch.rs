@@ -19,6 +19,7 @@ use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use heartbeat::semconv;
 use heartbeat::{Deadman, Heartbeat, PingConfig};
 
 use crate::alert::Dispatcher;
@@ -193,9 +194,9 @@ fn metrics(hb: &Heartbeat, health: &Arc<Health>, shared: &Arc<Shared>, dispatche
     let meter = hb.meter();
     let s = Arc::clone(shared);
     let _ = meter
-        .u64_observable_counter("heartbeat.watch.points") // semconv: missing
-        .with_description("Data points the watch's receiver accepted")
-        .with_unit("{point}")
+        .u64_observable_counter(semconv::METRIC_WATCH_POINTS)
+        .with_description(semconv::DESCRIPTION_WATCH_POINTS)
+        .with_unit(semconv::UNIT_WATCH_POINTS)
         .with_callback(move |o| {
             o.observe(s.stats.points_accepted.load(Ordering::Relaxed), &[]);
         })
@@ -203,9 +204,9 @@ fn metrics(hb: &Heartbeat, health: &Arc<Health>, shared: &Arc<Shared>, dispatche
     let s = Arc::clone(shared);
     let capacity = shared.queue_capacity;
     let _ = meter
-        .u64_observable_gauge("heartbeat.watch.queue.depth") // semconv: missing
-        .with_description("Export requests in the watch's ingest queue")
-        .with_unit("{request}")
+        .u64_observable_gauge(semconv::METRIC_WATCH_QUEUE_DEPTH)
+        .with_description(semconv::DESCRIPTION_WATCH_QUEUE_DEPTH)
+        .with_unit(semconv::UNIT_WATCH_QUEUE_DEPTH)
         .with_callback(move |o| {
             let used = capacity.saturating_sub(s.permits.available_permits());
             o.observe(u64::try_from(used).unwrap_or(u64::MAX), &[]);
@@ -213,17 +214,17 @@ fn metrics(hb: &Heartbeat, health: &Arc<Health>, shared: &Arc<Shared>, dispatche
         .build();
     let h = Arc::clone(health);
     let _ = meter
-        .u64_observable_gauge("heartbeat.watch.tick.duration") // semconv: missing
-        .with_description("How long the judge's last tick took")
-        .with_unit("us")
+        .u64_observable_gauge(semconv::METRIC_WATCH_TICK_DURATION)
+        .with_description(semconv::DESCRIPTION_WATCH_TICK_DURATION)
+        .with_unit(semconv::UNIT_WATCH_TICK_DURATION)
         .with_callback(move |o| o.observe(h.tick_duration_us.load(Ordering::Relaxed), &[]))
         .build();
     let h = Arc::clone(health);
     let s = Arc::clone(shared);
     let _ = meter
-        .i64_observable_gauge("heartbeat.watch.tick.age") // semconv: missing
-        .with_description("Time since the judge's last committed tick")
-        .with_unit("ms")
+        .i64_observable_gauge(semconv::METRIC_WATCH_TICK_AGE)
+        .with_description(semconv::DESCRIPTION_WATCH_TICK_AGE)
+        .with_unit(semconv::UNIT_WATCH_TICK_AGE)
         .with_callback(move |o| {
             o.observe(
                 s.clock.now_ms() - h.last_tick_ms.load(Ordering::Relaxed),
@@ -233,29 +234,29 @@ fn metrics(hb: &Heartbeat, health: &Arc<Health>, shared: &Arc<Shared>, dispatche
         .build();
     let h = Arc::clone(health);
     let _ = meter
-        .i64_observable_gauge("heartbeat.watch.tick.lag") // semconv: missing
-        .with_description("How late the judge's last tick started")
-        .with_unit("ms")
+        .i64_observable_gauge(semconv::METRIC_WATCH_TICK_LAG)
+        .with_description(semconv::DESCRIPTION_WATCH_TICK_LAG)
+        .with_unit(semconv::UNIT_WATCH_TICK_LAG)
         .with_callback(move |o| o.observe(h.tick_lag_ms.load(Ordering::Relaxed), &[]))
         .build();
     let h = Arc::clone(health);
     let _ = meter
-        .u64_observable_gauge("heartbeat.watch.alerts.open") // semconv: missing
-        .with_description("Alerts firing now")
-        .with_unit("{alert}")
+        .u64_observable_gauge(semconv::METRIC_WATCH_ALERTS_OPEN)
+        .with_description(semconv::DESCRIPTION_WATCH_ALERTS_OPEN)
+        .with_unit(semconv::UNIT_WATCH_ALERTS_OPEN)
         .with_callback(move |o| o.observe(h.open_alerts.load(Ordering::Relaxed), &[]))
         .build();
     let h = Arc::clone(health);
     let _ = meter
-        .u64_observable_counter("heartbeat.watch.commit.failures") // semconv: missing
-        .with_description("Ticks whose state could not be committed")
-        .with_unit("{tick}")
+        .u64_observable_counter(semconv::METRIC_WATCH_COMMIT_FAILURES)
+        .with_description(semconv::DESCRIPTION_WATCH_COMMIT_FAILURES)
+        .with_unit(semconv::UNIT_WATCH_COMMIT_FAILURES)
         .with_callback(move |o| o.observe(h.commit_failures.load(Ordering::Relaxed), &[]))
         .build();
     let _ = meter
-        .u64_observable_counter("heartbeat.watch.deliveries.failed") // semconv: missing
-        .with_description("Alert deliveries that failed after their retries, or were dropped")
-        .with_unit("{delivery}")
+        .u64_observable_counter(semconv::METRIC_WATCH_DELIVERIES_FAILED)
+        .with_description(semconv::DESCRIPTION_WATCH_DELIVERIES_FAILED)
+        .with_unit(semconv::UNIT_WATCH_DELIVERIES_FAILED)
         .with_callback(move |o| {
             let (_, failed, dropped) = dispatcher.counts();
             o.observe(failed + dropped, &[]);

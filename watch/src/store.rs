@@ -104,8 +104,7 @@ impl Series {
     pub(crate) fn fixed_attrs(&self) -> impl Iterator<Item = (&str, &str)> {
         self.attrs
             .iter()
-            // semconv: missing (the reserved attribute prefix)
-            .filter(|(k, _)| !k.starts_with("heartbeat."))
+            .filter(|(k, _)| !k.starts_with(heartbeat::semconv::RESERVED_PREFIX))
             .map(|(k, v)| (&**k, &**v))
     }
 

@@ -252,8 +252,7 @@ pub(super) fn check_attribute_key(key: &str) -> Result<(), String> {
             "invalid attribute key where.{key:?}: an ASCII letter, then ASCII letters, digits, '_', '.', '-'"
         ));
     }
-    // semconv: missing (the reserved attribute prefix)
-    if key.starts_with("heartbeat.") {
+    if key.starts_with(heartbeat::semconv::RESERVED_PREFIX) {
         return Err(format!(
             "where.{key:?}: the heartbeat. prefix is reserved; filter on fixed attributes only"
         ));
