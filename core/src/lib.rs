@@ -20,6 +20,7 @@ mod counter;
 mod health;
 pub mod otlp;
 pub mod outcome;
+pub mod redact;
 pub mod registry;
 pub mod semconv;
 pub mod tenant;

@@ -25,32 +25,10 @@ const RETRY_DELAY: Duration = Duration::from_millis(250);
 /// The `User-Agent` of pings.
 const USER_AGENT: &str = concat!("heartbeat-rust/", env!("CARGO_PKG_VERSION"));
 
-/// Shows a ping URL without what channels use as the token: credentials, path and query.
-pub(crate) fn redact_ping_url(url: &str) -> String {
-    let (scheme, rest) = match url.split_once("://") {
-        Some((s, r)) => (Some(s), r),
-        None => (None, url),
-    };
-    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-    let (authority, tail) = rest.split_at(end);
-    let host = match authority.rsplit_once('@') {
-        Some((_, host)) => format!("***@{host}"),
-        None => authority.to_owned(),
-    };
-    let mut out = match scheme {
-        Some(s) => format!("{s}://{host}"),
-        None => host,
-    };
-    if tail.len() > 1 || tail.starts_with(['?', '#']) {
-        out.push_str("/***");
-    }
-    out
-}
-
 fn parse(url: &str) -> Result<Url, InvalidPingUrl> {
     let url = url.trim();
     let invalid = |problem| InvalidPingUrl {
-        url: redact_ping_url(url),
+        url: heartbeat_core::redact::origin(url),
         problem,
     };
     if let Some(problem) = endpoint_problem(url) {
@@ -118,15 +96,18 @@ impl fmt::Debug for PingConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let fail = match &self.fail {
             FailTarget::Suffix => "<url>/fail".to_owned(),
-            FailTarget::Url(u) => redact_ping_url(u.as_str()),
+            FailTarget::Url(u) => heartbeat_core::redact::origin(u.as_str()),
             FailTarget::None => "none".to_owned(),
         };
         f.debug_struct("PingConfig")
-            .field("url", &redact_ping_url(self.url.as_str()))
+            .field("url", &heartbeat_core::redact::origin(self.url.as_str()))
             .field("fail", &fail)
             .field(
                 "stop",
-                &self.stop.as_ref().map(|u| redact_ping_url(u.as_str())),
+                &self
+                    .stop
+                    .as_ref()
+                    .map(|u| heartbeat_core::redact::origin(u.as_str())),
             )
             .field("timeout", &self.timeout)
             .field("retries", &self.retries)
@@ -468,18 +449,21 @@ mod tests {
     #[test]
     fn ping_urls_are_shown_without_their_token() {
         assert_eq!(
-            redact_ping_url("https://hc-ping.com/0f9a-secret-uuid"),
+            heartbeat_core::redact::origin("https://hc-ping.com/0f9a-secret-uuid"),
             "https://hc-ping.com/***"
         );
         assert_eq!(
-            redact_ping_url("https://user:pw@cronitor.link/p/KEY/job?state=fail"),
+            heartbeat_core::redact::origin("https://user:pw@cronitor.link/p/KEY/job?state=fail"),
             "https://***@cronitor.link/***"
         );
         assert_eq!(
-            redact_ping_url("http://127.0.0.1:8080"),
+            heartbeat_core::redact::origin("http://127.0.0.1:8080"),
             "http://127.0.0.1:8080"
         );
-        assert_eq!(redact_ping_url("hc-ping.com/secret"), "hc-ping.com/***");
+        assert_eq!(
+            heartbeat_core::redact::origin("hc-ping.com/secret"),
+            "hc-ping.com/***"
+        );
     }
 
     #[test]

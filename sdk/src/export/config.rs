@@ -147,7 +147,7 @@ impl fmt::Debug for HeartbeatBuilder {
             .field("service_name", &self.service_name)
             .field(
                 "endpoint",
-                &self.endpoint.as_deref().map(super::redact::redact_url),
+                &self.endpoint.as_deref().map(heartbeat_core::redact::url),
             )
             .field("protocol", &self.protocol)
             .field("headers", &headers)
@@ -570,12 +570,12 @@ impl HeartbeatBuilder {
             return Err(match source {
                 Some(var) => BuildError::InvalidEnv {
                     var,
-                    value: super::redact::redact_url(&url),
+                    value: heartbeat_core::redact::url(&url),
                     expected: "an absolute http:// or https:// URL with a host",
                 },
                 None => BuildError::InvalidSetting {
                     setting: "endpoint",
-                    value: super::redact::redact_url(&url),
+                    value: heartbeat_core::redact::url(&url),
                     problem,
                 },
             });

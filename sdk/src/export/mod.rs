@@ -657,21 +657,23 @@ async fn drive(mut lp: Loop) {
 
 #[cfg(test)]
 mod tests {
-    use super::redact::redact_url;
 
     #[test]
     fn urls_are_shown_without_credentials_or_query() {
         assert_eq!(
-            redact_url("https://user:pw@host:1/p?token=abc"),
+            heartbeat_core::redact::url("https://user:pw@host:1/p?token=abc"),
             "https://***@host:1/p?***"
         );
         assert_eq!(
-            redact_url("https://user:p@ss@host/v1#frag"),
+            heartbeat_core::redact::url("https://user:p@ss@host/v1#frag"),
             "https://***@host/v1?***"
         );
-        assert_eq!(redact_url("http://host/a@b"), "http://host/a@b");
         assert_eq!(
-            redact_url("http://host:4318/v1/metrics"),
+            heartbeat_core::redact::url("http://host/a@b"),
+            "http://host/a@b"
+        );
+        assert_eq!(
+            heartbeat_core::redact::url("http://host:4318/v1/metrics"),
             "http://host:4318/v1/metrics"
         );
     }

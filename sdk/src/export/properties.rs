@@ -6,7 +6,7 @@
 
 use super::config::HeartbeatBuilder;
 use super::env::{self, endpoint_problem, parse_pairs, percent_decode};
-use super::redact::{Secrets, redact_url};
+use super::redact::Secrets;
 use super::transport::split_userinfo;
 use crate::{Heartbeat, PingConfig};
 use proptest::prelude::*;
@@ -66,7 +66,7 @@ proptest! {
     fn pair_parsing_and_endpoint_validation_never_panic(s in any::<String>()) {
         let _ = parse_pairs(env::OTEL_RESOURCE_ATTRIBUTES, &s);
         let _ = endpoint_problem(&s);
-        let _ = redact_url(&s);
+        let _ = heartbeat_core::redact::url(&s);
         let _ = split_userinfo(&s);
     }
 
@@ -157,7 +157,7 @@ proptest! {
         let port = port.map(|p| format!(":{p}")).unwrap_or_default();
         let scheme = if https { "https" } else { "http" };
         let url = format!("{scheme}://{user}:{SECRET}@{host}{port}/{path}?{query}{SECRET}");
-        let redacted = redact_url(&url);
+        let redacted = heartbeat_core::redact::url(&url);
         prop_assert!(!redacted.contains(SECRET), "{} -> {}", url, redacted);
         let (stripped, basic) = split_userinfo(&url);
         prop_assert!(!stripped.contains(&format!(":{SECRET}@")), "{}", stripped);

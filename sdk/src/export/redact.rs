@@ -3,24 +3,6 @@
 
 use super::transport::split_userinfo;
 
-/// Shows a URL without its credentials (everything before the last `@` of the authority),
-/// query string or fragment.
-pub(crate) fn redact_url(url: &str) -> String {
-    let (scheme, rest) = url.split_once("://").unwrap_or(("", url));
-    let rest = rest.split(['?', '#']).next().unwrap_or_default();
-    let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
-    let authority = match authority.rsplit_once('@') {
-        Some((_, host)) => format!("***@{host}"),
-        None => authority.to_owned(),
-    };
-    let tail = if url.contains(['?', '#']) { "?***" } else { "" };
-    if scheme.is_empty() {
-        format!("{authority}{path}{tail}")
-    } else {
-        format!("{scheme}://{authority}{path}{tail}")
-    }
-}
-
 /// What of a configuration must never be shown: header values, and the endpoint's credentials
 /// and query. Errors from dependencies pass through [`Secrets::scrub`] before a user sees them.
 #[derive(Debug, Default)]
@@ -57,7 +39,7 @@ impl Secrets {
 
     /// `text` with the endpoint shown redacted and every secret replaced by `***`.
     pub(crate) fn scrub(&self, text: &str, endpoint: &str) -> String {
-        let mut out = text.replace(endpoint, &redact_url(endpoint));
+        let mut out = text.replace(endpoint, &heartbeat_core::redact::url(endpoint));
         for secret in &self.0 {
             if out.contains(secret.as_str()) {
                 out = out.replace(secret.as_str(), "***");

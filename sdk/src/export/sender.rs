@@ -138,7 +138,7 @@ mod http {
     use crate::export::config::{Compression, Config};
     use crate::export::error::BuildError;
     use crate::export::health::ExportFailure;
-    use crate::export::redact::{redact_url, scrub};
+    use crate::export::redact::scrub;
     use crate::export::retry::Rejected;
     use crate::export::retry::{Again, retry_after_seconds};
     #[cfg(feature = "gzip")]
@@ -167,7 +167,7 @@ mod http {
                 .parse()
                 .map_err(|_| BuildError::InvalidSetting {
                     setting: "endpoint",
-                    value: redact_url(&config.endpoint),
+                    value: heartbeat_core::redact::url(&config.endpoint),
                     problem: "it is not a valid HTTP URL",
                 })?;
             let mut headers = HeaderMap::new();
@@ -285,7 +285,6 @@ mod grpc {
     use crate::export::config::{Compression, Config};
     use crate::export::error::BuildError;
     use crate::export::health::ExportFailure;
-    use crate::export::redact::redact_url;
     use crate::export::retry::Again;
     use crate::export::retry::Rejected;
     use crate::export::sender::{Accepted, partial_success_protobuf};
@@ -341,7 +340,7 @@ mod grpc {
             let endpoint = Endpoint::from_shared(url)
                 .map_err(|_| BuildError::InvalidSetting {
                     setting: "endpoint",
-                    value: redact_url(&config.endpoint),
+                    value: heartbeat_core::redact::url(&config.endpoint),
                     problem: "it is not a valid gRPC endpoint URI",
                 })?
                 .timeout(config.timeout)

@@ -580,14 +580,14 @@ async fn post(
         Ok(Err(e)) => (
             false,
             None,
-            format!("POST {}: {e}", super::deliver::redact(url)),
+            format!("POST {}: {e}", heartbeat_core::redact::origin(url)),
         ),
         Err(_) => (
             false,
             None,
             format!(
                 "POST {}: no answer within {}",
-                super::deliver::redact(url),
+                heartbeat_core::redact::origin(url),
                 human(crate::clock::ms(timeout))
             ),
         ),

@@ -535,7 +535,7 @@ async fn post(
     body: &Value,
 ) -> Result<(), DeliveryError> {
     let err = |message: String| DeliveryError::Http {
-        url: redact(url),
+        url: heartbeat_core::redact::origin(url),
         message,
     };
     let bytes = serde_json::to_vec(body).map_err(|e| err(e.to_string()))?;
@@ -545,21 +545,6 @@ async fn post(
     } else {
         let text: String = text.chars().take(200).collect();
         Err(err(format!("answered {status}: {text}")))
-    }
-}
-
-/// A URL without what services use as a secret: userinfo and query.
-pub(crate) fn redact(url: &str) -> String {
-    let (scheme, rest) = url.split_once("://").unwrap_or(("", url));
-    let rest = rest.split(['?', '#']).next().unwrap_or(rest);
-    let rest = match rest.split_once('@') {
-        Some((_, host)) if !host.contains('/') || host.find('/') > Some(0) => format!("***@{host}"),
-        _ => rest.to_owned(),
-    };
-    if scheme.is_empty() {
-        rest
-    } else {
-        format!("{scheme}://{rest}")
     }
 }
 
@@ -788,12 +773,14 @@ mod tests {
     #[test]
     fn urls_are_shown_without_secrets() {
         assert_eq!(
-            redact("https://user:pw@hooks.example.com/services/T0/B0?token=x"),
-            "https://***@hooks.example.com/services/T0/B0"
+            heartbeat_core::redact::origin(
+                "https://user:pw@hooks.example.com/services/T0/B0?token=x"
+            ),
+            "https://***@hooks.example.com/***"
         );
         assert_eq!(
-            redact("http://127.0.0.1:9093/api/v2/alerts"),
-            "http://127.0.0.1:9093/api/v2/alerts"
+            heartbeat_core::redact::origin("http://127.0.0.1:9093/api/v2/alerts"),
+            "http://127.0.0.1:9093/***"
         );
     }
 }
