@@ -37,7 +37,7 @@ const JSON: Needs = Needs::Protocol(Protocol::HttpJson);
 const CUMULATIVE: Needs = Needs::Temporality(Temporality::Cumulative);
 const DELTA: Needs = Needs::Temporality(Temporality::Delta);
 
-static CASES: [Case; 61] = [
+static CASES: [Case; 62] = [
     // Wire
     row!(
         "HB-001",
@@ -295,6 +295,14 @@ static CASES: [Case; 61] = [
         Nothing,
         semantics::offers_delta,
         "offers delta temporality"
+    ),
+    row!(
+        "HB-035",
+        Should,
+        Heartbeat,
+        Nothing,
+        semantics::heavy_hitter,
+        "a heavy tenant past the limit gets its own series; totals stay exact"
     ),
     // Heartbeat timing
     row!(

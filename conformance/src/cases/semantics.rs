@@ -650,3 +650,84 @@ pub(crate) async fn offers_delta(ctx: Arc<Ctx>) -> Verdict {
         format!("{deltas} delta outcome points, successes {total}/9"),
     )
 }
+
+/// Events in the heavy-hitter scenario: one each for the two admitted tenants, then a large
+/// tenant past the limit before and after its promotion.
+const HEAVY_BEFORE: u64 = 20;
+const HEAVY_AFTER: u64 = 5;
+const HEAVY_TENANT: &str = "whale";
+
+/// Per tenant (with `_overflow`), what the points say was counted: the last value of each
+/// cumulative series and start time, plus every delta.
+fn tenant_totals(points: &[Point]) -> BTreeMap<String, f64> {
+    let mut last: HashMap<(String, u64), (u64, usize, String, f64)> = HashMap::new();
+    let mut totals: BTreeMap<String, f64> = BTreeMap::new();
+    for p in outcome_points(points).filter(|p| p.accepted) {
+        let Some(tenant) = p.attributes.get("heartbeat.tenant") else {
+            continue;
+        };
+        if p.is_delta() {
+            *totals.entry(tenant.clone()).or_default() += as_f64(p.value);
+        } else {
+            let slot = last
+                .entry((p.series(), p.start))
+                .or_insert((0, 0, tenant.clone(), 0.0));
+            if (p.time, p.seq) >= (slot.0, slot.1) {
+                *slot = (p.time, p.seq, tenant.clone(), as_f64(p.value));
+            }
+        }
+    }
+    for (_, _, tenant, value) in last.into_values() {
+        *totals.entry(tenant).or_default() += value;
+    }
+    totals
+}
+
+pub(crate) async fn heavy_hitter(ctx: Arc<Ctx>) -> Verdict {
+    use crate::target::ResultKind::Success;
+    let r = run!(
+        ctx.memo("heavy-hitter", async {
+            let _slot = ctx.slot().await;
+            let mut s = ctx
+                .session("heavy-hitter", ctx.info.primary(), |c| {
+                    c.tenant_limit = Some(2)
+                })
+                .await?;
+            s.declare().await?;
+            s.record(Success, None, Some("acme"), 1).await?;
+            s.record(Success, None, Some("globex"), 1).await?;
+            s.flush().await?;
+            // Past the limit: the large tenant counts in _overflow until it is admitted.
+            s.record(Success, None, Some(HEAVY_TENANT), HEAVY_BEFORE)
+                .await?;
+            s.flush().await?;
+            s.record(Success, None, Some(HEAVY_TENANT), HEAVY_AFTER)
+                .await?;
+            s.flush().await?;
+            s.shutdown().await?;
+            Ok(kit::points(&s.rx.requests()))
+        })
+        .await
+    );
+    let totals = tenant_totals(&r);
+    let recorded = 2 + HEAVY_BEFORE + HEAVY_AFTER;
+    let counted: f64 = totals.values().sum();
+    let own = totals.get(HEAVY_TENANT).copied().unwrap_or(0.0);
+    let shown = totals
+        .iter()
+        .map(|(t, v)| format!("{t} {v}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    if (counted - recorded as f64).abs() > f64::EPSILON {
+        return Verdict::fail(format!(
+            "the tenant series and _overflow add up to {counted}, {recorded} were recorded ({shown})"
+        ));
+    }
+    Verdict::when(
+        own >= HEAVY_AFTER as f64,
+        format!(
+            "a tenant with {HEAVY_BEFORE} events past a limit of 2 (the admitted ones had 1 each) \
+             then {HEAVY_AFTER} more: {own} in its own series; totals exact ({shown})"
+        ),
+    )
+}
