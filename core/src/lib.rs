@@ -34,7 +34,7 @@ pub use crate::clock::ManualClock;
 pub use crate::clock::{Clock, SystemClock};
 pub use crate::health::RegistryHealth;
 pub use crate::otlp::{
-    AggregationTemporality, Batch, Collector, DataPoint, Metric, MetricKind, encode_json,
+    AggregationTemporality, Batch, Collector, DataPoint, Encoded, Metric, MetricKind, encode_json,
     encode_protobuf,
 };
 pub use crate::outcome::{

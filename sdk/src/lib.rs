@@ -111,7 +111,7 @@ pub use heartbeat_core::RegistryHealth;
 pub use heartbeat_core::clock::ManualClock;
 pub use heartbeat_core::clock::{Clock, SystemClock};
 pub use heartbeat_core::otlp::{
-    AggregationTemporality, Batch, Collector, DataPoint, Metric, MetricKind, encode_json,
+    AggregationTemporality, Batch, Collector, DataPoint, Encoded, Metric, MetricKind, encode_json,
     encode_protobuf,
 };
 pub use heartbeat_core::outcome::{

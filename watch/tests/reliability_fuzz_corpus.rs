@@ -496,7 +496,7 @@ async fn write_the_seeds_when_asked() {
         with_mode.extend_from_slice(&gzip(&protobuf));
         write("otlp_gzip", &format!("{name}.gz"), &with_mode);
     }
-    // The real pipeline: opentelemetry-otlp's encoders and the SDK's gzip, as sent. The raw
+    // The real pipeline: the core's encoders and the SDK's gzip, as sent. The raw
     // bodies carry today's times (rejected as old by the targets' clock); `-shifted` copies are
     // moved to the targets' clock and re-encoded with the same prost messages.
     let events = events();

@@ -145,7 +145,7 @@ fn fixed_events() -> Vec<Event> {
     events
 }
 
-/// The SDK's real pipeline (the `Heartbeat` exporter: opentelemetry-otlp's encoders, gzip, the
+/// The SDK's real pipeline (the `Heartbeat` exporter: the core collector's encoders, gzip, the
 /// SDK's HTTP client) to a capture server; the captured bodies through the watch's decoding, and
 /// posted to a running watch.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
