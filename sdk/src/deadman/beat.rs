@@ -1,8 +1,10 @@
-//! The dead-man heartbeat, runtime-free: when to beat, whether to beat, and how beats are counted.
+//! The dead-man heartbeat's logic, free of the runtime: when to beat, whether to beat, and how
+//! beats are counted.
 //!
-//! Three pieces, each driven by the caller with times read from a [`Clock`](super::clock::Clock),
-//! so the native emitter (tokio) and the browser build share them and tests run hours of beats in
-//! microseconds on a `ManualClock`:
+//! Three pieces, each driven by the caller with times read from a
+//! [`Clock`](heartbeat_core::clock::Clock), so tests run hours of beats in microseconds on a
+//! `ManualClock` (the tokio task in `deadman/mod.rs` drives them; the browser build has its own,
+//! smaller emitter):
 //!
 //! - [`Schedule`]: tick `n` is due at `origin + n × cadence + jitter(n)`, computed from the
 //!   origin rather than "sleep after work", so nothing accumulates: beat 1,000 is as close to its
@@ -13,8 +15,6 @@
 //!   → beating, and stopped on purpose, which is final. Each beat increments a cumulative count
 //!   that is the emitter's `heartbeat.beats` series.
 //! - [`RecentSuccess`]: the "this outcome recorded a success in the last window" gate.
-// The native emitter (feature `export`) drives these today; the browser build will too.
-#![cfg_attr(not(feature = "export"), allow(dead_code))]
 
 use std::fmt;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};

@@ -3,9 +3,9 @@
 //! export interval) and, optionally, straight to an external channel ([`PingConfig`]).
 //!
 //! ```text
-//! Schedule (core) ──tick──► gate (predicate + outcome windows, bounded)
+//! Schedule (beat.rs) ──tick──► gate (predicate + outcome windows, bounded)
 //!      │                         │
-//!      │            EmitterState::on_tick (core): beat n / fail(reason) / quiet
+//!      │            EmitterState::on_tick (beat.rs): beat n / fail(reason) / quiet
 //!      │                         │
 //!      └── sleep until the next tick      ├─► count + export now (driver) ──► OTLP
 //!                                         └─► ping worker (one in flight) ──► external channel

@@ -1,5 +1,5 @@
 //! The OTLP transports: one attempt at sending an encoded `ExportMetricsServiceRequest`, and
-//! what the collector said, classified from typed errors ([`Failure`], [`tonic::Code`]).
+//! what the collector said, classified from typed errors ([`Failure`](super::transport::Failure), [`tonic::Code`]).
 //!
 //! ```text
 //! body ──► OTLP/HTTP: POST through this crate's HTTP client (gzip by Content-Encoding)
