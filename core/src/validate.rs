@@ -353,7 +353,8 @@ impl fmt::Display for Shown<'_> {
     }
 }
 
-fn name_like(s: &str, extra: &[u8]) -> Option<Problem> {
+/// The instrument-name syntax; `slash`: `/` is allowed too (outcome names, not keys).
+fn name_like(s: &str, slash: bool) -> Option<Problem> {
     let bytes = s.as_bytes();
     let Some(first) = bytes.first() else {
         return Some(Problem::Empty);
@@ -364,10 +365,9 @@ fn name_like(s: &str, extra: &[u8]) -> Option<Problem> {
     if !first.is_ascii_alphabetic() {
         return Some(Problem::FirstNotLetter);
     }
-    if bytes
-        .iter()
-        .any(|b| !(b.is_ascii_alphanumeric() || *b == b'_' || extra.contains(b)))
-    {
+    if bytes.iter().any(|&b| {
+        !(b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-') || slash && b == b'/')
+    }) {
         return Some(Problem::BadCharacter);
     }
     None
@@ -375,7 +375,7 @@ fn name_like(s: &str, extra: &[u8]) -> Option<Problem> {
 
 /// What is wrong with an outcome name (or a heartbeat or emitter name), if anything.
 pub fn name_problem(name: &str) -> Option<Problem> {
-    name_like(name, b".-/")
+    name_like(name, true)
 }
 
 /// Checks an outcome name (letters, digits, `_`, `.`, `-`, `/`; at most [`MAX_NAME_LEN`] bytes).
@@ -397,7 +397,7 @@ pub fn outcome_name(name: &str) -> Result<(), OutcomeError> {
 /// # Errors
 /// [`OutcomeError::InvalidAttributeKey`] or [`OutcomeError::ReservedKey`].
 pub fn attribute_key(key: &str) -> Result<(), OutcomeError> {
-    if let Some(p) = name_like(key, b".-") {
+    if let Some(p) = name_like(key, false) {
         return Err(OutcomeError::InvalidAttributeKey {
             key: key.to_owned(),
             reason: p.message(),
@@ -503,7 +503,7 @@ pub fn declaration<'a>(
     }
     // Found first and borrowed after, so that the sort below may reorder the attributes.
     let bad = attributes.iter().enumerate().find_map(|(i, (k, v))| {
-        let bad = match name_like(k, b".-") {
+        let bad = match name_like(k, false) {
             Some(p) => Bad::Key(p),
             None if k.starts_with(crate::semconv::RESERVED_PREFIX) => Bad::Reserved,
             None => Bad::Value(value_check(v)?),

@@ -5,9 +5,10 @@
 //! owns what goes on the wire: the names, and counts that stay monotonic across a stop and a
 //! restart under the same name, as the native emitter's do.
 
-use crate::outcomes::check_outcome_name;
+use crate::outcomes::message;
 use heartbeat_core::Batch;
 use heartbeat_core::semconv::{ATTR_EMITTER, DESCRIPTION_BEATS, METRIC_BEATS, UNIT_BEATS};
+use heartbeat_core::validate::{Refusal, Subject, name_problem};
 
 struct Emitter {
     name: String,
@@ -32,7 +33,13 @@ pub(crate) enum StartError {
 impl Emitters {
     /// Starts (or restarts, keeping its count) the emitter `name`; returns its index.
     pub(crate) fn start(&mut self, name: &str) -> Result<usize, StartError> {
-        check_outcome_name(name, "invalid heartbeat name ").map_err(StartError::InvalidName)?;
+        if let Some(problem) = name_problem(name) {
+            return Err(StartError::InvalidName(message(&Refusal::Invalid {
+                subject: Subject::HeartbeatName,
+                value: name,
+                problem,
+            })));
+        }
         match self.all.iter().position(|e| *e.name == *name) {
             Some(i) if self.all[i].live => Err(StartError::Duplicate),
             Some(i) => {

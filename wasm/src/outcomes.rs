@@ -16,10 +16,8 @@
 //! (`docs/semantic-conventions.md`, "Heavy hitters"); a page records for a handful of tenants,
 //! far below the limit, and that rule would not fit the package's size budget.
 //!
-//! The validation and its messages are written here again rather than called from the core's
-//! `validate` (whose `Refusal` writes the same text without `fmt`): through the core, the
-//! package grew by about 190 bytes gzipped, past its budget, although the code is no larger
-//! before `wasm-opt`. The `same_as_native` tests keep both to the letter.
+//! The validation and its messages are the core's ([`declaration`], [`Refusal`]), which the
+//! native `OutcomeBuilder::build` calls too, so both refuse the same inputs with the same text.
 //!
 //! With hashing, rows are kept and looked up by the hashed id, so the raw id is not kept at
 //! all: each tenant event hashes its id again (tens of nanoseconds for a short id, at the rate
@@ -30,10 +28,8 @@ use heartbeat_core::semconv::{
     DESCRIPTION_SDK_INPUTS_CORRECTED, METRIC_OUTCOMES, METRIC_SDK_INPUTS_CORRECTED,
     RESERVED_REASONS as RESERVED, UNIT_OUTCOMES, UNIT_SDK_INPUTS_CORRECTED,
 };
-use heartbeat_core::{
-    Batch, DEFAULT_TENANT_LIMIT, MAX_NAME_LEN, MAX_REASON_LEN, MAX_REASONS, OVERFLOW_TENANT,
-    TenantHasher,
-};
+use heartbeat_core::validate::{Refusal, declaration, value_check};
+use heartbeat_core::{Batch, DEFAULT_TENANT_LIMIT, OVERFLOW_TENANT, TenantHasher};
 /// The slot of `other` among the reasons (the reserved ones come first).
 const OTHER: usize = 3;
 
@@ -113,64 +109,10 @@ impl Outcomes {
         declared: &[String],
         tenant_limit: usize,
     ) -> Result<usize, String> {
-        check_name(name, b".-/", "invalid outcome name ", NAME_ALLOWED)?;
-        for (k, v) in &attributes {
-            check_name(k, b".-", "invalid attribute key ", KEY_ALLOWED)?;
-            if k.starts_with("heartbeat.") {
-                let mut e = String::from("attribute key ");
-                quote(&mut e, k);
-                e.push_str(" is reserved: keys starting with \"heartbeat.\" are set by the SDK; choose another key such as \"surface\"");
-                return Err(e);
-            }
-            if let Some(problem) = value_problem(v) {
-                let mut e = String::from("invalid value ");
-                shown(&mut e, v);
-                e.push_str(" for attribute ");
-                quote(&mut e, k);
-                e.push_str(": ");
-                e.push_str(problem);
-                e.push_str("; allowed: 1 to 255 bytes of UTF-8 without control characters");
-                return Err(e);
-            }
-        }
-        // An insertion sort: a handful of attributes, and far less code than `slice::sort`.
-        for i in 1..attributes.len() {
-            let mut j = i;
-            while j > 0 && attributes[j - 1] > attributes[j] {
-                attributes.swap(j - 1, j);
-                j -= 1;
-            }
-        }
-        if let Some(w) = attributes.windows(2).find(|w| w[0].0 == w[1].0) {
-            let mut e = String::from("invalid attribute key ");
-            shown(&mut e, &w[0].0);
-            e.push_str(": it is given twice; allowed: ");
-            e.push_str(KEY_ALLOWED);
-            return Err(e);
-        }
-        let mut reasons: Vec<String> = RESERVED.iter().map(|r| (*r).into()).collect();
-        for r in declared {
-            if let Some(problem) = reason_problem(r) {
-                let mut e = String::from("invalid failure reason ");
-                shown(&mut e, r);
-                e.push_str(": ");
-                e.push_str(problem);
-                e.push_str("; allowed: 1 to 63 bytes of lowercase ASCII letters, digits and '_', starting with a letter");
-                return Err(e);
-            }
-            if !reasons.contains(r) {
-                reasons.push(r.clone());
-            }
-        }
-        let count = reasons.len() - RESERVED.len();
-        if count > MAX_REASONS {
-            let mut e = String::from("outcome ");
-            quote(&mut e, name);
-            e.push_str(" declares ");
-            push_decimal(&mut e, count as u64);
-            e.push_str(" failure reasons; at most 32 are allowed");
-            return Err(e);
-        }
+        let reasons = match declaration(name, &mut attributes, declared) {
+            Ok(reasons) => reasons,
+            Err(refusal) => return Err(message(&refusal)),
+        };
         if let Some(i) = self
             .all
             .iter()
@@ -179,17 +121,10 @@ impl Outcomes {
             if self.all[i].reasons == reasons {
                 return Ok(i);
             }
-            let mut e = String::from("outcome ");
-            quote(&mut e, name);
-            e.push_str(" with these attributes is already declared with failure reasons [");
-            for (n, r) in self.all[i].reasons[RESERVED.len()..].iter().enumerate() {
-                if n > 0 {
-                    e.push_str(", ");
-                }
-                quote(&mut e, r);
-            }
-            e.push_str("]; declare it once, or with the same reasons");
-            return Err(e);
+            return Err(message(&Refusal::Conflict {
+                outcome: name,
+                existing: &self.all[i].reasons[RESERVED.len()..],
+            }));
         }
         let slots = 1 + reasons.len();
         self.all.push(Outcome {
@@ -235,7 +170,7 @@ impl Outcomes {
         // equal to a hash, which is 18 visible characters) then misses in the lookup below.
         let hashed;
         let key = match &self.hasher {
-            Some(h) if value_problem(tenant).is_none() => {
+            Some(h) if value_check(tenant).is_none() => {
                 hashed = h.hash(tenant);
                 &hashed
             }
@@ -243,7 +178,7 @@ impl Outcomes {
         };
         match o.tenants.binary_search_by(|r| (*r.tenant).cmp(key)) {
             Ok(t) => o.tenants[t].add(slot),
-            Err(_) if value_problem(tenant).is_some() || tenant == OVERFLOW_TENANT => {
+            Err(_) if value_check(tenant).is_some() || tenant == OVERFLOW_TENANT => {
                 self.health.invalid_tenants += 1;
                 o.overflow.add(slot);
             }
@@ -314,132 +249,11 @@ fn push_row(batch: &mut Batch, o: &Outcome, row: &Row, tenanted: bool) {
     }
 }
 
-const NAME_ALLOWED: &str =
-    "an ASCII letter, then up to 254 ASCII letters, digits, '_', '.', '-' or '/'";
-const KEY_ALLOWED: &str = "an ASCII letter, then up to 254 ASCII letters, digits, '_', '.' or '-'";
-
-/// The instrument-name syntax: `Err` is the native message, `prefix` + the shown value + why.
-pub(crate) fn check_name(s: &str, extra: &[u8], prefix: &str, allowed: &str) -> Result<(), String> {
-    let bytes = s.as_bytes();
-    let problem = match bytes.first() {
-        None => "it is empty",
-        Some(_) if s.len() > MAX_NAME_LEN => "it is longer than 255 bytes",
-        Some(first) if !first.is_ascii_alphabetic() => "it must start with an ASCII letter",
-        Some(_)
-            if bytes
-                .iter()
-                .any(|b| !(b.is_ascii_alphanumeric() || *b == b'_' || extra.contains(b))) =>
-        {
-            "it contains a character that is not allowed"
-        }
-        Some(_) => return Ok(()),
-    };
-    let mut e = String::from(prefix);
-    shown(&mut e, s);
-    e.push_str(": ");
-    e.push_str(problem);
-    e.push_str("; allowed: ");
-    e.push_str(allowed);
-    Err(e)
-}
-
-/// The outcome-name rule, for heartbeat names too (as the native emitter applies it).
-pub(crate) fn check_outcome_name(s: &str, prefix: &str) -> Result<(), String> {
-    check_name(s, b".-/", prefix, NAME_ALLOWED)
-}
-
-fn value_problem(value: &str) -> Option<&'static str> {
-    if value.is_empty() {
-        Some("it is empty")
-    } else if value.len() > MAX_NAME_LEN {
-        Some("it is longer than 255 bytes")
-    } else if value.chars().any(char::is_control) {
-        Some("it contains a control character")
-    } else {
-        None
-    }
-}
-
-fn reason_problem(value: &str) -> Option<&'static str> {
-    let bytes = value.as_bytes();
-    match bytes.first() {
-        None => Some("it is empty"),
-        Some(_) if value.len() > MAX_REASON_LEN => Some("it is longer than 63 bytes"),
-        Some(first) if !first.is_ascii_lowercase() => Some("it must start with a lowercase letter"),
-        Some(_)
-            if bytes
-                .iter()
-                .any(|b| !(b.is_ascii_lowercase() || b.is_ascii_digit() || *b == b'_')) =>
-        {
-            Some("it contains a character that is not allowed")
-        }
-        Some(_) => None,
-    }
-}
-
-/// A value in an error as the native `Shown` writes it: quoted, cut to 64 bytes with its length.
-fn shown(o: &mut String, s: &str) {
-    const SHOW: usize = 64;
-    if s.len() <= SHOW {
-        return quote(o, s);
-    }
-    let mut cut = SHOW;
-    while !s.is_char_boundary(cut) {
-        cut -= 1;
-    }
-    quote(o, s.get(..cut).unwrap_or_default());
-    o.push_str("... (");
-    push_decimal(o, s.len() as u64);
-    o.push_str(" bytes)");
-}
-
-/// Quotes like Rust's `{:?}` for strings: `"` and `\` escaped, `\t \r \n \0` by name, other
-/// control characters as `\u{..}` (without the `fmt` machinery, which the module would carry).
-pub(crate) fn quote(o: &mut String, s: &str) {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
-    o.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => o.push_str("\\\""),
-            '\\' => o.push_str("\\\\"),
-            '\t' => o.push_str("\\t"),
-            '\r' => o.push_str("\\r"),
-            '\n' => o.push_str("\\n"),
-            '\0' => o.push_str("\\0"),
-            c if c.is_control() => {
-                o.push_str("\\u{");
-                let v = c as u32;
-                let mut started = false;
-                for shift in (0..8).rev() {
-                    let d = (v >> (shift * 4)) & 0xf;
-                    if d != 0 || started || shift == 0 {
-                        started = true;
-                        o.push(char::from(HEX[d as usize]));
-                    }
-                }
-                o.push('}');
-            }
-            c => o.push(c),
-        }
-    }
-    o.push('"');
-}
-
-/// Appends `v` in decimal.
-pub(crate) fn push_decimal(o: &mut String, mut v: u64) {
-    let mut digits = [0u8; 20];
-    let mut i = digits.len();
-    loop {
-        i -= 1;
-        digits[i] = b'0' + (v % 10) as u8;
-        v /= 10;
-        if v == 0 {
-            break;
-        }
-    }
-    for &d in &digits[i..] {
-        o.push(char::from(d));
-    }
+/// A refusal's message, as the native `OutcomeError` shows it.
+pub(crate) fn message(refusal: &Refusal<'_>) -> String {
+    let mut e = String::new();
+    refusal.write_to(&mut e);
+    e
 }
 
 #[cfg(test)]

@@ -7,7 +7,8 @@
 
 use crate::clock::PageClock;
 use crate::emitters::{Emitters, StartError};
-use crate::outcomes::{Outcomes, quote};
+use crate::outcomes::Outcomes;
+use heartbeat_core::text::push_quoted;
 use heartbeat_core::{AggregationTemporality, Batch, Collector, TenantHasher, encode_json};
 use std::mem;
 use std::sync::Arc;
@@ -149,7 +150,7 @@ impl Sdk {
             }
             Err(StartError::Duplicate) => {
                 let mut e = String::from("a heartbeat named ");
-                quote(&mut e, name);
+                push_quoted(&mut e, name);
                 e.push_str(" is running; stop it first, or choose another name");
                 self.error = e;
                 -1

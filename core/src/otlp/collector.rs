@@ -1,13 +1,14 @@
 //! The collector: a registry's counts as a [`Batch`], cumulative or loss-free delta.
 
 use super::cache::{SeriesCache, Window};
-use super::{AggregationTemporality, Batch, MetricKind, json::push_decimal, unix_nanos};
+use super::{AggregationTemporality, Batch, MetricKind, unix_nanos};
 use crate::clock::Clock;
 use crate::registry::Registry;
 use crate::semconv::{
     ATTR_OUTCOME, ATTR_REASON, ATTR_RESULT, ATTR_TENANT, DESCRIPTION_OUTCOMES, METRIC_OUTCOMES,
     UNIT_OUTCOMES,
 };
+use crate::text::push_decimal;
 use std::fmt;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};

@@ -2,6 +2,7 @@
 //! integers and 64-bit integers as decimal strings.
 
 use super::{Batch, DataPoint, Metric, MetricKind, as_int};
+use crate::text::push_decimal;
 
 /// Encodes a batch as an OTLP/JSON `ExportMetricsServiceRequest`, the body of an OTLP/HTTP
 /// request with `Content-Type: application/json`.
@@ -94,23 +95,6 @@ fn string(o: &mut String, s: &str) {
     o.push('"');
 }
 
-/// Appends `v` in decimal.
-pub(crate) fn push_decimal(o: &mut String, mut v: u64) {
-    let mut digits = [0u8; 20];
-    let mut i = digits.len();
-    loop {
-        i -= 1;
-        digits[i] = b'0' + (v % 10) as u8;
-        v /= 10;
-        if v == 0 {
-            break;
-        }
-    }
-    for &d in &digits[i..] {
-        o.push(char::from(d));
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -134,14 +118,5 @@ mod tests {
     #[test]
     fn non_ascii_passes_through_as_utf8() {
         assert_eq!(escaped("é😀\u{7f}\u{2028}"), "\"é😀\u{7f}\u{2028}\"");
-    }
-
-    #[test]
-    fn decimals_cover_zero_and_u64_max() {
-        for v in [0, 7, 10, 1_700_000_000_000_000_000, u64::MAX] {
-            let mut o = String::new();
-            push_decimal(&mut o, v);
-            assert_eq!(o, v.to_string());
-        }
     }
 }
