@@ -51,6 +51,9 @@ TIMINGS=()
 CURRENT=""
 RUN_START=$SECONDS
 
+# The space left where cargo writes (a full disk shows up as a linker's bus error).
+disk_free() { df -h --output=avail "$ROOT" 2>/dev/null | tail -1 | tr -d ' '; }
+
 step() {
   local name="$1"
   shift
@@ -58,7 +61,7 @@ step() {
   local start=$SECONDS
   printf '\n==> %s\n' "$name"
   "$@"
-  TIMINGS+=("$(printf '%6ss  %s' $((SECONDS - start)) "$name")")
+  TIMINGS+=("$(printf '%6ss  %-58s %s free' $((SECONDS - start)) "$name" "$(disk_free)")")
   CURRENT=""
 }
 
@@ -68,7 +71,8 @@ summary() {
   local line
   for line in "${TIMINGS[@]+"${TIMINGS[@]}"}"; do printf '%s\n' "$line"; done
   if [[ -n "$CURRENT" ]]; then printf '%6s   %s  <- FAILED\n' '-' "$CURRENT"; fi
-  printf '%6ss  total\n' $((SECONDS - RUN_START))
+  printf '%6ss  total (disk: %s free, target/ %s)\n' $((SECONDS - RUN_START)) "$(disk_free)" \
+    "$(du -sh "$ROOT/target" 2>/dev/null | cut -f1)"
   if ((status == 0)); then echo "test.sh: all checks passed"; else echo "test.sh: failed (exit $status)"; fi
 }
 trap summary EXIT
