@@ -6,7 +6,7 @@
 //! `BigInt`, no object to free).
 
 use crate::clock::PageClock;
-use crate::emitters::{Emitters, StartError};
+use crate::emitters::{Emitters, FAILING, StartError};
 use crate::outcomes::Outcomes;
 use heartbeat_core::text::push_quoted;
 use heartbeat_core::{AggregationTemporality, Batch, Collector, TenantHasher, encode_json};
@@ -39,9 +39,12 @@ pub struct Sdk {
     outcomes: Outcomes,
     draft: Draft,
     emitters: Emitters,
-    in_flight: Vec<(u32, Batch)>,
+    /// Each batch in flight, with the status version it carries.
+    in_flight: Vec<(u32, Batch, u32)>,
     next_seq: u32,
     acked_any: bool,
+    /// The status version of the last acknowledged batch.
+    acked_status: u32,
     error: String,
 }
 
@@ -63,6 +66,7 @@ impl Sdk {
             in_flight: Vec::new(),
             next_seq: 0,
             acked_any: false,
+            acked_status: 0,
             error: String::new(),
         }
     }
@@ -168,9 +172,18 @@ impl Sdk {
         }
     }
 
+    /// Sets the state of heartbeat `i` for the `heartbeat.emitter.status` gauge: failing with
+    /// `reason` (beats are then held), or beating again when `reason` is empty. `false` if it
+    /// is stopped or unknown, or if the reason is not snake_case (it is then sent as `other`).
+    pub fn fail(&mut self, i: u32, reason: &str) -> bool {
+        let status = if reason.is_empty() { 0 } else { FAILING };
+        self.emitters.status(i as usize, status, reason)
+    }
+
     /// Builds the next batch and returns its OTLP/JSON body, or `None` when there is nothing
-    /// to send: every delta is zero and an earlier batch was acknowledged (the first batch is
-    /// always sent, to declare every series at zero). `force` sends even an all-zero batch.
+    /// to send: every delta is zero, no heartbeat changed state, and an earlier batch was
+    /// acknowledged (the first batch is always sent, to declare every series at zero). `force`
+    /// sends even an all-zero batch. Every batch carries each heartbeat's current state.
     ///
     /// The batch stays in flight under [`Sdk::seq`] until [`Sdk::ack`] or [`Sdk::forget`].
     /// Keep one in flight at a time (see [`heartbeat_core::Collector`]); the exception is the final
@@ -187,15 +200,22 @@ impl Sdk {
             .metrics
             .iter()
             .any(|m| m.points.iter().any(|p| p.value > 0));
-        if !(news || force || !self.acked_any) {
+        let status = self.emitters.version;
+        if !(news || force || !self.acked_any || status != self.acked_status) {
             return None;
         }
-        let body = encode_json(&batch);
+        let mut body = encode_json(&batch);
+        // The gauge joins the metrics list, before the closing `]}]}]}` of the encoder's layout.
+        let tail = body.split_off(body.len() - 6);
+        let comma = !batch.metrics.is_empty();
+        self.emitters
+            .push_status_json(&mut body, batch.time_unix_nano, comma);
+        body.push_str(&tail);
         self.next_seq = self.next_seq.wrapping_add(1);
         if self.in_flight.len() >= MAX_IN_FLIGHT {
             self.in_flight.remove(0);
         }
-        self.in_flight.push((self.next_seq, batch));
+        self.in_flight.push((self.next_seq, batch, status));
         Some(body)
     }
 
@@ -208,16 +228,17 @@ impl Sdk {
     /// are not sent again; otherwise it is dropped and the next batch carries its counts again.
     /// `false` if `seq` is unknown (settled before).
     pub fn settle(&mut self, seq: u32, delivered: bool) -> bool {
-        let i = self.in_flight.iter().position(|(s, _)| *s == seq);
+        let i = self.in_flight.iter().position(|(s, _, _)| *s == seq);
         let Some(i) = i else {
             return false;
         };
-        let (_, batch) = self.in_flight.remove(i);
+        let (_, batch, status) = self.in_flight.remove(i);
         if delivered {
             if let Some(c) = &mut self.collector {
                 c.ack(&batch);
             }
             self.acked_any = true;
+            self.acked_status = status;
         }
         true
     }
@@ -282,6 +303,36 @@ fn index(i: usize) -> i32 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_status_change_alone_is_sent_once_and_carried_by_every_batch() {
+        let mut sdk = Sdk::new(0);
+        let web = sdk.emitter("web") as u32;
+        let body = sdk.collect(false).unwrap();
+        assert!(
+            body.ends_with(r#""asInt":"0"}]}}]}]}]}"#),
+            "the gauge closes the metrics list: {body}"
+        );
+        assert!(sdk.ack(sdk.seq()));
+        assert_eq!(sdk.collect(false), None, "nothing changed");
+        assert!(sdk.fail(web, "socket_closed"));
+        let body = sdk.collect(false).expect("a new status is news");
+        assert!(
+            body.contains(r#""stringValue":"socket_closed"}}],"timeUnixNano""#),
+            "{body}"
+        );
+        assert!(sdk.forget(sdk.seq()));
+        assert!(sdk.collect(false).is_some(), "not acknowledged: sent again");
+        assert!(sdk.ack(sdk.seq()));
+        assert_eq!(sdk.collect(false), None);
+        assert!(!sdk.beat(web, false), "held while failing");
+        assert!(sdk.fail(web, ""));
+        assert!(sdk.beat(web, false));
+        assert!(sdk.beat(web, true));
+        let body = sdk.collect(false).unwrap();
+        assert!(body.contains(r#""asInt":"2"}]}}"#), "stopped: {body}");
+        assert!(!sdk.fail(web, "late"), "a stopped heartbeat stays stopped");
+    }
 
     #[test]
     fn a_bad_salt_is_refused_with_the_native_message() {

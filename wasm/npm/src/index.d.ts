@@ -10,18 +10,27 @@ export type HeartbeatErrorCode =
   | 'invalid_heartbeat'
   /** A recording call got a non-string reason or tenant (it was still counted). */
   | 'invalid_argument'
-  /** The WebAssembly module could not be fetched or compiled (check CSP `script-src 'wasm-unsafe-eval'`). */
+  /**
+   * The WebAssembly module could not be fetched or compiled; a CSP block names the directive
+   * (`connect-src`, or `script-src 'wasm-unsafe-eval'`). init() resolved to a disabled client.
+   */
   | 'load_failed'
-  /** An export failed (network, CORS, 429, 5xx): retried with backoff, nothing lost. */
+  /**
+   * An export failed (network, CORS, a CSP `connect-src` block, 429, 5xx): retried with
+   * backoff, nothing lost; or the offline buffer could not be written.
+   */
   | 'export_failed'
-  /** The collector refused a batch with a non-retryable status (400, 401, 403, 413...): dropped. */
+  /**
+   * The collector refused a batch with a non-retryable status (400, 401, 403, 413...), or the
+   * offline buffer was full: that batch is dropped.
+   */
   | 'export_rejected'
   /** A heartbeat's usable() callback threw: no beat on that tick. */
   | 'gate_failed'
   /** An unexpected failure inside Heartbeat; recording stops if the module itself failed. */
   | 'internal';
 
-/** The one error type Heartbeat reports. It is never thrown into the page. */
+/** The one error type Heartbeat reports (to `onError`). It is never thrown into the page. */
 export class HeartbeatError extends Error {
   readonly name: 'HeartbeatError';
   readonly code: HeartbeatErrorCode;
@@ -55,7 +64,7 @@ export interface InitOptions {
    * rejects init() with `invalid_options`.
    */
   hashTenants?: { salt: string };
-  /** Called with every error, instead of anything being thrown. */
+  /** Called with every error, instead of anything being thrown (init() included). */
   onError?: (error: HeartbeatError) => void;
   /** Logs every error with console.error. */
   debug?: boolean;
@@ -82,47 +91,87 @@ export interface HeartbeatOptions {
   usable?: () => boolean;
 }
 
-/** A customer job, counted as success or failure. Every method is cheap and never throws. */
-export class Outcome {
+/** The failure reason of a rejected promise: a fixed reason, or one read from the error. */
+export type ReasonOf = string | ((error: unknown) => string | undefined);
+
+/** What Outcome and TenantOutcome record with. Every method is cheap and never throws. */
+export interface Recorder {
   /** Records one success. */
   success(): void;
   /** Records one failure; a reason outside the declared set counts as `"other"`. */
   failure(reason?: string): void;
+  /** Records a success when `ok` is true, else a failure with `reason`. */
+  record(ok: boolean, reason?: string): void;
+  /**
+   * Records how `promise` settles (resolved: a success; rejected: a failure with `reason`, or
+   * `reason(error)`, else `"unspecified"`) and returns a promise that settles the same way.
+   */
+  observe<T>(promise: PromiseLike<T> | T, reason?: ReasonOf): Promise<Awaited<T>>;
+}
+
+/** A customer job, counted as success or failure. */
+export class Outcome implements Recorder {
+  success(): void;
+  failure(reason?: string): void;
+  record(ok: boolean, reason?: string): void;
+  observe<T>(promise: PromiseLike<T> | T, reason?: ReasonOf): Promise<Awaited<T>>;
   /** This outcome for one customer: the drill-down series (bounded by the tenant limit). */
   tenant(id: string): TenantOutcome;
 }
 
 /** One customer's view of an Outcome. */
-export class TenantOutcome {
+export class TenantOutcome implements Recorder {
   success(): void;
   failure(reason?: string): void;
+  record(ok: boolean, reason?: string): void;
+  observe<T>(promise: PromiseLike<T> | T, reason?: ReasonOf): Promise<Awaited<T>>;
 }
 
-/** A running heartbeat (`heartbeat.beats`). */
+/**
+ * A running heartbeat: `heartbeat.beats`, and its state as the native SDK's
+ * `heartbeat.emitter.status` gauge (0 beating, 1 failing with `heartbeat.reason`, 2 stopped).
+ */
 export class Beat {
   /** Beats this handle counted (a restarted name keeps counting on the wire). */
   readonly count: number;
-  /** Stops beating; the count so far is still reported. */
+  /**
+   * Reports the heartbeat failing (status 1 with `reason`, snake_case, default
+   * `"gate_failed"`); beats are held until recover(). A `usable()` that returns false does
+   * the same with `"gate_failed"`, until it returns true.
+   */
+  fail(reason?: string): void;
+  /** Ends a fail(): beating again (status 0) while the page is usable. */
+  recover(): void;
+  /** Stops beating: the count so far is still reported, with status 2 (stopped on purpose). */
   stop(): void;
 }
 
-/** A started Heartbeat client. */
+/** A started Heartbeat client, or a disabled one when init() failed. */
 export class Heartbeat {
-  /** False after shutdown() or an internal failure: every call then records nothing. */
+  /**
+   * False when init() failed (see `onError`), after shutdown() or after an internal failure:
+   * every call then records nothing.
+   */
   readonly enabled: boolean;
+  /** Why init() returned a disabled client (also given to `onError`); undefined otherwise. */
+  readonly error?: HeartbeatError;
   /** Declares an outcome (the same declaration returns the same series). */
   outcome(name: string, options?: OutcomeOptions): Outcome;
   /** Starts a heartbeat that beats while the page is visible and `usable()`. */
   heartbeat(name?: string, options?: HeartbeatOptions): Beat;
-  /** Sends everything recorded so far; resolves to true once the collector accepted it. */
+  /**
+   * Sends everything recorded so far, and the offline buffer's batches; resolves to true once
+   * the collector accepted what this page recorded.
+   */
   flush(): Promise<boolean>;
   /** Stops heartbeats and timers, flushes, and frees the module's memory. */
   shutdown(): Promise<boolean>;
 }
 
 /**
- * Loads the WebAssembly module and starts Heartbeat. Rejects with a HeartbeatError (after
- * calling `onError`) when options are missing or malformed or the module cannot load.
+ * Loads the WebAssembly module and starts Heartbeat. Never rejects: when the options are
+ * missing or malformed or the module cannot load, it calls `onError` with a HeartbeatError
+ * (`invalid_options`, `load_failed`) and resolves to a disabled client (`enabled` false).
  */
 export function init(options: InitOptions): Promise<Heartbeat>;
 

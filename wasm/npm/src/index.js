@@ -2,8 +2,9 @@
 //
 // The counting, the delta collector and the OTLP/JSON encoder run in WebAssembly (the Rust
 // `heartbeat-wasm` crate over the sdk's core). This file owns what touches the page: options,
-// timers, fetch/sendBeacon, page lifecycle events, retries, and the rule that nothing ever
-// throws into the host page. See README.md and docs/browser.md.
+// timers, fetch, page lifecycle events, retries, the offline buffer in localStorage, and the
+// rule that nothing ever throws into the host page (init() included: it resolves to a disabled
+// client). See README.md and docs/browser.md.
 //
 // Size matters (docs/benchmarks.md): members that end with `_` are internal, and the build
 // (wasm/build.sh) shortens them when it minifies.
@@ -19,6 +20,13 @@ const BACKOFF_MAX_MS = 60000;
 const RETRY_AFTER_MAX_MS = 3600000;
 // Chromium refuses keepalive bodies over 64 KiB (in total for the page): stay below.
 const KEEPALIVE_MAX_BYTES = 60000;
+// The offline buffer: unsent batches a page could not deliver when it was hidden or left, kept
+// in localStorage for the next page load of this origin, at most this many characters in all
+// (the oldest batch is dropped first, and reported).
+const STORE_KEY = 'heartbeat.unsent';
+const STORE_MAX_CHARS = 262144;
+// A page sending a stored batch claims it for this long (another tab leaves it alone).
+const CLAIM_MS = 30000;
 
 /** The one error type Heartbeat reports (through init()'s promise or onError); never thrown. */
 export class HeartbeatError extends Error {
@@ -40,6 +48,44 @@ const now = () => performance.now();
 const doc = () => globalThis.document;
 const visible = () => doc()?.visibilityState !== 'hidden';
 const online = () => globalThis.navigator?.onLine !== false;
+const tick = () => new Promise((r) => setTimeout(r));
+
+/** The offline buffer's entries ({ u: url, b: body, t: claimed at, i: id }); throws if storage is unusable. */
+const stored = () => {
+  const list = JSON.parse(localStorage.getItem(STORE_KEY));
+  return Array.isArray(list) ? list.filter((e) => typeof e?.b === 'string') : [];
+};
+const save = (list) => localStorage.setItem(STORE_KEY, JSON.stringify(list));
+/** Changes the stored entry `id` (f returns false to remove it); never throws. */
+const update = (id, f) => {
+  try {
+    const list = stored();
+    const i = list.findIndex((e) => e.i === id);
+    if (i >= 0 && f(list[i]) === false) list.splice(i, 1);
+    save(list);
+  } catch {
+    // Storage went away: the entry stays as it was.
+  }
+};
+
+/** Which directive of the page's Content-Security-Policy blocked a load or an export, if one did. */
+const blocked = (e, seen) =>
+  seen.has('connect-src')
+    ? 'connect-src'
+    : seen.has('script-src') || /wasm-unsafe-eval|unsafe-eval|Content Security Policy/i.test(text(e))
+      ? "script-src 'wasm-unsafe-eval'"
+      : undefined;
+
+/** Watches `securitypolicyviolation` events, keeping the directives of those that `mine(event)` accepts. */
+function spy(mine) {
+  const seen = new Set();
+  const d = doc();
+  const f = (e) => mine(e) && seen.add(/^script-src/.test(e.effectiveDirective) ? 'script-src' : e.effectiveDirective);
+  d?.addEventListener('securitypolicyviolation', f);
+  return [seen, () => d?.removeEventListener('securitypolicyviolation', f)];
+}
+
+const originOf = (u) => new URL(u).origin;
 
 /** A HeartbeatError for a value that is not what `what` must be. */
 const must = (code, what, wanted, got) => new HeartbeatError(code, `${what} must be ${wanted}, got ${got}`);
@@ -118,25 +164,37 @@ function tell(c, err) {
 }
 
 /**
- * Loads the WebAssembly module and starts Heartbeat. Resolves to a client; rejects with a
- * HeartbeatError (after calling options.onError) when the options are missing or malformed or
- * the module cannot load.
+ * Loads the WebAssembly module and starts Heartbeat. Never rejects: when the options are
+ * missing or malformed or the module cannot load, it reports a HeartbeatError to
+ * options.onError and resolves to a disabled client (`enabled` false, every call a no-op).
  */
 export async function init(options) {
   try {
     const c = parse(options);
+    // A CSP block shows as a bare "Failed to fetch" or CompileError: the page's violation
+    // event names the directive.
+    const [seen, off] = spy((e) => e.effectiveDirective !== 'connect-src' || /\.wasm/.test(e.blockedURI));
     try {
       loading ||= initWasm(c.wasm === undefined ? undefined : { module_or_path: c.wasm });
       await loading;
     } catch (e) {
       loading = undefined;
-      throw new HeartbeatError('load_failed', `could not load the Heartbeat WebAssembly module: ${text(e)}`, e);
+      await tick(); // the violation event follows the failure
+      const d = blocked(e, seen);
+      throw new HeartbeatError('load_failed', `could not load the Heartbeat WebAssembly module: ${d ? `the page's Content-Security-Policy blocks it: allow it in ${d}` : text(e)}`, e);
+    } finally {
+      off();
     }
     return new Heartbeat(c);
   } catch (e) {
     const err = e instanceof HeartbeatError ? e : new HeartbeatError('internal', text(e), e);
     tell(options, err);
-    throw err;
+    const off = Object.create(Heartbeat.prototype);
+    off.s = null;
+    off.error = err;
+    off.c = isObject(options) ? options : {};
+    off.beats_ = new Set();
+    return off;
   }
 }
 
@@ -171,14 +229,19 @@ export class Heartbeat {
     for (const [k, v] of new Map(c.attributes.concat(resource))) {
       if (!this.s.resource(k, v)) throw new HeartbeatError('invalid_options', this.s.error());
     }
-    const timer = setInterval(() => this.guard_(() => this.send(false)), c.interval);
+    const timer = setInterval(() => this.guard_(() => this.send(false) && this.drain_()), c.interval);
     this.off_.push(() => clearInterval(timer));
+    const origin = originOf(c.url);
+    const [seen, off] = spy((e) => e.effectiveDirective === 'connect-src' && e.blockedURI.startsWith(origin));
+    this.csp_ = seen;
+    this.off_.push(off);
     if (doc()) {
       this.on_(doc(), 'visibilitychange', () => this.shown_());
       this.on_(globalThis, 'pageshow', () => this.shown_());
       this.on_(globalThis, 'pagehide', () => this.hide_(true));
-      this.on_(globalThis, 'online', () => this.send(false));
+      this.on_(globalThis, 'online', () => this.send(false) && this.drain_());
     }
+    this.drain_();
   }
 
   /** False after shutdown() or an internal failure: every call then records nothing. */
@@ -271,7 +334,7 @@ export class Heartbeat {
   shown_() {
     const shown = visible();
     for (const b of this.beats_) shown ? b.arm_() : b.pause_();
-    if (!shown) this.hide_(false);
+    shown ? this.drain_() : this.hide_(false);
   }
 
   /**
@@ -283,7 +346,12 @@ export class Heartbeat {
   hide_(final) {
     const s = this.s;
     if (s === null) return;
-    if (final) for (const b of this.beats_) b.pause_();
+    if (final) {
+      for (const b of this.beats_) b.pause_();
+      // A stored batch being sent is taken as delivered too: it is no longer stored.
+      if (this.claim_ !== undefined) update(this.claim_, () => false);
+      this.claim_ = undefined;
+    }
     if (this.seq_ !== undefined) {
       if (!final) {
         this.again_ = true;
@@ -292,8 +360,65 @@ export class Heartbeat {
       s.settle(this.seq_, true);
       this.seq_ = undefined;
     }
-    if (!online()) return;
+    // Offline, or the collector failing: the counts go to the offline buffer, for the next
+    // page load (or this page, back online) to send.
+    if (!online() || this.failures_ > 0) return this.stash_();
     this.send(false, true);
+  }
+
+  /**
+   * Moves what is unsent into the offline buffer (localStorage): committed here, so that this
+   * page, should it live on, does not send the counts a second time.
+   */
+  stash_() {
+    const s = this.s;
+    const body = s.collect(false);
+    if (body === undefined) return;
+    const seq = s.seq();
+    let dropped = 0;
+    try {
+      const list = stored();
+      list.push({ u: this.c.url, b: body, t: 0, i: `${Date.now()}-${Math.random()}` });
+      let size = list.reduce((n, e) => n + e.b.length, 0);
+      while (size > STORE_MAX_CHARS && list.length > 0) size -= (dropped = list.shift().b.length);
+      save(list);
+      s.settle(seq, true);
+    } catch (e) {
+      s.settle(seq, false);
+      return tell(this.c, new HeartbeatError('export_failed', `could not keep unsent counts in localStorage (${text(e)}); they are lost if the page closes`, e));
+    }
+    if (dropped) tell(this.c, new HeartbeatError('export_rejected', `the offline buffer is full (${STORE_MAX_CHARS} characters): its oldest batch is dropped`));
+  }
+
+  /**
+   * Sends the offline buffer's batches for this collector, one at a time, each claimed so
+   * another tab leaves it alone and removed once the collector accepted (or refused) it.
+   * Resolves when the buffer holds none left to send now.
+   */
+  drain_() {
+    if (this.draining_ || this.s === null || !online() || Date.now() < this.retryAt) return this.draining_;
+    let entry;
+    try {
+      const list = stored();
+      const at = Date.now();
+      entry = list.find((e) => e.u === this.c.url && !(at - e.t < CLAIM_MS));
+      if (!entry) return;
+      entry.t = at;
+      save(list);
+    } catch {
+      return;
+    }
+    const id = (this.claim_ = entry.i);
+    return (this.draining_ = this.post_(entry.b).then(
+      (res) => this.guard_(() => {
+        this.draining_ = undefined;
+        if (this.claim_ !== id) return;
+        this.claim_ = undefined;
+        const done = this.answer_(res) !== undefined;
+        update(id, (e) => (done ? false : void (e.t = 0)));
+        return done && this.drain_();
+      }),
+    ));
   }
 
   /**
@@ -309,9 +434,18 @@ export class Heartbeat {
     const body = s.collect(force);
     if (body === undefined) return Promise.resolve(true);
     const seq = (this.seq_ = s.seq());
+    const p = this.post_(body).then((res) => this.guard_(() => this.settle_(seq, res)));
+    return (this.sending_ = p);
+  }
+
+  /**
+   * POSTs one batch; resolves to the Response, or to the Error of a request that failed
+   * (after a turn of the event loop, for a CSP violation event to name the directive).
+   */
+  post_(body) {
     const abort = new AbortController();
     const t = setTimeout(() => abort.abort(), REQUEST_TIMEOUT_MS);
-    const p = fetch(this.c.url, {
+    return fetch(this.c.url, {
       method: 'POST',
       body,
       headers: Object.fromEntries([['Content-Type', 'application/json'], ...this.c.headers]),
@@ -320,47 +454,56 @@ export class Heartbeat {
       keepalive: body.length <= KEEPALIVE_MAX_BYTES,
       signal: abort.signal,
     })
-      .then(
-        (res) => this.guard_(() => this.settle_(seq, res)),
-        (e) => this.guard_(() => this.settle_(seq, undefined, e)),
-      )
+      .catch((e) => tick().then(() => (e instanceof Error ? e : new Error(text(e)))))
       .finally(() => clearTimeout(t));
-    return (this.sending_ = p);
   }
 
-  settle_(seq, res, error) {
+  /**
+   * Reads the collector's answer: true (accepted), false (refused, not retryable: drop the
+   * batch) or undefined (retry later, after the backoff it sets); reports the failures.
+   */
+  answer_(res) {
+    if (res.ok) {
+      this.failures_ = this.retryAt = 0;
+      return true;
+    }
+    if (res.status && !retryable(res.status)) {
+      // OTLP: other answers must not be retried; commit the batch so it is not resent forever.
+      tell(this.c, new HeartbeatError('export_rejected', `the collector refused a batch with HTTP ${res.status}; its counts are dropped (not retryable)`));
+      return false;
+    }
+    const backoff = Math.min(BACKOFF_MAX_MS, 1000 * 2 ** this.failures_++) * (0.5 + Math.random() / 2);
+    const wait = retryAfterMs(res.headers?.get('Retry-After')) ?? backoff;
+    this.retryAt = Date.now() + wait;
+    const csp = this.csp_.size ? `: the page's Content-Security-Policy blocks it, allow ${originOf(this.c.url)} in connect-src` : '';
+    const why = res.status ? `HTTP ${res.status}` : `a network error (${text(res)}${csp})`;
+    tell(this.c, new HeartbeatError('export_failed', `export failed with ${why}; retrying in ${Math.round(wait)} ms, nothing is lost`, res.status ? undefined : res));
+  }
+
+  settle_(seq, res) {
     this.sending_ = undefined;
     if (this.seq_ === seq) this.seq_ = undefined;
     const s = this.s;
     if (s === null) return false;
-    const ok = res?.ok;
-    if (ok) {
-      s.settle(seq, true);
-      this.failures_ = this.retryAt = 0;
-    } else if (res && !retryable(res.status)) {
-      // OTLP: other answers must not be retried; commit the batch so it is not resent forever.
-      s.settle(seq, true);
-      tell(this.c, new HeartbeatError('export_rejected', `the collector refused a batch with HTTP ${res.status}; its counts are dropped (not retryable)`));
-    } else {
-      s.settle(seq, false);
-      const backoff = Math.min(BACKOFF_MAX_MS, 1000 * 2 ** this.failures_++) * (0.5 + Math.random() / 2);
-      const wait = retryAfterMs(res?.headers.get('Retry-After')) ?? backoff;
-      this.retryAt = Date.now() + wait;
-      const why = res ? `HTTP ${res.status}` : `a network error (${text(error)})`;
-      tell(this.c, new HeartbeatError('export_failed', `export failed with ${why}; retrying in ${Math.round(wait)} ms, nothing is lost`, error));
-    }
+    const ok = this.answer_(res);
+    // Accepted or refused: commit (a refused batch is not resent forever); else the next
+    // batch carries its counts again.
+    s.settle(seq, ok !== undefined);
+    if (ok) this.drain_();
     if (this.again_) {
       this.again_ = false;
       if (!visible()) this.guard_(() => this.hide_(false));
     }
-    return !!ok;
+    return ok === true;
   }
 
-  /** Sends everything recorded so far; resolves to true once the collector accepted it. */
+  /** Sends everything recorded so far (and the offline buffer); resolves to true once the collector accepted it. */
   async flush() {
     try {
       await this.sending_;
-      return (await this.send(false, true)) === true;
+      const ok = (await this.send(false, true)) === true;
+      await this.drain_();
+      return ok;
     } catch (e) {
       this.fail_(e);
       return false;
@@ -409,6 +552,19 @@ export class Outcome {
     this.record_(true, reason);
   }
 
+  /** Records a success when `ok` is true, else a failure with `reason`. */
+  record(ok, reason) {
+    ok ? this.success() : this.failure(reason);
+  }
+
+  /**
+   * Records the outcome of a promise (resolved: success; rejected: failure with `reason`, or
+   * `reason(error)`) and returns a promise that settles as it does.
+   */
+  observe(promise, reason) {
+    return observe(this, promise, reason);
+  }
+
   /** This outcome for one customer (tenant): the drill-down series. */
   tenant(id) {
     return new TenantOutcome(this, id);
@@ -453,6 +609,37 @@ export class TenantOutcome {
   failure(reason) {
     this.o_.record_(true, reason, this.t_, true);
   }
+
+  /** Records a success when `ok` is true, else a failure with `reason`. */
+  record(ok, reason) {
+    ok ? this.success() : this.failure(reason);
+  }
+
+  /** As Outcome.observe, for this tenant. */
+  observe(promise, reason) {
+    return observe(this, promise, reason);
+  }
+}
+
+/** Outcome.observe: `o` records; the host's promise is handed back untouched. */
+function observe(o, promise, reason) {
+  const p = Promise.resolve(promise);
+  p.then(
+    () => o.success(),
+    (e) => {
+      let r = reason;
+      if (typeof r === 'function') {
+        try {
+          r = r(e);
+        } catch (err) {
+          r = undefined;
+          tell(o.h_?.c ?? o.o_.h_.c, new HeartbeatError('invalid_argument', `observe() reason callback threw: ${text(err)}; counted as "unspecified"`, err));
+        }
+      }
+      o.failure(r);
+    },
+  );
+  return p;
 }
 
 /** A running heartbeat (`heartbeat.beats`). */
@@ -468,6 +655,36 @@ export class Beat {
     this.paused_ = false;
     this.running_ = i >= 0;
     this.count_ = 0;
+    this.failed_ = undefined; // the reason given to fail()
+    this.gate_ = ''; // 'gate_failed' while usable() says no
+  }
+
+  /**
+   * Reports this heartbeat failing (`heartbeat.emitter.status` 1 with `reason`, snake_case,
+   * default `gate_failed`): beats are held until recover().
+   */
+  fail(reason = 'gate_failed') {
+    if (typeof reason !== 'string') {
+      tell(this.h_.c, must('invalid_argument', 'fail(reason) reason', 'a snake_case string (sent as "other")', kind(reason)));
+      reason = 'other';
+    }
+    this.failed_ = reason;
+    this.status_();
+  }
+
+  /** Ends a fail(): the heartbeat beats again (status 0) while the page is usable. */
+  recover() {
+    this.failed_ = undefined;
+    this.status_();
+  }
+
+  /** Tells the module this heartbeat's state. */
+  status_() {
+    const s = this.h_.s;
+    const r = this.failed_ ?? this.gate_;
+    if (this.running_ && s !== null && !this.h_.guard_(() => s.fail(this.i_, r)) && r) {
+      tell(this.h_.c, must('invalid_argument', 'fail(reason) reason', 'snake_case, 1 to 63 bytes (sent as "other")', quote(r)));
+    }
   }
 
   /** Beats this handle counted. */
@@ -499,7 +716,16 @@ export class Beat {
     if (!this.running_ || s === null) return;
     // A late timer (a busy or throttled page) fires once and skips the ticks it missed.
     this.n_ = Math.max(this.n_, Math.floor((now() - this.origin_) / this.cadence_)) + 1;
-    if (visible() && this.usable__() && s.beat(this.i_, false)) this.count_++;
+    if (visible()) {
+      // The native gate: a page that is not usable reports `gate_failed` and holds its beats.
+      const usable = this.usable__();
+      const gate = usable ? '' : 'gate_failed';
+      if (gate !== this.gate_) {
+        this.gate_ = gate;
+        this.status_();
+      }
+      if (usable && s.beat(this.i_, false)) this.count_++;
+    }
     this.arm_();
   }
 
@@ -512,7 +738,7 @@ export class Beat {
     }
   }
 
-  /** Stops beating; the count so far is still reported. */
+  /** Stops beating: the count so far is still reported, and the status is 2 (stopped on purpose). */
   stop() {
     if (!this.running_) return;
     this.running_ = false;

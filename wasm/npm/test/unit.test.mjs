@@ -14,6 +14,7 @@ const collector = {
   calls: [],
   script: [], // responses to give, first in first out; then 200
   totals: new Map(),
+  gauges: new Map(),
 };
 
 function key(metric, attrs) {
@@ -33,6 +34,14 @@ globalThis.fetch = async (url, init) => {
   for (const rm of body.resourceMetrics) {
     for (const sm of rm.scopeMetrics) {
       for (const m of sm.metrics) {
+        if (m.gauge) {
+          // heartbeat.emitter.status: the last value counts.
+          for (const p of m.gauge.dataPoints) {
+            const attrs = Object.fromEntries(p.attributes.map((a) => [a.key, a.value.stringValue]));
+            collector.gauges.set(key(m.name, attrs), Number(p.asInt));
+          }
+          continue;
+        }
         assert.equal(m.sum.aggregationTemporality, 1, 'delta');
         for (const p of m.sum.dataPoints) {
           const attrs = Object.fromEntries(p.attributes.map((a) => [a.key, a.value.stringValue]));
@@ -55,6 +64,7 @@ beforeEach(() => {
   collector.calls.length = 0;
   collector.script.length = 0;
   collector.totals.clear();
+  collector.gauges.clear();
 });
 
 const outcomeAttrs = (name, result, extra = {}) => ({ 'heartbeat.outcome': name, 'heartbeat.result': result, ...extra });
@@ -66,44 +76,57 @@ async function start(extra = {}) {
   return { hb, errors };
 }
 
-async function rejects(options, code, pattern) {
+/**
+ * init() never rejects: on bad options or a module that cannot load it resolves to a disabled
+ * client, whose `error` is the HeartbeatError also given to onError (once).
+ */
+async function refused(options, code, pattern) {
   const seen = [];
   const opts = options && typeof options === 'object' ? { ...options, onError: (e) => seen.push(e) } : options;
-  await assert.rejects(init(opts), (e) => {
-    assert.ok(e instanceof HeartbeatError);
-    assert.equal(e.code, code);
-    assert.match(e.message, pattern);
-    return true;
-  });
-  if (opts && typeof opts === 'object') assert.equal(seen.length, 1, 'onError is called once too');
+  const hb = await init(opts);
+  assert.equal(hb.enabled, false, 'a disabled client');
+  const e = hb.error;
+  assert.ok(e instanceof HeartbeatError);
+  assert.equal(e.code, code);
+  assert.match(e.message, pattern);
+  if (opts && typeof opts === 'object') assert.deepEqual(seen, [e], 'onError is called once with it');
+  // Every call on it is a silent no-op.
+  const o = hb.outcome('x');
+  o.success();
+  o.tenant('t').failure('r');
+  hb.heartbeat('b').stop();
+  assert.equal(await hb.flush(), false);
+  assert.equal(await hb.shutdown(), false);
 }
 
-test('init rejects a missing options object with a clear error', async () => {
-  await rejects(undefined, 'invalid_options', /init\(\) options must be an object, got undefined/);
-  await rejects('http://x', 'invalid_options', /got string/);
+test('init refuses a missing options object with a clear error', async () => {
+  await refused(undefined, 'invalid_options', /init\(\) options must be an object, got undefined/);
+  await refused('http://x', 'invalid_options', /got string/);
 });
 
-test('init rejects a missing or non-URL endpoint', async () => {
-  await rejects({ serviceName: 's', wasm }, 'invalid_options', /options\.endpoint must be the collector URL as a string.*got undefined/);
-  await rejects({ endpoint: 42, serviceName: 's', wasm }, 'invalid_options', /options\.endpoint must be the collector URL as a string.*got number/);
-  await rejects({ endpoint: 'not a url', serviceName: 's', wasm }, 'invalid_options', /"not a url" is not a URL/);
-  await rejects({ endpoint: 'ftp://host/x', serviceName: 's', wasm }, 'invalid_options', /must be an http: or https: URL/);
+test('init refuses a missing or non-URL endpoint', async () => {
+  await refused({ serviceName: 's', wasm }, 'invalid_options', /options\.endpoint must be the collector URL as a string.*got undefined/);
+  await refused({ endpoint: 42, serviceName: 's', wasm }, 'invalid_options', /options\.endpoint must be the collector URL as a string.*got number/);
+  await refused({ endpoint: 'not a url', serviceName: 's', wasm }, 'invalid_options', /"not a url" is not a URL/);
+  await refused({ endpoint: 'ftp://host/x', serviceName: 's', wasm }, 'invalid_options', /must be an http: or https: URL/);
 });
 
-test('init rejects a missing service name and malformed maps and numbers', async () => {
-  await rejects({ endpoint: ENDPOINT, wasm }, 'invalid_options', /serviceName must be a non-empty string, got undefined/);
-  await rejects({ endpoint: ENDPOINT, serviceName: 's', headers: { a: 1 }, wasm }, 'invalid_options', /options\.headers\["a"\] must be a string with a non-empty key, got number/);
-  await rejects({ endpoint: ENDPOINT, serviceName: 's', attributes: [], wasm }, 'invalid_options', /options\.attributes must be an object of strings, got an array/);
-  await rejects({ endpoint: ENDPOINT, serviceName: 's', exportIntervalMs: 5, wasm }, 'invalid_options', /exportIntervalMs must be an integer from 100/);
+test('init refuses a missing service name and malformed maps and numbers', async () => {
+  await refused({ endpoint: ENDPOINT, wasm }, 'invalid_options', /serviceName must be a non-empty string, got undefined/);
+  await refused({ endpoint: ENDPOINT, serviceName: 's', headers: { a: 1 }, wasm }, 'invalid_options', /options\.headers\["a"\] must be a string with a non-empty key, got number/);
+  await refused({ endpoint: ENDPOINT, serviceName: 's', attributes: [], wasm }, 'invalid_options', /options\.attributes must be an object of strings, got an array/);
+  await refused({ endpoint: ENDPOINT, serviceName: 's', exportIntervalMs: 5, wasm }, 'invalid_options', /exportIntervalMs must be an integer from 100/);
 });
 
-test('init reports a module that cannot load through the promise', async () => {
+test('init reports a module that cannot load, and resolves to a disabled client', async () => {
   // Runs before any test loads the module (node:test keeps file order): a bad source fails.
-  await rejects({ endpoint: ENDPOINT, serviceName: 's', wasm: new Uint8Array([0, 97, 115, 109, 9]) }, 'load_failed', /could not load the Heartbeat WebAssembly module/);
+  await refused({ endpoint: ENDPOINT, serviceName: 's', wasm: new Uint8Array([0, 97, 115, 109, 9]) }, 'load_failed', /could not load the Heartbeat WebAssembly module/);
 });
 
-test('init rejects an onError that is not a function', async () => {
-  await assert.rejects(init({ endpoint: ENDPOINT, serviceName: 's', wasm, onError: 'no' }), /options\.onError must be a function, got string/);
+test('init refuses an onError that is not a function', async () => {
+  const hb = await init({ endpoint: ENDPOINT, serviceName: 's', wasm, onError: 'no' });
+  assert.equal(hb.enabled, false);
+  assert.match(hb.error.message, /options\.onError must be a function, got string/);
 });
 
 test('the endpoint gets /v1/metrics unless it has a path', async () => {
@@ -161,15 +184,15 @@ test('with hashTenants, tenants arrive as the native hashes and the raw ids are 
   }
 });
 
-test('a bad hashTenants option rejects init with the native message, never the salt', async () => {
+test('a bad hashTenants option disables init with the native message, never the salt', async () => {
   const base = { endpoint: ENDPOINT, serviceName: 's', wasm };
-  await rejects({ ...base, hashTenants: { salt: '' } }, 'invalid_options', /^invalid tenant hashing salt "": it is empty; allowed: 1 to 255 bytes of UTF-8$/);
+  await refused({ ...base, hashTenants: { salt: '' } }, 'invalid_options', /^invalid tenant hashing salt "": it is empty; allowed: 1 to 255 bytes of UTF-8$/);
   const long = 'secret'.repeat(50);
-  await rejects({ ...base, hashTenants: { salt: long } }, 'invalid_options', /^invalid tenant hashing salt \(not shown\): it is longer than 255 bytes/);
-  await assert.rejects(init({ ...base, hashTenants: { salt: long } }), (e) => !e.message.includes('secret'));
-  await rejects({ ...base, hashTenants: 'salt' }, 'invalid_options', /options\.hashTenants must be \{ salt: string \}, got string/);
-  await rejects({ ...base, hashTenants: { salt: 42 } }, 'invalid_options', /options\.hashTenants must be \{ salt: string \}, got object/);
-  await rejects({ ...base, hashTenants: null }, 'invalid_options', /options\.hashTenants must be \{ salt: string \}, got null/);
+  await refused({ ...base, hashTenants: { salt: long } }, 'invalid_options', /^invalid tenant hashing salt \(not shown\): it is longer than 255 bytes/);
+  assert.ok(!(await init({ ...base, hashTenants: { salt: long } })).error.message.includes('secret'));
+  await refused({ ...base, hashTenants: 'salt' }, 'invalid_options', /options\.hashTenants must be \{ salt: string \}, got string/);
+  await refused({ ...base, hashTenants: { salt: 42 } }, 'invalid_options', /options\.hashTenants must be \{ salt: string \}, got object/);
+  await refused({ ...base, hashTenants: null }, 'invalid_options', /options\.hashTenants must be \{ salt: string \}, got null/);
 });
 
 test('requests are JSON POSTs without credentials, with the configured headers', async () => {
@@ -366,4 +389,118 @@ test('an onError callback that throws does not reach the page', async () => {
   });
   hb.outcome(null).success();
   await hb.shutdown();
+});
+
+const status = (emitter, reason) => collector.gauges.get(key('heartbeat.emitter.status', reason ? { 'heartbeat.emitter': emitter, 'heartbeat.reason': reason } : { 'heartbeat.emitter': emitter }));
+
+test('fail(reason), recover() and stop() reach the collector as the native status gauge', async () => {
+  const { hb, errors } = await start();
+  const beat = hb.heartbeat('messenger', { cadenceMs: 60000 });
+  assert.equal(await hb.flush(), true);
+  assert.equal(status('messenger'), 0, 'beating');
+  beat.fail('socket_closed');
+  assert.equal(await hb.flush(), true, 'a new status alone is sent');
+  assert.equal(status('messenger', 'socket_closed'), 1);
+  beat.recover();
+  await hb.flush();
+  assert.equal(status('messenger'), 0);
+  beat.fail();
+  await hb.flush();
+  assert.equal(status('messenger', 'gate_failed'), 1, 'the default reason');
+  beat.fail('Not Snake');
+  beat.fail(42);
+  await hb.flush();
+  assert.equal(status('messenger', 'other'), 1, 'a bad reason is sent as other');
+  assert.deepEqual(errors.map((e) => e.code), ['invalid_argument', 'invalid_argument']);
+  assert.match(errors[0].message, /fail\(reason\) reason must be snake_case.*got "Not Snake"/);
+  beat.stop();
+  beat.fail('late'); // stopped stays stopped
+  await hb.flush();
+  assert.equal(status('messenger'), 2, 'stopped on purpose');
+  assert.equal(errors.length, 2);
+  await hb.shutdown();
+});
+
+test('a heartbeat whose usable() says no reports gate_failed and holds its beats until it says yes', async () => {
+  const { hb, errors } = await start();
+  let usable = false;
+  let calls = 0;
+  const beat = hb.heartbeat('gated', { cadenceMs: 100, usable: () => (calls++, usable) });
+  while (calls < 2) await new Promise((r) => setTimeout(r, 20));
+  await hb.flush();
+  assert.equal(status('gated', 'gate_failed'), 1);
+  assert.equal(beat.count, 0);
+  usable = true;
+  while (beat.count < 1) await new Promise((r) => setTimeout(r, 20));
+  beat.stop();
+  await hb.flush();
+  assert.equal(status('gated'), 2);
+  assert.equal(total('heartbeat.beats', { 'heartbeat.emitter': 'gated' }), beat.count);
+  assert.deepEqual(errors, []);
+  await hb.shutdown();
+});
+
+test('record(ok, reason) and observe(promise, reason) count exactly, and observe hands the promise back', async () => {
+  const { hb, errors } = await start();
+  const send = hb.outcome('message.send', { reasons: ['timeout', 'rejected'] });
+  send.record(true);
+  send.record(false, 'timeout');
+  send.tenant('acme').record(false);
+  assert.equal(await send.observe(Promise.resolve(7)), 7);
+  assert.equal(await send.observe(42), 42, 'a plain value is a success');
+  const boom = new Error('boom');
+  await assert.rejects(send.observe(Promise.reject(boom), 'rejected'), (e) => e === boom);
+  await assert.rejects(send.observe(Promise.reject(boom)), (e) => e === boom);
+  await assert.rejects(send.observe(Promise.reject(boom), (e) => (e.message === 'boom' ? 'timeout' : 'x')), (e) => e === boom);
+  await assert.rejects(
+    send.tenant('acme').observe(Promise.reject(boom), () => {
+      throw new Error('reason bug');
+    }),
+    (e) => e === boom,
+  );
+  assert.equal(await hb.flush(), true);
+  assert.equal(total('heartbeat.outcomes', outcomeAttrs('message.send', 'success')), 3);
+  assert.equal(total('heartbeat.outcomes', outcomeAttrs('message.send', 'failure', { 'heartbeat.reason': 'timeout' })), 2);
+  assert.equal(total('heartbeat.outcomes', outcomeAttrs('message.send', 'failure', { 'heartbeat.reason': 'rejected' })), 1);
+  assert.equal(total('heartbeat.outcomes', outcomeAttrs('message.send', 'failure', { 'heartbeat.reason': 'unspecified' })), 1);
+  assert.equal(total('heartbeat.outcomes', outcomeAttrs('message.send', 'failure', { 'heartbeat.reason': 'unspecified', 'heartbeat.tenant': 'acme' })), 2);
+  assert.deepEqual(errors.map((e) => e.code), ['invalid_argument']);
+  assert.match(errors[0].message, /observe\(\) reason callback threw: reason bug/);
+  await hb.shutdown();
+});
+
+test('batches left in the offline buffer are sent once by the next client of the same collector', async () => {
+  const items = new Map();
+  globalThis.localStorage = { getItem: (k) => items.get(k) ?? null, setItem: (k, v) => items.set(k, String(v)) };
+  try {
+    // What a page left behind: a stored batch for this collector, one for another collector,
+    // and one claimed a moment ago by another tab.
+    const { hb: first } = await start({ serviceName: 'left-behind' });
+    first.outcome('stored.send').success();
+    const body = first.s.collect(false);
+    await first.shutdown();
+    const url = `${ENDPOINT}/v1/metrics`;
+    items.set('heartbeat.unsent', JSON.stringify([
+      { u: url, b: body, t: 0, i: 'a' },
+      { u: 'http://elsewhere.example/v1/metrics', b: body, t: 0, i: 'b' },
+      { u: url, b: body, t: Date.now(), i: 'c' },
+    ]));
+    collector.totals.clear();
+    const { hb } = await start();
+    assert.equal(await hb.flush(), true);
+    assert.equal(total('heartbeat.outcomes', outcomeAttrs('stored.send', 'success')), 1, 'sent once');
+    assert.deepEqual(JSON.parse(items.get('heartbeat.unsent')).map((e) => e.i), ['b', 'c'], 'removed once accepted; the others stay');
+    const { hb: again } = await start();
+    assert.equal(await again.flush(), true);
+    assert.equal(total('heartbeat.outcomes', outcomeAttrs('stored.send', 'success')), 1, 'and never twice');
+    // A retryable failure keeps the batch (unclaimed) for later.
+    items.set('heartbeat.unsent', JSON.stringify([{ u: url, b: body, t: 0, i: 'd' }]));
+    collector.script.push({ status: 503 }, { status: 503 });
+    const { hb: third, errors } = await start();
+    assert.equal(await third.flush(), false);
+    assert.deepEqual(errors.map((e) => e.code), ['export_failed', 'export_failed']);
+    assert.deepEqual(JSON.parse(items.get('heartbeat.unsent')).map((e) => [e.i, e.t]), [['d', 0]]);
+  } finally {
+    delete globalThis.localStorage;
+  }
 });
