@@ -8,8 +8,10 @@
 # wasm32-unknown-unknown target, wasm-bindgen-cli at the exact version in Cargo.lock (into .tools/,
 # without --locked), and the npm packages of wasm/npm from its package-lock.json (`npm ci`).
 # Then: the package build (wasm/build.sh), the crate's native tests, wasm-bindgen-test under node
-# and under headless Chromium, the JavaScript unit tests, the Playwright end-to-end test, and the
-# size and speed measurement, which fails the run if the package is over its size budget.
+# and under headless Chromium, the JavaScript unit tests, the types under `tsc --strict`, the
+# Playwright end-to-end test, the packed package bundled by esbuild, Vite and webpack and loaded
+# from a plain page, and the size and speed measurement, which fails the run if the package is
+# over its size budget.
 # Every step that starts a process is bounded in time and stops what it started.
 set -euo pipefail
 
@@ -113,8 +115,12 @@ step "wasm-bindgen-test (headless Chromium)" \
 
 step "JavaScript unit tests (node)" \
   timeout 300 node --test --test-timeout=60000 "$NPM_DIR/test/unit.test.mjs"
+step "types (tsc --noEmit --strict on a usage file, through the exports map)" \
+  timeout 300 "$NPM_DIR/node_modules/.bin/tsc" --noEmit --strict -p "$NPM_DIR/test/types/tsconfig.json"
 step "end-to-end (Playwright, headless Chromium, local collector with CORS)" \
   timeout 600 node --test --test-timeout=120000 "$NPM_DIR/test/e2e.test.mjs"
+step "npm pack, then esbuild, Vite, webpack 5 and a plain page in Chromium (no file copied by hand)" \
+  timeout 600 node --test --test-timeout=180000 "$NPM_DIR/test/bundlers.test.mjs"
 
 step "example: examples/web-messenger (headless, strict CSP)" \
   timeout 120 node "$ROOT/examples/web-messenger/serve.mjs" --check

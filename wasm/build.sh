@@ -39,5 +39,5 @@ cp "$NPM/src/index.js" "$BUILD/index.js"
 "$NPM/node_modules/.bin/esbuild" "$BUILD/index.js" --bundle --format=esm --minify \
   --mangle-props='_$' --pure:console.warn --target=es2020 --legal-comments=none --log-level=warning \
   --define:__HEARTBEAT_VERSION__="\"$VERSION\"" --outfile="$DIST/index.js"
-cp "$NPM/src/index.d.ts" "$DIST/"
+cp "$NPM/src/index.d.ts" "$NPM/src/heartbeat_wasm_bg.wasm.d.ts" "$DIST/"
 ls -l "$DIST"

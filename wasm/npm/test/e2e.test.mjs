@@ -7,7 +7,7 @@
 //   node --test wasm/npm/test/e2e.test.mjs
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { copyFileSync, mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { launch, servers, until, PACKAGE_ROOT } from './browser.mjs';
 
 let browser;
@@ -251,28 +251,6 @@ test('a cut network and a 503 with Retry-After lose nothing and count nothing tw
   await ctx.close();
 });
 
-test('from a bundler: an app that imports the package by name, bundled, records and delivers', async () => {
-  // A throwaway app directory where `@heartbeat/web` resolves to this package, as after
-  // `npm install`; esbuild bundles the app, and the .wasm is copied beside the bundle, which is
-  // what webpack 5 and Vite do by themselves for `new URL('...wasm', import.meta.url)`.
-  const app = `${PACKAGE_ROOT}/test-results/bundle`;
-  rmSync(app, { recursive: true, force: true });
-  mkdirSync(`${app}/node_modules/@heartbeat`, { recursive: true });
-  symlinkSync(PACKAGE_ROOT, `${app}/node_modules/@heartbeat/web`, 'dir');
-  copyFileSync(`${PACKAGE_ROOT}/test/bundle-entry.js`, `${app}/main.js`);
-  const { build } = await import('esbuild');
-  await build({ absWorkingDir: app, entryPoints: ['main.js'], bundle: true, format: 'esm', outfile: `${app}/out/app.js`, logLevel: 'warning', preserveSymlinks: true });
-  copyFileSync(`${PACKAGE_ROOT}/dist/heartbeat_wasm_bg.wasm`, `${app}/out/heartbeat_wasm_bg.wasm`);
-  writeFileSync(`${app}/out/index.html`, '<!doctype html><meta charset="utf-8"><script type="module" src="app.js"></script>');
-  const ctx = await browser.newContext();
-  const page = await ctx.newPage();
-  await page.goto(`${env.site.url}/test-results/bundle/out/index.html`);
-  await page.waitForFunction(() => typeof window.startFromBundle === 'function');
-  assert.equal(await page.evaluate((endpoint) => window.startFromBundle(endpoint), env.rx.url), true);
-  assert.equal(env.rx.value('heartbeat.outcomes', outcome('bundle.send', 'success')), 4);
-  await ctx.close();
-});
-
 test('bad input reaches the page as errors through the promise and the callback, never as throws', async () => {
   const ctx = await browser.newContext();
   const page = await ctx.newPage();
@@ -284,7 +262,9 @@ test('bad input reaches the page as errors through the promise and the callback,
     const seen = [];
     const rejected = [];
     for (const options of [undefined, {}, { endpoint: 'not a url', serviceName: 'x' }, { endpoint, serviceName: 42 }, { endpoint, serviceName: 'x', hashTenants: { salt: '' } }]) {
-      await window.heartbeat.init(options).catch((e) => rejected.push(e.code));
+      // init() never rejects: a disabled client, whose error says why.
+      const off = await window.heartbeat.init(options);
+      rejected.push(off.enabled === false && off.error.code);
     }
     const hb = await window.heartbeat.init({ endpoint, serviceName: 'e2e-bad', exportIntervalMs: 86400000, onError: (e) => seen.push(e.code) });
     hb.outcome(42).success();
@@ -300,5 +280,140 @@ test('bad input reaches the page as errors through the promise and the callback,
   assert.equal(env.rx.total('heartbeat.outcomes', { 'heartbeat.outcome': '1bad' }), 0);
   assert.equal(env.rx.value('heartbeat.outcomes', outcome('ok', 'failure', { 'heartbeat.reason': 'other' })), 1);
   assert.deepEqual(thrown, []);
+  await ctx.close();
+});
+
+const site = (path) => `${env.site.url}/${path}`;
+
+test('reload while offline: the unsent counts wait in localStorage and arrive once, on the next visit', async () => {
+  const { page, ctx } = await open({ serviceName: 'e2e-reload-offline', exportIntervalMs: 200 });
+  const rx = env.rx;
+  const series = outcome('reload.send', 'success');
+  const failed = outcome('reload.send', 'failure', { 'heartbeat.reason': 'timeout' });
+  await page.evaluate(() => {
+    window.send = hb.outcome('reload.send', { reasons: ['timeout'] });
+    send.success();
+  });
+  assert.ok(await until(() => rx.value('heartbeat.outcomes', series) === 1), 'online, the first count arrives');
+  await ctx.setOffline(true);
+  await page.evaluate(() => {
+    for (let i = 0; i < 6; i++) send.success();
+    for (let i = 0; i < 2; i++) send.failure('timeout');
+  });
+  // Reloading offline, the page served from the browser's side (as a service worker or the
+  // HTTP cache would): the old page is left (pagehide) while offline.
+  const html = readFileSync(`${PACKAGE_ROOT}/test/e2e.html`, 'utf8');
+  const js = readFileSync(`${PACKAGE_ROOT}/dist/index.js`, 'utf8');
+  await page.route('**/test/e2e.html', (route) => route.fulfill({ contentType: 'text/html', body: html }));
+  await page.route('**/dist/index.js', (route) => route.fulfill({ contentType: 'text/javascript', body: js }));
+  await page.reload();
+  await page.waitForFunction(() => window.ready === true);
+  assert.equal(await page.evaluate(() => navigator.onLine), false, 'reloaded offline');
+  assert.equal(JSON.parse(await page.evaluate(() => localStorage.getItem('heartbeat.unsent'))).length, 1, 'one batch waits in localStorage');
+  assert.equal(rx.value('heartbeat.outcomes', series), 1, 'nothing arrives while offline');
+  await page.unrouteAll();
+  await ctx.setOffline(false);
+  // The next page load of the same origin, back online, sends what the last one left, once.
+  await page.goto(`${env.site.url}/test/e2e.html`);
+  await page.waitForFunction(() => window.ready === true);
+  await page.evaluate(async (o) => {
+    window.hb = await window.heartbeat.init({ ...o, onError: (e) => window.errors.push(e.code) });
+    await hb.flush();
+  }, { endpoint: rx.url, serviceName: 'e2e-reload-offline', exportIntervalMs: 86400000 });
+  assert.equal(rx.value('heartbeat.outcomes', series), 7, 'everything arrives');
+  assert.equal(rx.value('heartbeat.outcomes', failed), 2);
+  assert.equal(await page.evaluate(() => localStorage.getItem('heartbeat.unsent')), '[]', 'the buffer is empty');
+  // Another visit, and a second tab: nothing is sent twice.
+  await page.reload();
+  await page.waitForFunction(() => window.ready === true);
+  const other = await ctx.newPage();
+  for (const p of [page, other]) {
+    if (p === other) await p.goto(`${env.site.url}/test/e2e.html`);
+    await p.waitForFunction(() => window.ready === true);
+    await p.evaluate(async (o) => {
+      const hb = await window.heartbeat.init(o);
+      await hb.flush();
+    }, { endpoint: rx.url, serviceName: 'e2e-reload-offline', exportIntervalMs: 86400000 });
+  }
+  assert.equal(rx.value('heartbeat.outcomes', series), 7, 'and nothing twice');
+  assert.equal(rx.value('heartbeat.outcomes', failed), 2);
+  assert.deepEqual(await page.evaluate(() => window.errors), []);
+  await ctx.close();
+});
+
+test('fail(reason), recover() and stop() reach the collector as the native status gauge', async () => {
+  const { page, ctx } = await open({ serviceName: 'e2e-status', exportIntervalMs: 86400000 });
+  const rx = env.rx;
+  const status = (reason) => rx.gauge('heartbeat.emitter.status', reason ? { 'heartbeat.emitter': 'e2e-status', 'heartbeat.reason': reason } : { 'heartbeat.emitter': 'e2e-status' });
+  await page.evaluate(async () => {
+    window.beat = hb.heartbeat('e2e-status', { cadenceMs: 100 });
+    await hb.flush();
+  });
+  assert.equal(status(), 0, 'beating');
+  await page.evaluate(async () => {
+    beat.fail('socket_closed');
+    await hb.flush();
+  });
+  assert.equal(status('socket_closed'), 1, 'failing, with its reason');
+  const held = await page.evaluate(async () => {
+    const n = beat.count;
+    await new Promise((r) => setTimeout(r, 350));
+    return beat.count - n;
+  });
+  assert.equal(held, 0, 'no beat while failing');
+  await page.evaluate(async () => {
+    beat.recover();
+    beat.stop();
+    await hb.flush();
+  });
+  assert.equal(status(), 2, 'stopped on purpose');
+  assert.deepEqual(await page.evaluate(() => window.errors), []);
+  await ctx.close();
+});
+
+/** A page of the site under `csp`, written into test-results/ (a meta CSP, as a host page may set). */
+function cspPage(name, csp) {
+  mkdirSync(`${PACKAGE_ROOT}/test-results/csp`, { recursive: true });
+  writeFileSync(
+    `${PACKAGE_ROOT}/test-results/csp/${name}.html`,
+    `<!doctype html><meta charset="utf-8"><meta http-equiv="Content-Security-Policy" content="${csp}">
+<script type="module">import * as heartbeat from '/dist/index.js'; window.heartbeat = heartbeat; window.ready = true;</script>`,
+  );
+  return site(`test-results/csp/${name}.html`);
+}
+
+test("a CSP that blocks compiling WebAssembly is named: script-src 'wasm-unsafe-eval'; init resolves, disabled", async () => {
+  const ctx = await browser.newContext();
+  const page = await ctx.newPage();
+  await page.goto(cspPage('no-wasm-eval', "default-src 'self'; script-src 'self' 'unsafe-inline'; connect-src *"));
+  await page.waitForFunction(() => window.ready === true);
+  const r = await page.evaluate(async (endpoint) => {
+    const seen = [];
+    const hb = await window.heartbeat.init({ endpoint, serviceName: 'e2e-csp', onError: (e) => seen.push(e.message) });
+    return { enabled: hb.enabled, code: hb.error?.code, seen };
+  }, env.rx.url);
+  assert.equal(r.enabled, false);
+  assert.equal(r.code, 'load_failed');
+  assert.equal(r.seen.length, 1);
+  assert.match(r.seen[0], /Content-Security-Policy blocks it: allow it in script-src 'wasm-unsafe-eval'/);
+  await ctx.close();
+});
+
+test('a CSP whose connect-src leaves out the collector is named in the export error', async () => {
+  const ctx = await browser.newContext();
+  const page = await ctx.newPage();
+  await page.goto(cspPage('no-collector', "default-src 'self'; script-src 'self' 'unsafe-inline' 'wasm-unsafe-eval'; connect-src 'self'"));
+  await page.waitForFunction(() => window.ready === true);
+  const r = await page.evaluate(async (endpoint) => {
+    const seen = [];
+    const hb = await window.heartbeat.init({ endpoint, serviceName: 'e2e-csp', exportIntervalMs: 86400000, onError: (e) => seen.push([e.code, e.message]) });
+    hb.outcome('csp.send').success();
+    return { enabled: hb.enabled, flushed: await hb.flush(), seen };
+  }, env.rx.url);
+  assert.equal(r.enabled, true);
+  assert.equal(r.flushed, false);
+  assert.equal(r.seen[0][0], 'export_failed');
+  assert.match(r.seen[0][1], new RegExp(`the page's Content-Security-Policy blocks it, allow ${env.rx.url.replace(/[.]/g, '[.]')} in connect-src`));
+  assert.equal(env.rx.total('heartbeat.outcomes', { 'heartbeat.outcome': 'csp.send' }), 0);
   await ctx.close();
 });

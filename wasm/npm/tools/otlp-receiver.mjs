@@ -27,6 +27,7 @@ export function seriesKey(metric, attrs) {
 
 export async function startReceiver({ log = false, statics } = {}) {
   const series = new Map(); // key -> { metric, attrs, value }
+  const gauges = new Map(); // key -> { metric, attrs, value }: the last value of each gauge series
   const requests = []; // every POST: { at, transport hints, temporality, points }
   let preflights = 0;
   const faults = []; // [{ status, retryAfter }]
@@ -90,6 +91,11 @@ export async function startReceiver({ log = false, statics } = {}) {
         record.resource = attributes(rm.resource && rm.resource.attributes);
         for (const sm of rm.scopeMetrics || []) {
           for (const m of sm.metrics || []) {
+            for (const p of m.gauge?.dataPoints || []) {
+              const attrs = attributes(p.attributes);
+              gauges.set(seriesKey(m.name, attrs), { metric: m.name, attrs, value: Number(p.asInt ?? p.asDouble ?? 0) });
+              record.points++;
+            }
             const sum = m.sum;
             if (!sum) continue;
             record.temporalities.push(sum.aggregationTemporality);
@@ -135,6 +141,10 @@ export async function startReceiver({ log = false, statics } = {}) {
       return sum;
     },
     series: () => [...series.values()],
+    /** The last value of one gauge series (undefined if never seen); `attrs` must list all its attributes. */
+    gauge(metric, attrs) {
+      return gauges.get(seriesKey(metric, attrs))?.value;
+    },
     /** The next `n` exports are answered with `status` (and Retry-After, if given). */
     fail(n, status, retryAfter) {
       for (let i = 0; i < n; i++) faults.push({ status, retryAfter });
@@ -142,6 +152,7 @@ export async function startReceiver({ log = false, statics } = {}) {
     pendingFaults: () => faults.length,
     reset() {
       series.clear();
+      gauges.clear();
       requests.length = 0;
       faults.length = 0;
     },
