@@ -8,7 +8,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { launch, servers, PACKAGE_ROOT } from './browser.mjs';
 
 const APPS = `${PACKAGE_ROOT}/test-results/apps`;
@@ -35,6 +35,17 @@ test('npm pack holds exactly the files a user needs', () => {
   const files = packed.files.map((f) => f.path).sort();
   assert.deepEqual(files, ['README.md', 'dist/heartbeat_wasm_bg.wasm', 'dist/heartbeat_wasm_bg.wasm.d.ts', 'dist/index.d.ts', 'dist/index.js', 'package.json']);
   assert.equal(packed.name, '@heartbeat/web');
+});
+
+test('the README stands on its own on the registry page: no relative links', () => {
+  const readme = readFileSync(`${PACKAGE_ROOT}/README.md`, 'utf8');
+  const links = [...readme.matchAll(/\]\(([^)]+)\)/g)].map((m) => m[1]);
+  assert.deepEqual(links.filter((l) => !/^(https:\/\/|#)/.test(l)), []);
+  for (const anchor of links.filter((l) => l.startsWith('#'))) {
+    const headings = [...readme.matchAll(/^#+ (.*)$/gm)].map((m) => '#' + m[1].toLowerCase().replace(/[^a-z0-9 -]/g, '').replace(/ /g, '-'));
+    assert.ok(headings.includes(anchor), `${anchor} is a heading of the README`);
+  }
+  for (const section of ['CORS', 'Content Security Policy', 'Errors']) assert.match(readme, new RegExp(`^## .*${section}`, 'm'));
 });
 
 /** A new app directory with the packed package installed as `npm install` would. */
