@@ -55,8 +55,16 @@
 mod deadman;
 #[cfg(feature = "export")]
 mod export;
+#[cfg(feature = "macros")]
+mod global;
+#[cfg(feature = "tower")]
+pub mod layer;
+#[cfg(feature = "macros")]
+mod macro_support;
 #[cfg(feature = "metrics")]
 mod metrics_bridge;
+#[cfg(feature = "macros")]
+mod reason;
 pub use heartbeat_core::semconv;
 
 /// The watchdog tuning calculator: detection latency and false pages for a cadence, a window,
@@ -95,6 +103,25 @@ pub use crate::export::{
 };
 #[cfg(feature = "metrics")]
 pub use crate::metrics_bridge::MetricsRecorder;
+
+#[cfg(all(feature = "macros", feature = "export"))]
+pub use crate::global::set_global;
+#[cfg(feature = "macros")]
+pub use crate::global::{SetGlobalError, set_global_registry};
+#[cfg(feature = "macros")]
+pub use crate::reason::OutcomeReason;
+/// `#[heartbeat::outcome]`: counts a function returning `Result` as an outcome (feature
+/// `macros`); see [`macro@outcome`]. `#[derive(OutcomeReason)]`: an error enum's variant
+/// names (snake case) as its failure reasons.
+#[cfg(feature = "macros")]
+pub use heartbeat_macros::{OutcomeReason, outcome};
+
+/// What the macros expand to. Not an API.
+#[cfg(feature = "macros")]
+#[doc(hidden)]
+pub mod __private {
+    pub use crate::macro_support::*;
+}
 
 #[cfg(feature = "export")]
 pub use crate::deadman::{
