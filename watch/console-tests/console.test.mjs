@@ -1,0 +1,291 @@
+// The watch's console and status page in a real browser (issue 13), against the real watch: the
+// demo at test speed (`heartbeat-watch demo --unit 400ms --listen 127.0.0.1:0 --linger 60s`), read
+// through headless Debian Chromium. Run by scripts/test-console.sh, or after a build:
+//   node --test --test-concurrency=1 watch/console-tests/console.test.mjs
+//
+// From the start, node watches /api/alerts, /api/state and /status.json, and the status page's
+// banner, while the tests look at the console: so the alert's arrival and the status page's
+// outage and recovery are caught whenever the demo's timeline puts them.
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { AxeBuilder } from '@axe-core/playwright';
+import { SHOTS, canvasPixels, http, launch, namedTenants, scrollThrough, sleep, startWatch, tenantsOf, until } from './lib.mjs';
+
+const RANGE = '2m'; // the demo lasts about 20 s at 400 ms a unit
+const OK_RGB = [26, 127, 55]; // console.js COLORS.ok
+
+let watch;
+let browser;
+let consolePage;
+let statusPage;
+let tick;
+let polling = true;
+const pollers = [];
+const tenants = new Set();
+const statusTexts = []; // every distinct /status.json body seen
+const statusHtml = []; // the status page's HTML at each change of its banner
+const indicators = []; // the status page's banner: [{at, indicator}]
+const consoleRequests = [];
+const pageErrors = [];
+let apiAlertSeen = null; // when /api/alerts first listed message-send firing
+
+const api = (path) => http(`${watch.base}${path}`);
+
+function poll(every, f) {
+  pollers.push(
+    (async () => {
+      while (polling) {
+        try {
+          await f();
+        } catch {
+          // the watch may be busy; the next round asks again
+        }
+        await sleep(every);
+      }
+    })(),
+  );
+}
+
+before(async () => {
+  watch = await startWatch(['demo', '--unit', process.env.CONSOLE_DEMO_UNIT || '400ms', '--listen', '127.0.0.1:0', '--linger', '60s'], (out) => {
+    const c = /console: (http:\/\/127\.0\.0\.1:\d+)\/\S*/.exec(out);
+    const s = /status page: (http:\/\/127\.0\.0\.1:\d+\/status)\b/.exec(out);
+    return c && s ? { base: c[1], console: `${c[1]}/`, status: s[1] } : null;
+  });
+  console.log(`# watch pid ${watch.pid} at ${watch.base}`);
+  browser = await launch();
+
+  const ctx = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+  consolePage = await ctx.newPage();
+  consolePage.on('request', (r) => consoleRequests.push(new URL(r.url()).pathname));
+  consolePage.on('pageerror', (e) => pageErrors.push(`console: ${e.message}`));
+  consolePage.on('console', (m) => m.type() === 'error' && !/favicon/.test(m.text()) && pageErrors.push(`console log: ${m.text()}`));
+
+  statusPage = await ctx.newPage();
+  statusPage.on('pageerror', (e) => pageErrors.push(`status: ${e.message}`));
+  statusPage.on('console', (m) => m.type() === 'error' && !/favicon/.test(m.text()) && pageErrors.push(`status log: ${m.text()}`));
+  await Promise.all([consolePage.goto(`${watch.console}#range=${RANGE}`), statusPage.goto(watch.status)]);
+
+  poll(40, async () => {
+    if (apiAlertSeen) return;
+    const r = await api('/api/alerts');
+    if ((r.json?.open || []).some((a) => a.rule === 'message-send' && a.status === 'firing')) apiAlertSeen = Date.now();
+  });
+  poll(200, async () => {
+    const r = await api('/api/state');
+    if (r.json) {
+      tick ??= r.json.tick_ms;
+      for (const t of tenantsOf(r.json)) tenants.add(t);
+    }
+    const s = await api('/status.json');
+    if (s.status === 200 && statusTexts.at(-1) !== s.text) statusTexts.push(s.text);
+  });
+  poll(100, async () => {
+    const v = await statusPage.evaluate(() => document.getElementById('overall').dataset.indicator);
+    if (indicators.at(-1)?.indicator === v) return;
+    indicators.push({ at: Date.now(), indicator: v });
+    statusHtml.push(await statusPage.content());
+    const outages = indicators.filter((i) => i.indicator !== 'none' && i.indicator !== 'unknown').length;
+    if (v !== 'none' && v !== 'unknown' && outages === 1) await statusPage.screenshot({ path: `${SHOTS}/status-outage.png`, fullPage: true });
+  });
+});
+
+after(async () => {
+  polling = false;
+  await Promise.race([Promise.all(pollers), sleep(5000)]);
+  await browser?.close();
+  await watch?.stop();
+  console.log(`# screenshots in ${SHOTS}`);
+});
+
+test('the console goes live and draws every outcome rule with its series', async () => {
+  assert.ok(await until(() => consolePage.evaluate(() => window.heartbeatConsole?.connection() === 'live'), 20000), 'the connection indicator says live');
+  const state = (await api('/api/state')).json;
+  assert.ok(state.outcomes.length >= 1, 'the demo has outcome rules');
+  // Three closed windows with successes, so every line has something to draw.
+  const closed = async (rule) => {
+    const h = (await api(`/api/history?rule=${encodeURIComponent(rule)}&range=${RANGE}`)).json;
+    return h && h.successes.filter((v) => v > 0).length >= 3;
+  };
+  for (const o of state.outcomes) assert.ok(await until(() => closed(o.rule), 30000, 200), `${o.rule}: three windows in its history`);
+  await sleep(500); // the next state event makes the console fetch the new history
+  for (const o of state.outcomes) {
+    const panel = `.panel.outcome[data-rule="${o.rule}"]`;
+    await consolePage.locator(panel).scrollIntoViewIfNeeded();
+    const labels = await until(() => consolePage.evaluate((r) => window.heartbeatConsole.seriesOf('outcome', r), o.rule), 20000);
+    assert.ok(labels, `${o.rule}: a chart is drawn`);
+    const h = (await api(`/api/history?rule=${encodeURIComponent(o.rule)}&range=${RANGE}`)).json;
+    assert.equal(h.kind, 'outcome');
+    const want = ['successes/min', 'failures/min', 'success ratio'];
+    if (h.thresholds.min_success_ratio !== null) want.push('ratio floor');
+    if (h.thresholds.min_rate_per_minute !== null) want.push('rate floor/min');
+    const band = h.lo.some((v) => v !== null) && h.hi.some((v) => v !== null);
+    if (band) want.push('band high', 'band low');
+    for (const w of want) assert.ok(labels.includes(w), `${o.rule}: series ${w} among ${labels}`);
+    if (!band) assert.ok(!labels.includes('band high'), `${o.rule}: no band drawn without one (${labels})`);
+    const attr = await consolePage.locator(`${panel} .chart`).getAttribute('data-series-count');
+    assert.equal(Number(attr), labels.length, `${o.rule}: data-series-count is the uPlot instance's series count`);
+    const px = await until(async () => {
+      const p = await canvasPixels(consolePage, `${panel} canvas`, OK_RGB);
+      return p && p.near > 20 ? p : null;
+    }, 5000).then((p) => p || canvasPixels(consolePage, `${panel} canvas`, OK_RGB));
+    assert.ok(px && px.painted > 1000, `${o.rule}: the canvas is painted (${JSON.stringify(px)})`);
+    assert.ok(px.near > 20, `${o.rule}: the successes line is drawn (${JSON.stringify(px)})`);
+    console.log(`# ${o.rule}: ${labels.length} series (${labels.join(', ')}); ${px.painted} pixels painted, ${px.near} in the successes colour`);
+  }
+  // The window in progress is shown, marked partial, for a rule that has one.
+  const withPartial = state.outcomes.find((o) => o.partial);
+  if (withPartial) {
+    const text = await consolePage.locator(`.panel.outcome[data-rule="${withPartial.rule}"] .partial`).textContent();
+    assert.match(text, /partial/);
+  }
+});
+
+test('the message-send alert appears live through SSE within two ticks of /api/alerts', async () => {
+  const pageSeen = () => consolePage.evaluate(() => Object.entries(window.heartbeatConsole.seen).find(([k]) => k.startsWith('message-send@') && k.endsWith('|firing'))?.[1]);
+  const seen = await until(async () => apiAlertSeen && (await pageSeen()), 60000);
+  assert.ok(apiAlertSeen, '/api/alerts lists the message-send alert firing');
+  assert.ok(seen, 'the console shows the message-send alert firing');
+  const delay = seen - apiAlertSeen;
+  console.log(`# alert: shown by the console ${delay} ms after /api/alerts listed it (tick ${tick} ms; polled every 40 ms)`);
+  assert.ok(delay <= 2 * tick, `the console showed it ${delay} ms after the API (two ticks: ${2 * tick} ms)`);
+  // Open, or by now resolved and among the recent ones: its diagnosis and actions are shown.
+  const card = consolePage.locator('#alerts article.alert[data-rule="message-send"]').first();
+  await card.waitFor({ timeout: 10000 });
+  const text = await card.textContent();
+  assert.match(text, /Suggested actions/);
+  const stateRequests = consoleRequests.filter((p) => p === '/api/state').length;
+  assert.ok(stateRequests <= 1, `the console reads /api/state through its event stream, not by polling (${stateRequests} requests)`);
+  assert.ok(consoleRequests.includes('/api/events'), 'the console opened /api/events');
+  await card.scrollIntoViewIfNeeded();
+  await consolePage.locator('#alerts').screenshot({ path: `${SHOTS}/console-alerts.png` });
+});
+
+test('the drill-down lists the tenants the drop hits, read from /api/history?by=tenant', async () => {
+  // The affected tenants, from the API: those whose success ratio in the range is below the
+  // rule's floor (the others carry only the usual background failures).
+  const hurt = (h) => h.groups.filter((g) => g.today_ratio !== null && g.today_ratio < h.thresholds.min_success_ratio).map((g) => g.key);
+  const byTenant = await until(async () => {
+    const h = (await api(`/api/history?rule=message-send&range=${RANGE}&by=tenant`)).json;
+    return h && hurt(h).length ? h : null;
+  }, 30000);
+  assert.ok(byTenant, '/api/history?by=tenant has tenants below the ratio floor');
+  const affected = hurt(byTenant);
+  assert.ok(affected.length < byTenant.groups.length, `not every tenant is hurt (${affected} of ${byTenant.groups.map((g) => g.key)})`);
+  console.log(`# drill-down: tenants below the floor: ${affected.join(', ')} (of ${byTenant.groups.length}; shares of the drop ${byTenant.groups.map((g) => `${g.key} ${g.share_of_drop.toFixed(3)}`).join(', ')})`);
+  await consolePage.locator('.panel.outcome[data-rule="message-send"] .rule-link').click();
+  await consolePage.locator('#drill-tenants[data-loaded="true"][data-rule="message-send"]').waitFor({ timeout: 15000 });
+  const shown = await until(async () => {
+    const keys = await consolePage.locator('#drill-tenants tbody tr[data-key]').evaluateAll((rows) => rows.map((r) => r.dataset.key));
+    return affected.every((t) => keys.slice(0, affected.length).includes(t)) ? keys : null;
+  }, 10000);
+  assert.ok(shown, `the drill-down ranks ${affected.join(', ')} first`);
+  const surfaces = hurt((await api(`/api/history?rule=message-send&range=${RANGE}&by=surface`)).json);
+  assert.ok(surfaces.length >= 1, 'a surface is below the floor');
+  const surfaceRows = await consolePage.locator('#drill-surfaces tbody tr[data-key]').evaluateAll((rows) => rows.map((r) => r.dataset.key));
+  for (const s of surfaces) assert.ok(surfaceRows.includes(s), `surface ${s} listed (${surfaceRows})`);
+  await until(() => consolePage.evaluate(() => document.querySelectorAll('#drill canvas').length >= 2), 10000);
+  await consolePage.locator('#drill').screenshot({ path: `${SHOTS}/console-drilldown.png` });
+});
+
+test('the dead-man panel shows each emitter with its status and beats timeline', async () => {
+  const state = (await api('/api/state')).json;
+  for (const d of state.deadman) {
+    const panel = consolePage.locator(`.panel.deadman[data-rule="${d.rule}"]`);
+    await panel.scrollIntoViewIfNeeded();
+    const labels = await until(() => consolePage.evaluate((r) => window.heartbeatConsole.seriesOf('deadman', r), d.rule), 15000);
+    assert.ok(labels && labels.includes('min beats') && labels.length >= 2, `${d.rule}: a timeline with each emitter and the floor (${labels})`);
+  }
+  // A rule the demo breaks is not shown beating.
+  const broken = await until(async () => (await api('/api/state')).json.deadman.find((d) => d.state === 'firing'), 30000);
+  if (broken) {
+    const status = await until(async () => {
+      const s = await consolePage.locator(`.panel.deadman[data-rule="${broken.rule}"]`).getAttribute('data-status');
+      return s && !s.startsWith('beating') ? s : null;
+    }, 10000);
+    assert.ok(status, `${broken.rule} (firing, ${broken.classification}) is not shown beating`);
+    console.log(`# dead-man: ${broken.rule} shown as "${status}"`);
+  }
+  await consolePage.locator('#deadman').screenshot({ path: `${SHOTS}/console-deadman.png` });
+});
+
+test('the SLA panel shows availability, budget left and the burn-down', async () => {
+  const state = (await api('/api/state')).json;
+  assert.ok(state.sla.length >= 1);
+  for (const s of state.sla) {
+    const panel = consolePage.locator(`.panel.sla[data-sla="${s.name}"]`);
+    await panel.scrollIntoViewIfNeeded();
+    const labels = await until(() => consolePage.evaluate((n) => window.heartbeatConsole.seriesOf('sla', n), s.name), 15000);
+    assert.ok(labels && labels.includes('error budget left'), `${s.name}: burn-down drawn (${labels})`);
+    assert.match(await panel.textContent(), /Availability this month/);
+  }
+  await consolePage.locator('#sla').screenshot({ path: `${SHOTS}/console-sla.png` });
+});
+
+test('the status page goes from operational to an outage and back', async () => {
+  const sequence = () => indicators.map((i) => i.indicator);
+  const recovered = () => {
+    const s = sequence();
+    const first = s.indexOf('none');
+    const out = s.findIndex((v, i) => i > first && v !== 'none' && v !== 'unknown');
+    return first >= 0 && out > first && s.slice(out + 1).includes('none');
+  };
+  assert.ok(await until(recovered, 90000, 200), `operational, outage, operational (seen: ${sequence().join(' → ')})`);
+  console.log(`# status page banner: ${sequence().join(' → ')}`);
+  const components = await statusPage.locator('.component[data-status]').count();
+  assert.ok(components >= 1, 'the status page lists components');
+  const bars = await statusPage.locator('.component .bars').first().locator('.bar').count();
+  assert.equal(bars, JSON.parse(statusTexts.at(-1)).components[0].uptime_90d.length, 'one bar per day of uptime_90d');
+  await statusPage.screenshot({ path: `${SHOTS}/status-operational.png`, fullPage: true });
+});
+
+test('neither the status page nor /status.json names a tenant', async () => {
+  assert.ok(tenants.size >= 1, 'the demo sends tenants');
+  statusHtml.push(await statusPage.content());
+  assert.ok(statusTexts.length >= 1 && statusHtml.length >= 2);
+  for (const text of statusTexts) assert.deepEqual(namedTenants(text, tenants), [], `status.json names no tenant: ${text.slice(0, 400)}`);
+  for (const html of statusHtml) assert.deepEqual(namedTenants(html, tenants), [], 'the status page names no tenant');
+  console.log(`# ${statusTexts.length} versions of status.json and ${statusHtml.length} of the page checked against ${tenants.size} tenant ids`);
+});
+
+test('axe finds no serious or critical accessibility problem on the console and the status page', async () => {
+  await scrollThrough(consolePage);
+  for (const [name, page] of [
+    ['console', consolePage],
+    ['status page', statusPage],
+  ]) {
+    const r = await new AxeBuilder({ page }).withTags(['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'best-practice']).analyze();
+    const bad = r.violations.filter((v) => v.impact === 'serious' || v.impact === 'critical');
+    const text = bad.map((v) => `${v.impact} ${v.id}: ${v.help} at ${v.nodes.slice(0, 3).map((n) => n.target.join(' ')).join(', ')}`).join('\n');
+    assert.equal(bad.length, 0, `${name}:\n${text}`);
+    console.log(`# axe ${name}: ${r.passes.length} rules pass, ${r.violations.length} violations (none serious or critical)`);
+  }
+});
+
+test('a malformed range or group gets a 400 naming it', async () => {
+  for (const [query, name, value] of [
+    ['rule=message-send&range=banana', 'range', 'banana'],
+    ['rule=message-send&range=-5m', 'range', '-5m'],
+    ['rule=message-send&range=1h&by=%3Cscript%3E', 'by', '<script>'],
+  ]) {
+    const r = await api(`/api/history?${query}`);
+    assert.equal(r.status, 400, `${query}: ${r.text}`);
+    assert.ok(r.json && typeof r.json.message === 'string', `${query}: a JSON error (${r.text})`);
+    assert.ok(r.json.message.includes(name) && r.json.message.includes(value), `${query}: the message names ${name}=${value}: ${r.json.message}`);
+  }
+});
+
+test('screenshots of each view', async () => {
+  await consolePage.evaluate(() => scrollTo(0, 0));
+  await consolePage.screenshot({ path: `${SHOTS}/console-overview.png` });
+  await consolePage.locator('#outcomes').screenshot({ path: `${SHOTS}/console-outcomes.png` });
+  await consolePage.locator('#drill').screenshot({ path: `${SHOTS}/console-drilldown.png` });
+  await consolePage.locator('#deadman').screenshot({ path: `${SHOTS}/console-deadman.png` });
+  await consolePage.locator('#sla').screenshot({ path: `${SHOTS}/console-sla.png` });
+  await consolePage.screenshot({ path: `${SHOTS}/console-full.png`, fullPage: true });
+  await statusPage.screenshot({ path: `${SHOTS}/status-now.png`, fullPage: true });
+});
+
+test('no script error and no CSP violation in either page', () => {
+  assert.deepEqual(pageErrors, []);
+});
