@@ -1,0 +1,6 @@
+#[derive(Debug, heartbeat::OutcomeReason)]
+enum FetchError {
+    Über,
+}
+
+fn main() {}

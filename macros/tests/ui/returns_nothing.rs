@@ -1,0 +1,6 @@
+#[heartbeat::outcome]
+fn ping() {}
+
+fn main() {
+    ping();
+}
