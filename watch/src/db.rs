@@ -13,7 +13,7 @@ use rusqlite::{Connection, params};
 use crate::alert::{Alert, AlertStatus};
 use crate::clock::{month_bounds, month_of};
 use crate::rulefile::Sla;
-use crate::state::{EmitterSeen, Persisted, SlotState, StatusRow, TickReport};
+use crate::state::{DeployRow, EmitterSeen, Persisted, SlotState, StatusRow, TickReport};
 
 /// A database error, with what the watch was doing.
 #[derive(Debug, thiserror::Error)]
@@ -84,7 +84,14 @@ pub(crate) struct Names {
 #[derive(Debug)]
 pub(crate) struct Db {
     conn: Connection,
+    /// How long the console's history is kept (`watch.history`).
+    history_keep_ms: i64,
+    /// When the history was last pruned.
+    pruned_ms: i64,
 }
+
+/// One stored history row, as read back: `(value, window start, successes, failures, band)`.
+pub(crate) type HistoryPoint = (String, i64, f64, f64, Option<(f64, f64, f64)>);
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS alerts (
@@ -113,6 +120,14 @@ CREATE INDEX IF NOT EXISTS outbox_alert ON outbox (alert_id);
 CREATE TABLE IF NOT EXISTS action_runs (
     action TEXT NOT NULL, alert_id TEXT NOT NULL, at_ms INTEGER NOT NULL, ok INTEGER NOT NULL,
     PRIMARY KEY (action, alert_id)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS history (
+    rule TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL, start_ms INTEGER NOT NULL,
+    successes REAL NOT NULL, failures REAL NOT NULL, expected REAL, low REAL, high REAL,
+    PRIMARY KEY (rule, key, value, start_ms)) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS history_start ON history (start_ms);
+CREATE TABLE IF NOT EXISTS deploys (
+    service TEXT NOT NULL, at_ms INTEGER NOT NULL, version TEXT NOT NULL, previous TEXT,
+    PRIMARY KEY (service, at_ms)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS emitters (
     service TEXT NOT NULL, emitter TEXT NOT NULL, instance TEXT NOT NULL, last_seen_ms INTEGER NOT NULL,
     last_value REAL NOT NULL, PRIMARY KEY (service, emitter)) WITHOUT ROWID;
@@ -153,7 +168,16 @@ impl Db {
             )
             .map_err(ctx("migrating the ledger to slot states"))?;
         }
-        Ok(Self { conn })
+        Ok(Self {
+            conn,
+            history_keep_ms: 7 * 86_400_000,
+            pruned_ms: 0,
+        })
+    }
+
+    /// Sets how long the console's history is kept.
+    pub(crate) fn set_history_keep(&mut self, keep: std::time::Duration) {
+        self.history_keep_ms = i64::try_from(keep.as_millis()).unwrap_or(i64::MAX);
     }
 
     /// Records the SLA definitions, for reports that read only the database.
@@ -293,6 +317,49 @@ impl Db {
                         .map_err(ctx("writing statuses"))?;
                 }
             }
+            let mut history = tx
+                .prepare_cached(
+                    "INSERT OR REPLACE INTO history (rule, key, value, start_ms, successes, failures, expected, low, high)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                )
+                .map_err(ctx("writing history"))?;
+            for h in &report.history {
+                let (e, l, hi) = match h.band {
+                    Some((e, l, hi)) => (Some(e), Some(l), Some(hi)),
+                    None => (None, None, None),
+                };
+                history
+                    .execute(params![
+                        h.rule,
+                        h.key,
+                        h.value,
+                        h.start_ms,
+                        h.successes,
+                        h.failures,
+                        e,
+                        l,
+                        hi
+                    ])
+                    .map_err(ctx("writing history"))?;
+            }
+            let mut deploy = tx
+                .prepare_cached(
+                    "INSERT OR IGNORE INTO deploys (service, at_ms, version, previous) VALUES (?1, ?2, ?3, ?4)",
+                )
+                .map_err(ctx("writing deploys"))?;
+            for d in &report.deploys {
+                deploy
+                    .execute(params![d.service, d.at_ms, d.version, d.previous])
+                    .map_err(ctx("writing deploys"))?;
+            }
+            // The history is pruned at most once an hour: one indexed range delete.
+            if now_ms - self.pruned_ms >= 3_600_000 {
+                let cutoff = now_ms - self.history_keep_ms;
+                tx.execute("DELETE FROM history WHERE start_ms < ?1", params![cutoff])
+                    .map_err(ctx("pruning history"))?;
+                tx.execute("DELETE FROM deploys WHERE at_ms < ?1", params![cutoff])
+                    .map_err(ctx("pruning history"))?;
+            }
             // Every tick writes: a database that stops taking writes is noticed at once (the
             // self-heartbeat stops), and the last tick tells when the watch last ran.
             tx.prepare_cached(
@@ -302,7 +369,68 @@ impl Db {
             .and_then(|mut s| s.execute(params![now_ms]))
             .map_err(ctx("writing the tick"))?;
         }
-        tx.commit().map_err(ctx("committing"))
+        tx.commit().map_err(ctx("committing"))?;
+        if now_ms - self.pruned_ms >= 3_600_000 {
+            self.pruned_ms = now_ms;
+        }
+        Ok(())
+    }
+
+    /// A rule's history between `from` and `to` (window starts), for `key` (`""` the rule's
+    /// totals, else a drill-down key or `heartbeat.emitter`), ordered by value then time.
+    pub(crate) fn history(
+        &self,
+        rule: &str,
+        key: &str,
+        from: i64,
+        to: i64,
+    ) -> Result<Vec<HistoryPoint>, DbError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT value, start_ms, successes, failures, expected, low, high FROM history
+                 WHERE rule = ?1 AND key = ?2 AND start_ms >= ?3 AND start_ms < ?4
+                 ORDER BY value, start_ms",
+            )
+            .map_err(ctx("reading history"))?;
+        let rows = stmt
+            .query_map(params![rule, key, from, to], |r| {
+                let band = match (
+                    r.get::<_, Option<f64>>(4)?,
+                    r.get::<_, Option<f64>>(5)?,
+                    r.get::<_, Option<f64>>(6)?,
+                ) {
+                    (Some(e), Some(l), Some(h)) => Some((e, l, h)),
+                    _ => None,
+                };
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, band))
+            })
+            .map_err(ctx("reading history"))?;
+        rows.collect::<Result<_, _>>()
+            .map_err(ctx("reading history"))
+    }
+
+    /// The version changes between `from` and `to`, oldest first.
+    pub(crate) fn deploys(&self, from: i64, to: i64) -> Result<Vec<DeployRow>, DbError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT service, at_ms, version, previous FROM deploys
+                 WHERE at_ms >= ?1 AND at_ms < ?2 ORDER BY at_ms",
+            )
+            .map_err(ctx("reading deploys"))?;
+        let rows = stmt
+            .query_map(params![from, to], |r| {
+                Ok(DeployRow {
+                    service: r.get(0)?,
+                    at_ms: r.get(1)?,
+                    version: r.get(2)?,
+                    previous: r.get(3)?,
+                })
+            })
+            .map_err(ctx("reading deploys"))?;
+        rows.collect::<Result<_, _>>()
+            .map_err(ctx("reading deploys"))
     }
 
     /// Loads what the judge needs at start: open alerts, windows since `history_from_ms`, the
@@ -626,6 +754,7 @@ impl Db {
             "alerts" => "SELECT count(*) FROM alerts",
             "ledger" => "SELECT count(*) FROM ledger",
             "windows" => "SELECT count(*) FROM windows",
+            "history" => "SELECT count(*) FROM history",
             _ => "SELECT count(*) FROM emitters",
         };
         self.conn

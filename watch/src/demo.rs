@@ -89,6 +89,9 @@ objective = 0.999
 name = "ai-answers"
 signals = ["ai-answer"]
 objective = 0.99
+
+[status_page]
+title = "Messenger (demo)"
 "#;
 
 /// Tenants of the simulated fleet.
@@ -494,11 +497,34 @@ fn scaled_rules(schedule: Schedule) -> Result<RuleFile, DemoError> {
     Ok(rules)
 }
 
+/// Where the demo's watch listens and how long it keeps serving after the story ends.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DemoOptions {
+    /// The watch's HTTP address (the console, the status page, OTLP/HTTP); default an
+    /// ephemeral port on 127.0.0.1.
+    pub listen: Option<SocketAddr>,
+    /// How long the console and status page stay up after the summary (frozen at the final
+    /// state: nothing is judged after the fleet stops).
+    pub linger: Duration,
+}
+
 /// Runs the demo: about 45 seconds with [`Schedule::standard`].
 ///
 /// # Errors
 /// [`DemoError`] when the watch or the fleet cannot start.
 pub async fn run(schedule: Schedule, output: Output) -> Result<DemoSummary, DemoError> {
+    run_with(schedule, output, DemoOptions::default()).await
+}
+
+/// [`run`], with where to listen and how long to linger.
+///
+/// # Errors
+/// [`DemoError`] when the watch or the fleet cannot start.
+pub async fn run_with(
+    schedule: Schedule,
+    output: Output,
+    options: DemoOptions,
+) -> Result<DemoSummary, DemoError> {
     let clock = SystemClock;
     let db_path = temp_db();
     let mut rules = scaled_rules(schedule)?;
@@ -535,7 +561,11 @@ pub async fn run(schedule: Schedule, output: Output) -> Result<DemoSummary, Demo
             },
         });
     }
-    let watch = Watch::builder(rules)
+    let mut builder = Watch::builder(rules);
+    if let Some(addr) = options.listen {
+        builder = builder.with_listen(addr);
+    }
+    let watch = builder
         .with_database(Database::File(db_path.clone()))
         .with_auto_tick(false)
         .with_view(ViewMode::Off)
@@ -561,6 +591,8 @@ pub async fn run(schedule: Schedule, output: Output) -> Result<DemoSummary, Demo
             db_path.display()
         ),
     );
+    printer.say(start_ms, &format!("console: {endpoint}/"));
+    printer.say(start_ms, &format!("status page: {endpoint}/status"));
     printer.say(
         start_ms,
         &format!(
@@ -583,19 +615,23 @@ pub async fn run(schedule: Schedule, output: Output) -> Result<DemoSummary, Demo
     let (year, month) = crate::clock::month_of(now);
     let report = watch.report(Month { year, month })?;
     let points = watch.points();
-    watch.shutdown().await;
     let webhook_deliveries = hook
-        .map(|(_, got, task)| {
-            task.abort();
-            got.alerts.load(Ordering::Relaxed)
-        })
+        .as_ref()
+        .map(|(_, got, _)| got.alerts.load(Ordering::Relaxed))
         .unwrap_or(0);
-    for suffix in ["", "-wal", "-shm"] {
-        let mut p = db_path.clone().into_os_string();
-        p.push(suffix);
-        let _ = std::fs::remove_file(p);
-    }
+    let finish = |watch: Watch| async {
+        watch.shutdown().await;
+        if let Some((_, _, task)) = hook {
+            task.abort();
+        }
+        for suffix in ["", "-wal", "-shm"] {
+            let mut p = db_path.clone().into_os_string();
+            p.push(suffix);
+            let _ = std::fs::remove_file(p);
+        }
+    };
     if let Some(e) = fleet_error {
+        finish(watch).await;
         return Err(e);
     }
     let mut summary = DemoSummary {
@@ -612,6 +648,17 @@ pub async fn run(schedule: Schedule, output: Output) -> Result<DemoSummary, Demo
     };
     summary.checks = checks(&summary);
     printer.raw(&summary_text(&summary));
+    if !options.linger.is_zero() {
+        printer.raw(&format!(
+            "\nThe console ({endpoint}/) and the status page ({endpoint}/status) stay up for {}, frozen at the final state (Ctrl-C stops).\n",
+            human(crate::clock::ms(options.linger))
+        ));
+        tokio::select! {
+            () = tokio::time::sleep(options.linger) => {}
+            _ = tokio::signal::ctrl_c() => {}
+        }
+    }
+    finish(watch).await;
     Ok(summary)
 }
 

@@ -50,6 +50,7 @@
 mod alert;
 mod check;
 mod clock;
+mod console;
 mod db;
 #[cfg(feature = "demo")]
 pub mod demo;
@@ -85,8 +86,8 @@ pub use crate::rulefile::{
     DEFAULT_MAX_DELIVERY_AGE, DEFAULT_RESEND_INTERVAL, DEFAULT_STOP_GRACE, DatadogSettings,
     DeadmanRule, DisplayDuration, GenerateSettings, GrafanaSettings, Location,
     MIN_SAMPLES_PER_WINDOW, OnNoData, OutcomeRule, PrometheusSettings, QuietHours, Route, RuleFile,
-    RuleFileError, SelfHeartbeat, Severity, SinkTarget, Sla, WatchSettings, WebhookFormat,
-    parse_duration,
+    RuleFileError, SelfHeartbeat, Severity, SinkTarget, Sla, StatusPage, WatchSettings,
+    WebhookFormat, parse_duration,
 };
 pub use crate::selfwatch::SelfBeatError;
 pub use crate::service::{

@@ -8,8 +8,10 @@
 //! `tenant-hash --salt SALT ID...` (the `heartbeat.tenant` value of each id when emitters hash
 //! tenant ids).
 
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use heartbeat_watch::{Engine, Month, RuleFile, ViewMode, Watch};
@@ -45,7 +47,19 @@ enum Command {
     /// Run the whole system on this machine: the watch, a simulated fleet, a failure. About a
     /// minute, in compressed time.
     #[cfg(feature = "demo")]
-    Demo,
+    Demo {
+        /// The watch's HTTP address (console, status page, OTLP/HTTP); default an ephemeral
+        /// port on 127.0.0.1.
+        #[arg(long)]
+        listen: Option<SocketAddr>,
+        /// One demo "minute" (tick and ledger slot), from 100ms to 10s: 400ms runs the story in
+        /// about 20 seconds.
+        #[arg(long, default_value = "1s", value_parser = demo_unit)]
+        unit: Duration,
+        /// Keep serving the console and status page this long after the summary (e.g. 10m).
+        #[arg(long, value_parser = heartbeat_watch::parse_duration)]
+        linger: Option<Duration>,
+    },
     /// The monthly SLA report from the state database.
     Report {
         /// The month, YYYY-MM.
@@ -214,10 +228,18 @@ fn run(command: Command) -> Result<ExitCode, Box<dyn std::error::Error>> {
             Ok(ExitCode::SUCCESS)
         }
         #[cfg(feature = "demo")]
-        Command::Demo => {
-            let summary = runtime()?.block_on(heartbeat_watch::demo::run(
-                heartbeat_watch::demo::Schedule::standard(),
+        Command::Demo {
+            listen,
+            unit,
+            linger,
+        } => {
+            let summary = runtime()?.block_on(heartbeat_watch::demo::run_with(
+                heartbeat_watch::demo::Schedule { unit },
                 heartbeat_watch::demo::Output::Stdout,
+                heartbeat_watch::demo::DemoOptions {
+                    listen,
+                    linger: linger.unwrap_or_default(),
+                },
             ))?;
             Ok(if summary.passed() {
                 ExitCode::SUCCESS
@@ -403,4 +425,18 @@ async fn emit(args: EmitArgs) -> Result<(), Box<dyn std::error::Error>> {
         hb.shutdown().await?;
     }
     Ok(())
+}
+
+/// `--unit`: a duration from 100ms to 10s.
+#[cfg(feature = "demo")]
+fn demo_unit(text: &str) -> Result<Duration, String> {
+    let d = match text.strip_suffix("ms").map(str::parse::<u64>) {
+        Some(Ok(n)) => Duration::from_millis(n),
+        Some(Err(_)) => return Err(format!("{text:?} is not a whole number of milliseconds")),
+        None => heartbeat_watch::parse_duration(text).map_err(|e| e.to_string())?,
+    };
+    if d < Duration::from_millis(100) || d > Duration::from_secs(10) {
+        return Err(format!("{text:?} is outside 100ms..10s"));
+    }
+    Ok(d)
 }

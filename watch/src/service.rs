@@ -194,6 +194,7 @@ impl WatchBuilder {
             Database::File(path) => Db::open(path)?,
             Database::InMemory => Db::in_memory()?,
         };
+        db.set_history_keep(self.rules.watch.history);
         db.save_slas(&self.rules.sla, slot_ms)?;
         let mut judge = Judge::new(&self.rules, now, slot_ms);
         let history_from = now - 70 * 24 * 3600 * 1000;
@@ -235,6 +236,10 @@ impl WatchBuilder {
             stats: Stats::default(),
             queue_capacity: self.queue_capacity,
             faults: Arc::clone(&faults),
+            rules: Arc::new(self.rules.clone()),
+            slot_ms,
+            ticks: tokio::sync::watch::Sender::new(0),
+            status_cache: crate::console::StatusCache::default(),
         });
         let sinks = self.sinks.unwrap_or_else(|| self.rules.alert.clone());
         let (stop_tx, stop_rx) = watch::channel(false);
@@ -443,6 +448,7 @@ impl Core {
         if let Ok(mut s) = self.shared.snapshot.lock() {
             *s = Some(Arc::clone(&snapshot));
         }
+        self.shared.ticks.send_modify(|n| *n = n.wrapping_add(1));
         self.draw(&snapshot, &events, tick_count);
         events
     }

@@ -74,6 +74,32 @@ pub(crate) struct WindowRow {
     pub(crate) failures: f64,
 }
 
+/// One closed window of a rule for the console's charts (`history` table): the rule's total
+/// (`key` and `value` empty), one drill-down value (`key` = `heartbeat.tenant` or a surface
+/// attribute), or one emitter's beats (`key` = `heartbeat.emitter`, beats in `successes`).
+/// Written for every closed window, the partial first one and empty ones included.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct HistoryRow {
+    /// The rule's name.
+    pub(crate) rule: String,
+    pub(crate) key: String,
+    pub(crate) value: String,
+    pub(crate) start_ms: i64,
+    pub(crate) successes: f64,
+    pub(crate) failures: f64,
+    /// The anomaly band for the window's successes, `(expected, low, high)`: totals only.
+    pub(crate) band: Option<(f64, f64, f64)>,
+}
+
+/// A service's version change, for the console's deploy markers (`deploys` table).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct DeployRow {
+    pub(crate) service: String,
+    pub(crate) at_ms: i64,
+    pub(crate) version: String,
+    pub(crate) previous: Option<String>,
+}
+
 /// The last beat seen from an emitter.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct EmitterSeen {
@@ -103,6 +129,10 @@ pub(crate) struct TickReport {
     pub(crate) outbox: Vec<(Alert, Vec<String>)>,
     /// `(dead-man rule, status, true to save or false to delete)`.
     pub(crate) statuses: Vec<(usize, StatusRow, bool)>,
+    /// Closed windows for the console's history.
+    pub(crate) history: Vec<HistoryRow>,
+    /// Version changes seen since the last tick.
+    pub(crate) deploys: Vec<DeployRow>,
 }
 
 /// What a previous run left: loaded at start.

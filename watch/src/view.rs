@@ -254,6 +254,9 @@ mod tests {
                 seen: true,
                 last_point_ms: Some(0),
                 classification: None,
+                window_start_ms: Some(0),
+                last_window_partial: false,
+                partial: Default::default(),
             }],
             deadman: vec![DeadmanView {
                 rule: "api".into(),

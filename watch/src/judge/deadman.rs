@@ -23,7 +23,7 @@ use super::{Name, RuleState, resolve_alert};
 use crate::alert::{Alert, AlertKind, AlertStatus, Classification};
 use crate::clock::{human, ms, rfc3339};
 use crate::rulefile::DeadmanRule;
-use crate::state::{EmitterSeen, StatusRow, TickReport};
+use crate::state::{EmitterSeen, HistoryRow, StatusRow, TickReport};
 use crate::store::{Pending, Role, Series, Store};
 
 /// Windows of history kept for the diagnosis.
@@ -127,7 +127,13 @@ pub(crate) struct DeadmanState {
     last_point_ms: Option<i64>,
     judged: bool,
     pub(crate) firing: Option<Alert>,
+    /// Beats per emitter in the aligned window in progress, for the console's timeline.
+    bucket_start_ms: i64,
+    bucket: Vec<(Box<str>, f64)>,
 }
+
+/// Emitters per dead-man rule kept in the console's timeline.
+const HISTORY_EMITTERS: usize = 64;
 
 impl DeadmanState {
     pub(crate) fn new(rule: DeadmanRule, now_ms: i64, tick_ms: i64) -> Self {
@@ -152,6 +158,33 @@ impl DeadmanState {
             last_point_ms: None,
             judged: false,
             firing: None,
+            bucket_start_ms: now_ms.div_euclid(window_ms) * window_ms,
+            bucket: Vec::new(),
+        }
+    }
+
+    /// Closes the aligned windows that ended: one history row per emitter seen (0 for one that
+    /// went silent), so the timeline shows the silence.
+    fn close_buckets(&mut self, now_ms: i64, report: &mut TickReport) {
+        while now_ms >= self.bucket_start_ms + self.window_ms {
+            for (emitter, beats) in &mut self.bucket {
+                report.history.push(HistoryRow {
+                    rule: self.rule.name.clone(),
+                    key: heartbeat::semconv::ATTR_EMITTER.to_owned(),
+                    value: emitter.to_string(),
+                    start_ms: self.bucket_start_ms,
+                    successes: *beats,
+                    failures: 0.0,
+                    band: None,
+                });
+                *beats = 0.0;
+            }
+            self.bucket_start_ms += self.window_ms;
+            if self.bucket_start_ms + self.window_ms <= now_ms - KEEP_WINDOWS * self.window_ms {
+                // Far behind (a long pause): skip to the window before now.
+                self.bucket_start_ms =
+                    (now_ms - self.window_ms).div_euclid(self.window_ms) * self.window_ms;
+            }
         }
     }
 
@@ -227,6 +260,11 @@ impl DeadmanState {
         match &series.role {
             Role::Beats { emitter } => {
                 self.seen = true;
+                if let Some(b) = self.bucket.iter_mut().find(|b| *b.0 == **emitter) {
+                    b.1 += pending.increase;
+                } else if self.bucket.len() < HISTORY_EMITTERS {
+                    self.bucket.push((emitter.clone(), pending.increase));
+                }
                 let mut w = BeatWindow {
                     start_ms: now_ms,
                     beats: pending.increase,
@@ -371,6 +409,7 @@ impl DeadmanState {
         now_ms: i64,
         report: &mut TickReport,
     ) {
+        self.close_buckets(now_ms, report);
         let keep_from = now_ms - KEEP_WINDOWS * self.window_ms;
         while self.slices.front().is_some_and(|s| s.at_ms <= keep_from) {
             self.slices.pop_front();

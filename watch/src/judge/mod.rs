@@ -49,6 +49,8 @@ pub(crate) struct Judge {
     matches: Vec<Matched>,
     pub(crate) recent: VecDeque<Alert>,
     pub(crate) last_tick_ms: i64,
+    /// Per service, when the newest version change already reported started.
+    deploys_seen: std::collections::HashMap<Arc<str>, i64>,
 }
 
 impl Judge {
@@ -98,6 +100,7 @@ impl Judge {
             matches: Vec::new(),
             recent: VecDeque::new(),
             last_tick_ms: now_ms,
+            deploys_seen: std::collections::HashMap::new(),
         }
     }
 
@@ -156,6 +159,7 @@ impl Judge {
         for (i, s) in self.sla.iter_mut().enumerate() {
             s.record(i, signal, now_ms, &mut report);
         }
+        self.deploys(store, &mut report);
         for alert in &report.events {
             if self.recent.len() >= RECENT_ALERTS {
                 self.recent.pop_front();
@@ -164,6 +168,31 @@ impl Judge {
         }
         self.last_tick_ms = now_ms;
         report
+    }
+
+    /// Version changes not reported yet, for the console's deploy markers.
+    fn deploys(&mut self, store: &Store, report: &mut TickReport) {
+        for (name, service) in &store.services {
+            let seen = self.deploys_seen.get(name).copied();
+            let newest = service.versions.last().map(|v| v.1);
+            if newest.is_none() || newest == seen {
+                continue;
+            }
+            for pair in service.versions.windows(2) {
+                let (from, to) = (&pair[0], &pair[1]);
+                if seen.is_none_or(|t| to.1 > t) {
+                    report.deploys.push(crate::state::DeployRow {
+                        service: name.to_string(),
+                        at_ms: to.1,
+                        version: to.0.to_string(),
+                        previous: Some(from.0.to_string()),
+                    });
+                }
+            }
+            if let Some(t) = newest {
+                self.deploys_seen.insert(Arc::clone(name), t);
+            }
+        }
     }
 
     /// The earliest `max_silence` deadline of a dead-man rule: the judge loop wakes then.
@@ -348,6 +377,29 @@ pub struct OutcomeView {
     pub last_point_ms: Option<i64>,
     /// The firing alert's classification.
     pub classification: Option<crate::alert::Classification>,
+    /// When the last closed window (the counts above) started.
+    #[serde(default)]
+    pub window_start_ms: Option<i64>,
+    /// The last closed window was the one running when the watch started: counted and shown,
+    /// not judged.
+    #[serde(default)]
+    pub last_window_partial: bool,
+    /// The window in progress: what has arrived so far.
+    #[serde(default)]
+    pub partial: PartialView,
+}
+
+/// The window in progress of an outcome rule, counts so far (totals and drill-down agree).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct PartialView {
+    /// When the window started (ms since the epoch).
+    pub start_ms: i64,
+    /// Successes so far.
+    pub successes: f64,
+    /// Failures so far.
+    pub failures: f64,
+    /// Per surface and tenant so far, tenants first.
+    pub by_attribute: Vec<DimView>,
 }
 
 /// A dead-man rule in the live view.

@@ -28,7 +28,7 @@ use crate::alert::{Alert, AlertKind, AlertStatus, Classification, Contributor, D
 use crate::clock::{human, ms, rfc3339};
 use crate::rulefile::OnNoData;
 use crate::rulefile::OutcomeRule;
-use crate::state::{TickReport, WindowRow};
+use crate::state::{HistoryRow, TickReport, WindowRow};
 use crate::store::{Pending, Role, Series, Store};
 
 /// Weight of the newest good window in the usual per-value counts.
@@ -41,6 +41,9 @@ const OVER_SHARE: f64 = 1.5;
 const MAX_CONTRIBUTORS: usize = 8;
 /// Attribute values tracked per rule; values past it are not drilled into.
 const MAX_DIMS: usize = 20_000;
+/// Drill-down values kept in the history per closed window (the console's split charts): the
+/// history stays bounded however many tenants a rule has.
+pub(crate) const HISTORY_DIMS: usize = 24;
 
 #[derive(Debug, Clone, Default)]
 struct Dim {
@@ -76,6 +79,10 @@ pub(crate) struct OutcomeState {
     judged: bool,
     warming_anomaly: bool,
     last: (f64, f64),
+    /// When the last closed window started, and whether it was the partial first one (counted,
+    /// shown, not judged).
+    last_start_ms: Option<i64>,
+    last_partial: bool,
     pub(crate) firing: Option<Alert>,
     /// A series ever matched the rule.
     seen: bool,
@@ -111,6 +118,8 @@ impl OutcomeState {
             judged: false,
             warming_anomaly: false,
             last: (0.0, 0.0),
+            last_start_ms: None,
+            last_partial: false,
             firing: None,
             seen: false,
             last_point_ms: None,
@@ -270,12 +279,63 @@ impl OutcomeState {
         report: &mut TickReport,
     ) {
         while now_ms >= self.win_start + self.window_ms {
-            if !self.partial {
+            let band = self.band();
+            if self.partial {
+                // Not judged (not fully observed), but shown: totals and drill-down of one
+                // window always agree.
+                self.last = (self.succ, self.fail);
+            } else {
                 self.judge_window(index, store, now_ms, report);
             }
+            self.last_start_ms = Some(self.win_start);
+            self.last_partial = self.partial;
+            self.history_rows(band, report);
             self.partial = false;
             self.reset_window();
             self.win_start += self.window_ms;
+        }
+    }
+
+    /// The anomaly band of the window in progress, `(expected, low, high)`: the median of past
+    /// seasons, the drop threshold, and the mirror of the threshold above the median.
+    fn band(&self) -> Option<(f64, f64, f64)> {
+        let a = self.rule.anomaly?;
+        let e = self.expected()?;
+        let low = e.threshold(a.sensitivity);
+        Some((e.median, low, e.median + (e.median - low)))
+    }
+
+    /// The window in progress as history rows: the rule's total, then the drill-down values
+    /// that matter most (the most failures, then the most events), at most [`HISTORY_DIMS`].
+    fn history_rows(&self, band: Option<(f64, f64, f64)>, report: &mut TickReport) {
+        report.history.push(HistoryRow {
+            rule: self.rule.name.clone(),
+            key: String::new(),
+            value: String::new(),
+            start_ms: self.win_start,
+            successes: self.succ,
+            failures: self.fail,
+            band,
+        });
+        let mut active: Vec<&Dim> = self.dims.iter().filter(|d| d.succ + d.fail > 0.0).collect();
+        if active.len() > HISTORY_DIMS {
+            // Half the room to the most failures, the rest to the most events.
+            active.sort_by(|a, b| b.fail.total_cmp(&a.fail));
+            let (worst, rest) = active.split_at_mut(HISTORY_DIMS / 2);
+            rest.sort_by(|a, b| (b.succ + b.fail).total_cmp(&(a.succ + a.fail)));
+            let keep = worst.len() + (HISTORY_DIMS - worst.len()).min(rest.len());
+            active.truncate(keep);
+        }
+        for d in active {
+            report.history.push(HistoryRow {
+                rule: self.rule.name.clone(),
+                key: d.key.to_string(),
+                value: d.value.to_string(),
+                start_ms: self.win_start,
+                successes: d.succ,
+                failures: d.fail,
+                band: None,
+            });
         }
     }
 
@@ -778,23 +838,13 @@ impl OutcomeState {
             RuleState::Ok
         };
         let (s, f) = self.last;
-        let mut by_attribute: Vec<DimView> = self
-            .dims
-            .iter()
-            .filter(|d| d.last_succ + d.last_fail > 0.0)
-            .map(|d| DimView {
-                key: d.key.to_string(),
-                value: d.value.to_string(),
-                successes: d.last_succ,
-                failures: d.last_fail,
-            })
-            .collect();
-        by_attribute.sort_by(|a, b| {
-            (a.key != ATTR_TENANT)
-                .cmp(&(b.key != ATTR_TENANT))
-                .reverse()
-                .then((b.successes + b.failures).total_cmp(&(a.successes + a.failures)))
-        });
+        let by_attribute = dim_views(&self.dims, |d| (d.last_succ, d.last_fail));
+        let partial = super::PartialView {
+            start_ms: self.win_start,
+            successes: self.succ,
+            failures: self.fail,
+            by_attribute: dim_views(&self.dims, |d| (d.succ, d.fail)),
+        };
         super::OutcomeView {
             rule: self.rule.name.clone(),
             outcome: self.rule.outcome.clone(),
@@ -808,6 +858,32 @@ impl OutcomeState {
             seen: self.seen,
             last_point_ms: self.last_point_ms,
             classification: self.firing.as_ref().map(|a| a.classification),
+            window_start_ms: self.last_start_ms,
+            last_window_partial: self.last_partial,
+            partial,
         }
     }
+}
+
+/// The drill-down of one window, tenants first, then by volume; `counts` picks the window.
+fn dim_views(dims: &[Dim], counts: impl Fn(&Dim) -> (f64, f64)) -> Vec<DimView> {
+    let mut out: Vec<DimView> = dims
+        .iter()
+        .filter_map(|d| {
+            let (s, f) = counts(d);
+            (s + f > 0.0).then(|| DimView {
+                key: d.key.to_string(),
+                value: d.value.to_string(),
+                successes: s,
+                failures: f,
+            })
+        })
+        .collect();
+    out.sort_by(|a, b| {
+        (a.key != ATTR_TENANT)
+            .cmp(&(b.key != ATTR_TENANT))
+            .reverse()
+            .then((b.successes + b.failures).total_cmp(&(a.successes + a.failures)))
+    });
+    out
 }

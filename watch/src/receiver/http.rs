@@ -1,10 +1,13 @@
 //! OTLP/HTTP at `/v1/metrics` (protobuf and JSON, gzip, chunked, CORS), plus the watch's own
 //! read endpoints: `GET /api/state`, `GET /api/alerts`, `GET /api/sla/report?month=YYYY-MM`
-//! (`&format=markdown` for Markdown) and `GET /healthz`.
+//! (`&format=markdown` for Markdown), the console's (`/`, `/assets/...`, `GET /api/history`,
+//! `GET /api/sla/burn`, `GET /api/events`, `POST /api/login`; see [`crate::console`]), the
+//! status page (`/status`, `/status.json`) and `GET /healthz`.
 //!
 //! Every request but a CORS preflight and `/healthz` first takes a token of its source's rate
-//! limit; with a bearer token configured, exports and the `/api/` endpoints require it. Both are
-//! checked before the body is read.
+//! limit; with a bearer token configured, exports and the `/api/` endpoints require it (the
+//! console's `GET`s also take it from its HttpOnly cookie). Both are checked before the body is
+//! read.
 
 use std::convert::Infallible;
 use std::io::Read;
@@ -13,7 +16,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full, Limited};
+use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
 use hyper::header::{self, HeaderMap, HeaderValue};
 use hyper::{Method, Request, Response, StatusCode};
@@ -29,7 +32,7 @@ use super::limit::Refusal;
 use super::{RpcStatus, Shared, code};
 use crate::report::{Month, SlaReport};
 
-type Body = Full<Bytes>;
+use crate::console::{Body, full};
 
 /// How long a client may take to send its body once its request is admitted: a request holds an
 /// ingest-queue permit while its body arrives, so a slow sender must not hold one for long.
@@ -62,9 +65,11 @@ pub(crate) async fn serve(
             accepted = listener.accept() => {
                 let Ok((stream, peer)) = accepted else { continue };
                 let shared = Arc::clone(&shared);
+                let stop = shutdown.clone();
                 let service = hyper::service::service_fn(move |req| {
                     let shared = Arc::clone(&shared);
-                    async move { Ok::<_, Infallible>(handle(req, &shared, peer.ip()).await) }
+                    let stop = stop.clone();
+                    async move { Ok::<_, Infallible>(handle(req, &shared, peer.ip(), stop).await) }
                 });
                 let conn = builder.serve_connection(TokioIo::new(stream), service).into_owned();
                 let conn = graceful.watch(conn);
@@ -84,7 +89,12 @@ pub(crate) fn local_addr(listener: &TcpListener) -> Option<SocketAddr> {
     listener.local_addr().ok()
 }
 
-async fn handle(req: Request<Incoming>, shared: &Shared, peer: IpAddr) -> Response<Body> {
+async fn handle(
+    req: Request<Incoming>,
+    shared: &Arc<Shared>,
+    peer: IpAddr,
+    stop: watch::Receiver<bool>,
+) -> Response<Body> {
     use std::sync::atomic::Ordering::Relaxed;
     let origin = req
         .headers()
@@ -95,10 +105,15 @@ async fn handle(req: Request<Incoming>, shared: &Shared, peer: IpAddr) -> Respon
     if req.method() == Method::OPTIONS {
         return preflight(req.headers(), origin.as_deref(), shared);
     }
+    let cookie = (req.method() == Method::GET && path.starts_with("/api/"))
+        .then(|| crate::console::cookie_token(req.headers()))
+        .flatten()
+        .map(|t| format!("Bearer {t}"));
     let authorization = req
         .headers()
         .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok());
+        .and_then(|v| v.to_str().ok())
+        .or(cookie.as_deref());
     // Held until the answer is ready: the request counts as under way for its source.
     let admitted = if path == "/healthz" {
         Ok(None)
@@ -125,7 +140,8 @@ async fn handle(req: Request<Incoming>, shared: &Shared, peer: IpAddr) -> Respon
         }
         (
             _,
-            "/v1/metrics" | "/api/state" | "/api/alerts" | "/api/sla/report" | "/api/test/faults",
+            "/v1/metrics" | "/api/state" | "/api/alerts" | "/api/sla/report" | "/api/test/faults"
+            | "/api/history" | "/api/sla/burn" | "/api/events",
         ) if !shared.authorized(authorization) => {
             if path == "/v1/metrics" {
                 shared.stats.requests.fetch_add(1, Relaxed);
@@ -177,6 +193,34 @@ async fn handle(req: Request<Incoming>, shared: &Shared, peer: IpAddr) -> Respon
         (&Method::POST, "/api/test/faults") if shared.faults.enabled => {
             faults(req.uri().query().unwrap_or(""), shared)
         }
+        (&Method::GET, "/" | "/index.html") => {
+            crate::console::serve_asset("console.html", false).unwrap_or_else(not_found)
+        }
+        (&Method::GET, p) if p.starts_with("/assets/") => {
+            crate::console::serve_asset(&p["/assets/".len()..], true).unwrap_or_else(not_found)
+        }
+        (&Method::GET, "/api/history") => console_json(crate::console::history(
+            req.uri().query().unwrap_or(""),
+            shared,
+        )),
+        (&Method::GET, "/api/sla/burn") => console_json(crate::console::burn(
+            req.uri().query().unwrap_or(""),
+            shared,
+        )),
+        (&Method::GET, "/api/events") if crate::console::stream_room(shared) => {
+            crate::console::events(shared, stop)
+        }
+        (&Method::GET, "/api/events") => status(
+            StatusCode::SERVICE_UNAVAILABLE,
+            Format::Json,
+            code::UNAVAILABLE,
+            format!(
+                "{} event streams are open, the most this watch serves",
+                crate::console::MAX_STREAMS
+            ),
+        ),
+        (&Method::POST, "/api/login") => login(req, shared).await,
+        (&Method::GET, "/status" | "/status.json") => status_page(&path, shared),
         _ => status(
             StatusCode::NOT_FOUND,
             Format::Json,
@@ -190,6 +234,120 @@ async fn handle(req: Request<Incoming>, shared: &Shared, peer: IpAddr) -> Respon
         allow_origin(response.headers_mut(), &o);
     }
     response
+}
+
+fn not_found() -> Response<Body> {
+    status(
+        StatusCode::NOT_FOUND,
+        Format::Json,
+        code::NOT_FOUND,
+        "no such file".to_owned(),
+    )
+}
+
+/// A console endpoint's answer: its JSON, or its error with the status it calls for.
+fn console_json(result: Result<serde_json::Value, crate::console::QueryError>) -> Response<Body> {
+    match result {
+        Ok(v) => json(&v),
+        Err(e) => {
+            let http = crate::console::error_status(&e);
+            let grpc = match http {
+                StatusCode::NOT_FOUND => code::NOT_FOUND,
+                StatusCode::BAD_REQUEST => code::INVALID_ARGUMENT,
+                _ => code::UNAVAILABLE,
+            };
+            status(http, Format::Json, grpc, e.to_string())
+        }
+    }
+}
+
+/// `POST /api/login` with `token=...` (a form): the right token gets the console's cookie.
+async fn login(req: Request<Incoming>, shared: &Shared) -> Response<Body> {
+    let body = match Limited::new(req.into_body(), 4096).collect().await {
+        Ok(b) => b.to_bytes(),
+        Err(_) => {
+            return status(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                Format::Json,
+                code::INVALID_ARGUMENT,
+                "the login form is larger than 4096 bytes".to_owned(),
+            );
+        }
+    };
+    let form = std::str::from_utf8(&body).unwrap_or("");
+    let token = match crate::console::Query::parse(form, &["token"]) {
+        Ok(q) => q.get("token").unwrap_or("").to_owned(),
+        Err(e) => {
+            return status(
+                StatusCode::BAD_REQUEST,
+                Format::Json,
+                code::INVALID_ARGUMENT,
+                e.to_string(),
+            );
+        }
+    };
+    if shared.token.is_none() {
+        return status(
+            StatusCode::NOT_FOUND,
+            Format::Json,
+            code::NOT_FOUND,
+            "this watch has no token (watch.auth_token_env): nothing to log in to".to_owned(),
+        );
+    }
+    if token.is_empty() || !shared.authorized(Some(&format!("Bearer {token}"))) {
+        let mut r = status(
+            StatusCode::UNAUTHORIZED,
+            Format::Json,
+            code::UNAUTHENTICATED,
+            "wrong token".to_owned(),
+        );
+        r.headers_mut()
+            .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        return r;
+    }
+    let mut r = Response::new(full(Bytes::new()));
+    *r.status_mut() = StatusCode::NO_CONTENT;
+    if let Some(cookie) = crate::console::set_cookie(&token) {
+        r.headers_mut().insert(header::SET_COOKIE, cookie);
+    }
+    r
+}
+
+/// `/status` (the page) and `/status.json`, when the rule file has `[status_page]`.
+fn status_page(path: &str, shared: &Shared) -> Response<Body> {
+    let Some(page) = &shared.rules.status_page else {
+        return status(
+            StatusCode::NOT_FOUND,
+            Format::Json,
+            code::NOT_FOUND,
+            "this watch has no status page: add [status_page] to the rule file".to_owned(),
+        );
+    };
+    if path == "/status" {
+        return crate::console::serve_asset("status.html", false).unwrap_or_else(not_found);
+    }
+    match shared.status_cache.get(shared, page) {
+        Ok(body) => {
+            let mut r = Response::new(full(Bytes::from(body.as_ref().clone())));
+            r.headers_mut().insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            );
+            r.headers_mut()
+                .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+            r.headers_mut().insert(
+                header::ACCESS_CONTROL_ALLOW_ORIGIN,
+                HeaderValue::from_static("*"),
+            );
+            r
+        }
+        Err(e) => status(
+            StatusCode::SERVICE_UNAVAILABLE,
+            Format::Json,
+            code::UNAVAILABLE,
+            format!("the status is unavailable: {e}"),
+        ),
+    }
 }
 
 fn allow_origin(headers: &mut HeaderMap, origin: &str) {
@@ -211,7 +369,7 @@ fn preflight(headers: &HeaderMap, origin: Option<&str>, shared: &Shared) -> Resp
             ),
         );
     };
-    let mut r = Response::new(Body::new(Bytes::new()));
+    let mut r = Response::new(full(Bytes::new()));
     *r.status_mut() = StatusCode::NO_CONTENT;
     let h = r.headers_mut();
     allow_origin(h, origin);
@@ -341,7 +499,7 @@ async fn export(req: Request<Incoming>, shared: &Shared) -> Response<Body> {
             Bytes::from(serde_json::to_vec(&response).unwrap_or_else(|_| b"{}".to_vec())),
         ),
     };
-    let mut r = Response::new(Body::new(bytes));
+    let mut r = Response::new(full(bytes));
     r.headers_mut()
         .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
     r
@@ -449,7 +607,7 @@ fn status(http: StatusCode, format: Format, code: i32, message: String) -> Respo
             Bytes::from(serde_json::to_vec(&s).unwrap_or_default()),
         ),
     };
-    let mut r = Response::new(Body::new(bytes));
+    let mut r = Response::new(full(bytes));
     *r.status_mut() = http;
     r.headers_mut()
         .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
@@ -457,7 +615,7 @@ fn status(http: StatusCode, format: Format, code: i32, message: String) -> Respo
 }
 
 fn text(code: StatusCode, content_type: &'static str, body: String) -> Response<Body> {
-    let mut r = Response::new(Body::new(Bytes::from(body)));
+    let mut r = Response::new(full(Bytes::from(body)));
     *r.status_mut() = code;
     r.headers_mut()
         .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));

@@ -53,6 +53,8 @@ pub(crate) struct Stats {
     pub(crate) refused: std::sync::atomic::AtomicU64,
     pub(crate) points_accepted: std::sync::atomic::AtomicU64,
     pub(crate) points_rejected: std::sync::atomic::AtomicU64,
+    /// The console's event streams open now.
+    pub(crate) streams: std::sync::atomic::AtomicUsize,
 }
 
 /// What the receivers and the judge loop share.
@@ -72,6 +74,14 @@ pub(crate) struct Shared {
     pub(crate) queue_capacity: usize,
     /// The test hook's faults.
     pub(crate) faults: Arc<crate::faults::Faults>,
+    /// The rules (the console's thresholds, the status page's components).
+    pub(crate) rules: Arc<crate::rulefile::RuleFile>,
+    /// SLA ledger slot length (ms).
+    pub(crate) slot_ms: i64,
+    /// Counts published snapshots: the console's event streams wake on it.
+    pub(crate) ticks: tokio::sync::watch::Sender<u64>,
+    /// The status page's answer, built once per tick.
+    pub(crate) status_cache: crate::console::StatusCache,
 }
 
 /// The outcome of one export request.

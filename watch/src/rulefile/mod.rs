@@ -28,5 +28,5 @@ pub use self::model::{
     DEFAULT_MAX_DELIVERY_AGE, DEFAULT_RESEND_INTERVAL, DEFAULT_STOP_GRACE, DatadogSettings,
     DeadmanRule, GenerateSettings, GrafanaSettings, MIN_SAMPLES_PER_WINDOW, OnNoData, OutcomeRule,
     PrometheusSettings, QuietHours, Route, RuleFile, SelfHeartbeat, Severity, SinkTarget, Sla,
-    WatchSettings, WebhookFormat,
+    StatusPage, WatchSettings, WebhookFormat,
 };

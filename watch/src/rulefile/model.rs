@@ -76,6 +76,8 @@ pub struct RuleFile {
     pub route: Vec<Route>,
     /// `[[action]]`: rollbacks and incidents when alerts fire.
     pub action: Vec<Action>,
+    /// `[status_page]`: the public status page at `/status` and `/status.json`, if set.
+    pub status_page: Option<StatusPage>,
 }
 
 /// `[watch]`: the watch process. Every key is optional.
@@ -115,6 +117,10 @@ pub struct WatchSettings {
     /// once: leave room for twice the fleet (docs/watch.md, "How big a fleet one watch holds").
     #[serde(deserialize_with = "de_positive_u64")]
     pub max_series: u64,
+    /// How long the console's history is kept (each rule's closed windows, the drill-down's
+    /// top values per window, each emitter's beats, deploys). Default 7 days.
+    #[serde(deserialize_with = "de_duration")]
+    pub history: Duration,
 }
 
 impl Default for WatchSettings {
@@ -131,6 +137,7 @@ impl Default for WatchSettings {
             rate_limit_burst: 200,
             max_actions_per_hour: 6,
             max_series: 500_000,
+            history: Duration::from_secs(7 * 86_400),
         }
     }
 }
@@ -309,6 +316,24 @@ impl FromStr for QuietHours {
             end_minute,
         })
     }
+}
+
+/// `[status_page]`: a public status page driven by the heartbeats (no authentication; it never
+/// shows a tenant, an attribute value or an alert's text).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct StatusPage {
+    /// The page's title (default `Status`).
+    #[serde(default = "status_title")]
+    pub title: String,
+    /// The SLAs shown, one component each, in this order (default: every SLA).
+    #[serde(default)]
+    pub components: Vec<String>,
+}
+
+fn status_title() -> String {
+    "Status".to_owned()
 }
 
 /// `[self_heartbeat]`: the watch beats for itself, through its own chain, with the `heartbeat`

@@ -13,7 +13,7 @@ use super::duration::DisplayDuration;
 use super::error::{Location, RuleFileError};
 use super::model::{
     Action, AlertSink, DeadmanRule, GenerateSettings, OutcomeRule, Route, RuleFile, SelfHeartbeat,
-    Sla, WatchSettings,
+    Sla, StatusPage, WatchSettings,
 };
 
 impl RuleFile {
@@ -69,6 +69,8 @@ struct RawRuleFile {
     route: Vec<Spanned<Route>>,
     #[serde(default)]
     action: Vec<Spanned<Action>>,
+    #[serde(default)]
+    status_page: Option<Spanned<StatusPage>>,
 }
 
 fn parse(text: &str, path: Option<&Path>) -> Result<RuleFile, RuleFileError> {
@@ -163,6 +165,31 @@ fn parse(text: &str, path: Option<&Path>) -> Result<RuleFile, RuleFileError> {
             }
         }
     }
+    if let Some(page) = &raw.status_page {
+        for component in &page.get_ref().components {
+            if !raw.sla.iter().any(|s| &s.get_ref().name == component) {
+                return Err(RuleFileError::Invalid {
+                    location: locate(page.span().start),
+                    message: format!(
+                        "status_page: component {component:?} is not the name of an [[sla]] (SLAs: {})",
+                        raw.sla
+                            .iter()
+                            .map(|s| s.get_ref().name.clone())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                    line: String::new(),
+                });
+            }
+        }
+    }
+    if raw.watch.history.is_zero() {
+        return Err(RuleFileError::Invalid {
+            location: locate(0),
+            message: "watch.history must be longer than 0s (default 7d)".to_owned(),
+            line: String::new(),
+        });
+    }
     for route in &raw.route {
         let r = route.get_ref();
         if r.sinks.is_empty() {
@@ -230,6 +257,7 @@ fn parse(text: &str, path: Option<&Path>) -> Result<RuleFile, RuleFileError> {
         self_heartbeat: raw.self_heartbeat,
         route: raw.route.into_iter().map(Spanned::into_inner).collect(),
         action: raw.action.into_iter().map(Spanned::into_inner).collect(),
+        status_page: raw.status_page.map(Spanned::into_inner),
     })
 }
 
