@@ -5,8 +5,10 @@
 #   ./scripts/test-wasm.sh --no-install  the same, trusting what is installed
 #
 # Installs (each skipped when already done): Debian chromium + chromium-driver, the
-# wasm32-unknown-unknown target, wasm-bindgen-cli at the exact version in Cargo.lock (into .tools/,
-# without --locked), and the npm packages of wasm/npm from its package-lock.json (`npm ci`).
+# wasm32-unknown-unknown target, the pinned nightly of wasm/build-toolchain with rust-src (the
+# package build only: std rebuilt without its panic formatting, see wasm/build.sh),
+# wasm-bindgen-cli at the exact version in Cargo.lock (into .tools/, without --locked), and the
+# npm packages of wasm/npm from its package-lock.json (`npm ci`).
 # Then: the package build (wasm/build.sh), the crate's native tests, wasm-bindgen-test under node
 # and under headless Chromium, the JavaScript unit tests, the types under `tsc --strict`, the
 # Playwright end-to-end test, the packed package bundled by esbuild, Vite and webpack and loaded
@@ -60,6 +62,21 @@ ensure_target() {
   fi
 }
 
+BUILD_TOOLCHAIN="$(cat "$ROOT/wasm/build-toolchain")"
+
+has_build_toolchain() {
+  rustup run "$BUILD_TOOLCHAIN" rustc --version >/dev/null 2>&1 &&
+    rustup component list --toolchain "$BUILD_TOOLCHAIN" --installed 2>/dev/null | grep -q '^rust-src'
+}
+
+ensure_build_toolchain() {
+  if has_build_toolchain; then
+    echo "rustup: $BUILD_TOOLCHAIN with rust-src present"
+  else
+    rustup toolchain install "$BUILD_TOOLCHAIN" --profile minimal --component rust-src
+  fi
+}
+
 wasm_bindgen_version() {
   awk '$0 == "name = \"wasm-bindgen\"" { getline; gsub(/version = |"/, ""); print; exit }' Cargo.lock
 }
@@ -92,6 +109,7 @@ ensure_npm() {
 if ((INSTALL)); then
   step "install: chromium and chromedriver" ensure_apt chromium chromium-driver
   step "install: wasm32 target" ensure_target
+  step "install: $BUILD_TOOLCHAIN with rust-src (the package build)" ensure_build_toolchain
   step "install: wasm-bindgen-cli $(wasm_bindgen_version)" ensure_wasm_bindgen_cli
   step "install: npm packages (npm ci)" ensure_npm
 fi
@@ -99,6 +117,7 @@ fi
 export PATH="$TOOLS/bin:$PATH"
 command -v wasm-bindgen >/dev/null || { echo "wasm-bindgen-cli missing: run without --no-install" >&2; exit 1; }
 [[ -x "$NPM_DIR/node_modules/.bin/wasm-opt" ]] || { echo "wasm/npm/node_modules missing: run without --no-install" >&2; exit 1; }
+has_build_toolchain || { echo "$BUILD_TOOLCHAIN with rust-src missing: run without --no-install" >&2; exit 1; }
 export CHROMEDRIVER="${CHROMEDRIVER:-$(command -v chromedriver || true)}"
 
 step "build the npm package (wasm/build.sh)" "$ROOT/wasm/build.sh"

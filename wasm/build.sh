@@ -3,18 +3,36 @@
 # ES-module glue (--target web: works from a plain <script type="module"> and from bundlers),
 # wasm-opt -Oz (the npm `binaryen` package), and the JavaScript wrapper with its types.
 #
-# Needs: the wasm32-unknown-unknown target, wasm-bindgen-cli at the Cargo.lock version on PATH
-# (scripts/test-wasm.sh installs both into .tools/), and `npm ci` run in wasm/npm.
+# The module is built with the nightly named in wasm/build-toolchain, rebuilding std with
+# `-Cpanic=immediate-abort`: a panic traps at once, as with the profile's `panic = "abort"`, but
+# std's panic handler, which formats the message, and the core::fmt machinery it pulls in are
+# gone (about 2.4 KB of the gzipped package; docs/browser.md, "Size"). The stable route, a
+# `#![no_std]` crate with a trapping panic handler, needs a `no_std` heartbeat-core first. The
+# rest of the workspace, and every test of this crate, stays on stable.
+#
+# Needs: that toolchain with rust-src, wasm-bindgen-cli at the Cargo.lock version on PATH
+# (scripts/test-wasm.sh installs both, wasm-bindgen-cli into .tools/), and `npm ci` run in
+# wasm/npm.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 NPM="$ROOT/wasm/npm"
 DIST="$NPM/dist"
 TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target}"
-WASM="$TARGET_DIR/wasm32-unknown-unknown/wasm-size/heartbeat_wasm.wasm"
+TOOLCHAIN="$(cat "$ROOT/wasm/build-toolchain")"
+# Its own target directory: the stable builds of the workspace keep theirs.
+STD_TARGET_DIR="$TARGET_DIR/heartbeat-web-std"
+WASM="$STD_TARGET_DIR/wasm32-unknown-unknown/wasm-size/heartbeat_wasm.wasm"
 
 cd "$ROOT"
-cargo build -p heartbeat-wasm --target wasm32-unknown-unknown --profile wasm-size
+if ! rustup run "$TOOLCHAIN" rustc --version >/dev/null 2>&1; then
+  echo "wasm/build.sh: the toolchain $TOOLCHAIN (wasm/build-toolchain) is missing: run" >&2
+  echo "  rustup toolchain install $TOOLCHAIN --profile minimal --component rust-src" >&2
+  exit 1
+fi
+RUSTFLAGS="-Zunstable-options -Cpanic=immediate-abort -Zlocation-detail=none -Zfmt-debug=none" \
+  cargo "+$TOOLCHAIN" build -p heartbeat-wasm --target wasm32-unknown-unknown --profile wasm-size \
+  -Zbuild-std=std,panic_abort --target-dir "$STD_TARGET_DIR"
 BUILD="$TARGET_DIR/heartbeat-web"
 rm -rf "$BUILD" "$DIST"
 mkdir -p "$BUILD" "$DIST"
