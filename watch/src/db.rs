@@ -923,4 +923,56 @@ mod tests {
         assert!(db.load(0, 0).unwrap().open_alerts.is_empty());
         assert_eq!(db.alerts(0, 10_000).unwrap().len(), 1);
     }
+
+    #[test]
+    fn history_is_kept_for_its_retention_and_then_pruned() {
+        use crate::state::{DeployRow, HistoryRow};
+        const DAY: i64 = 86_400_000;
+        let mut db = Db::in_memory().unwrap();
+        db.set_history_keep(std::time::Duration::from_secs(86_400));
+        let row = |start_ms: i64, key: &str| HistoryRow {
+            rule: "send".into(),
+            key: key.into(),
+            value: if key.is_empty() {
+                String::new()
+            } else {
+                "acme".into()
+            },
+            start_ms,
+            successes: 9.0,
+            failures: 1.0,
+            band: key.is_empty().then_some((10.0, 6.0, 14.0)),
+        };
+        let report = TickReport {
+            history: vec![row(0, ""), row(0, "heartbeat.tenant")],
+            deploys: vec![DeployRow {
+                service: "svc".into(),
+                at_ms: 0,
+                version: "2.0".into(),
+                previous: Some("1.0".into()),
+            }],
+            ..TickReport::default()
+        };
+        db.apply(&report, &names(), 0).unwrap();
+        assert_eq!(
+            db.history("send", "", 0, DAY).unwrap(),
+            vec![(String::new(), 0, 9.0, 1.0, Some((10.0, 6.0, 14.0)))]
+        );
+        assert_eq!(
+            db.history("send", "heartbeat.tenant", 0, DAY)
+                .unwrap()
+                .len(),
+            1
+        );
+        assert_eq!(db.deploys(0, DAY).unwrap().len(), 1);
+        // Two days later, with a new window: the old rows are gone, the new one stays.
+        let later = TickReport {
+            history: vec![row(2 * DAY, "")],
+            ..TickReport::default()
+        };
+        db.apply(&later, &names(), 2 * DAY).unwrap();
+        assert_eq!(db.count("history").unwrap(), 1);
+        assert!(db.deploys(0, 3 * DAY).unwrap().is_empty());
+        assert_eq!(db.history("send", "", 0, 3 * DAY).unwrap()[0].1, 2 * DAY);
+    }
 }

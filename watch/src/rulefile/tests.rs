@@ -649,3 +649,27 @@ fn from_path_puts_the_path_in_the_location() {
         .to_string();
     assert!(error.starts_with("cannot read rule file "), "{error}");
 }
+
+#[test]
+fn the_status_page_names_slas_and_the_history_is_kept_a_week_by_default() {
+    let sla = "[[outcome]]\nname = \"send\"\noutcome = \"message.send\"\nwindow = \"1m\"\nmin_success_ratio = 0.9\n\n[[sla]]\nname = \"messaging\"\nsignals = [\"send\"]\nobjective = 0.999\n";
+    let rules: RuleFile = format!("{sla}\n[status_page]\ncomponents = [\"messaging\"]\n")
+        .parse()
+        .unwrap();
+    let page = rules.status_page.unwrap();
+    assert_eq!(page.title, "Status");
+    assert_eq!(page.components, ["messaging"]);
+    assert_eq!(rules.watch.history, Duration::from_secs(7 * 86_400));
+    assert!("".parse::<RuleFile>().unwrap().status_page.is_none());
+    let error = parse_err(&format!(
+        "{sla}\n[status_page]\ncomponents = [\"billing\"]\n"
+    ));
+    assert!(
+        error.contains("component \"billing\" is not the name of an [[sla]] (SLAs: messaging)"),
+        "{error}"
+    );
+    let error = parse_err("[status_page]\ntitel = \"x\"\n");
+    assert!(error.contains("titel"), "{error}");
+    let error = parse_err("[watch]\nhistory = \"0s\"\n");
+    assert!(error.contains("history"), "{error}");
+}
