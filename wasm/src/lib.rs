@@ -20,7 +20,9 @@
 //!   into batches and commits a batch's counts only when [`Sdk::ack`] says the collector
 //!   accepted it, so nothing is lost while the browser is offline, and the buffer is bounded
 //!   by the number of series;
-//! - the core's [`heartbeat_core::encode_json`] writes the OTLP/JSON body.
+//! - the core's [`heartbeat_core::encode_json`] writes the OTLP/JSON body, and this crate adds
+//!   the `heartbeat.emitter.status` gauge to it (each page heartbeat's state: beating, failing
+//!   with a reason, stopped), as the native dead-man emitter exports it.
 //!
 //! ```
 //! use heartbeat_wasm::Sdk;

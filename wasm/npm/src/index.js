@@ -173,7 +173,7 @@ export async function init(options) {
     const c = parse(options);
     // A CSP block shows as a bare "Failed to fetch" or CompileError: the page's violation
     // event names the directive.
-    const [seen, off] = spy((e) => e.effectiveDirective !== 'connect-src' || /\.wasm/.test(e.blockedURI));
+    const [seen, off] = spy((e) => /wasm|eval/.test(e.blockedURI)); // the .wasm's URL, or "wasm-eval"
     try {
       loading ||= initWasm(c.wasm === undefined ? undefined : { module_or_path: c.wasm });
       await loading;

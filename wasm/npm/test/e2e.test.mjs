@@ -399,6 +399,22 @@ test("a CSP that blocks compiling WebAssembly is named: script-src 'wasm-unsafe-
   await ctx.close();
 });
 
+test('a CSP whose connect-src leaves out the origin of the .wasm is named; init resolves, disabled', async () => {
+  const ctx = await browser.newContext();
+  const page = await ctx.newPage();
+  await page.goto(cspPage('wasm-elsewhere', "default-src 'self'; script-src 'self' 'unsafe-inline' 'wasm-unsafe-eval'; connect-src 'self'"));
+  await page.waitForFunction(() => window.ready === true);
+  const r = await page.evaluate(async (endpoint) => {
+    const seen = [];
+    const hb = await window.heartbeat.init({ endpoint, serviceName: 'e2e-csp', wasm: `${endpoint}/heartbeat_wasm_bg.wasm`, onError: (e) => seen.push(e.message) });
+    return { enabled: hb.enabled, code: hb.error?.code, seen };
+  }, env.rx.url);
+  assert.equal(r.enabled, false);
+  assert.equal(r.code, 'load_failed');
+  assert.match(r.seen[0], /Content-Security-Policy blocks it: allow it in connect-src$/);
+  await ctx.close();
+});
+
 test('a CSP whose connect-src leaves out the collector is named in the export error', async () => {
   const ctx = await browser.newContext();
   const page = await ctx.newPage();
