@@ -37,6 +37,9 @@
 //! | `tls` | yes | `https://` for OTLP and pings: rustls (ring), certificates verified against the system's roots or your CA |
 //! | `export` | (by the above) | the [`Heartbeat`] pipeline on tokio: the core collector and encoders, this crate's transports; `opentelemetry_sdk` for what is registered on its meter and for attaching to an application's `SdkMeterProvider` |
 //! | `metrics` | no | a `metrics::Recorder` bridge (`MetricsRecorder`) for `counter!`/`gauge!`/`histogram!` |
+//! | `tower` | no | [`layer::HeartbeatLayer`]: one outcome per request of any tower stack (HTTP status or gRPC status; tonic) |
+//! | `axum` | no | with `tower`: axum's `MatchedPath` (the route template) names each request's outcome |
+//! | `macros` | no | [`macro@outcome`] on functions returning `Result`, `#[derive(OutcomeReason)]`, [`set_global`] (builds for `wasm32` too, with [`set_global_registry`]) |
 //! | `testing` | no | `ManualClock` and other test doubles |
 //!
 //! With default features off, only the runtime-free core ([`Registry`], [`Outcome`], [`Clock`])
