@@ -489,3 +489,46 @@ async fn without_a_status_page_section_there_is_no_status_page() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn the_first_count_example_shows_a_count_at_once() {
+    bounded(async {
+        // The README's "first count in two minutes" rule file, as shipped.
+        let rules = include_str!("../examples/first-count.toml");
+        let (watch, clock) = start(rules, T0 + 3_000, None).await;
+        // The emitter's first export (its counts from before the watch started) is the base;
+        // the second one's increase is the first count.
+        for (at, sends, beats) in [(T0 + 3_200, 7, 2), (T0 + 3_700, 12, 3)] {
+            let p = Payload::new("my-service", "i-1", Some("1.0"))
+                .sum(
+                    "heartbeat.outcomes",
+                    &[
+                        ("heartbeat.outcome", "message.send"),
+                        ("heartbeat.result", "success"),
+                    ],
+                    T0,
+                    at,
+                    sends,
+                )
+                .sum(
+                    "heartbeat.beats",
+                    &[("heartbeat.emitter", "api")],
+                    T0,
+                    at,
+                    beats,
+                );
+            clock.set_ms(at);
+            assert_eq!(post(&watch, p.protobuf()).await, 200);
+        }
+        clock.set_ms(T0 + 4_000);
+        watch.tick().await;
+        let (_, state) = get(&watch, "/api/state").await;
+        let send = &state["outcomes"][0];
+        assert_eq!(send["rule"], "message-send");
+        assert_eq!(send["partial"]["successes"], 5.0, "{send}");
+        let (code, status) = get(&watch, "/status.json").await;
+        assert_eq!(code, 200);
+        assert_eq!(status["page"]["name"], "My service");
+    })
+    .await;
+}

@@ -130,6 +130,8 @@ pub(crate) struct DeadmanState {
     /// Beats per emitter in the aligned window in progress, for the console's timeline.
     bucket_start_ms: i64,
     bucket: Vec<(Box<str>, f64)>,
+    /// The window in progress began before the watch started: not a whole count, not written.
+    bucket_partial: bool,
 }
 
 /// Emitters per dead-man rule kept in the console's timeline.
@@ -160,6 +162,7 @@ impl DeadmanState {
             firing: None,
             bucket_start_ms: now_ms.div_euclid(window_ms) * window_ms,
             bucket: Vec::new(),
+            bucket_partial: now_ms.rem_euclid(window_ms) != 0,
         }
     }
 
@@ -167,7 +170,12 @@ impl DeadmanState {
     /// went silent), so the timeline shows the silence.
     fn close_buckets(&mut self, now_ms: i64, report: &mut TickReport) {
         while now_ms >= self.bucket_start_ms + self.window_ms {
+            let skip = std::mem::take(&mut self.bucket_partial);
             for (emitter, beats) in &mut self.bucket {
+                if skip {
+                    *beats = 0.0;
+                    continue;
+                }
                 report.history.push(HistoryRow {
                     rule: self.rule.name.clone(),
                     key: heartbeat::semconv::ATTR_EMITTER.to_owned(),

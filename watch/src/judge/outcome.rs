@@ -289,7 +289,10 @@ impl OutcomeState {
             }
             self.last_start_ms = Some(self.win_start);
             self.last_partial = self.partial;
-            self.history_rows(band, report);
+            if !self.partial {
+                // A partial window's count is not a rate: the charts start at the first whole one.
+                self.history_rows(band, report);
+            }
             self.partial = false;
             self.reset_window();
             self.win_start += self.window_ms;
