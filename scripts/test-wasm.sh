@@ -64,14 +64,14 @@ ensure_target() {
 
 BUILD_TOOLCHAIN="$(cat "$ROOT/wasm/build-toolchain")"
 
+# The pinned nightly by name, or the machine's `nightly` when it is the same build.
 has_build_toolchain() {
-  rustup run "$BUILD_TOOLCHAIN" rustc --version >/dev/null 2>&1 &&
-    rustup component list --toolchain "$BUILD_TOOLCHAIN" --installed 2>/dev/null | grep -q '^rust-src'
+  "$ROOT/wasm/toolchain.sh" >/dev/null
 }
 
 ensure_build_toolchain() {
   if has_build_toolchain; then
-    echo "rustup: $BUILD_TOOLCHAIN with rust-src present"
+    echo "rustup: $BUILD_TOOLCHAIN with rust-src present (as $("$ROOT/wasm/toolchain.sh"))"
   else
     rustup toolchain install "$BUILD_TOOLCHAIN" --profile minimal --component rust-src
   fi

@@ -19,17 +19,17 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 NPM="$ROOT/wasm/npm"
 DIST="$NPM/dist"
 TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target}"
-TOOLCHAIN="$(cat "$ROOT/wasm/build-toolchain")"
+# The pinned nightly, by name or as the machine's `nightly` of the same build (wasm/toolchain.sh).
+TOOLCHAIN="$("$ROOT/wasm/toolchain.sh")" || {
+  echo "wasm/build.sh: the toolchain $(cat "$ROOT/wasm/build-toolchain") (wasm/build-toolchain) with rust-src is missing: run" >&2
+  echo "  rustup toolchain install $(cat "$ROOT/wasm/build-toolchain") --profile minimal --component rust-src" >&2
+  exit 1
+}
 # Its own target directory: the stable builds of the workspace keep theirs.
 STD_TARGET_DIR="$TARGET_DIR/heartbeat-web-std"
 WASM="$STD_TARGET_DIR/wasm32-unknown-unknown/wasm-size/heartbeat_wasm.wasm"
 
 cd "$ROOT"
-if ! rustup run "$TOOLCHAIN" rustc --version >/dev/null 2>&1; then
-  echo "wasm/build.sh: the toolchain $TOOLCHAIN (wasm/build-toolchain) is missing: run" >&2
-  echo "  rustup toolchain install $TOOLCHAIN --profile minimal --component rust-src" >&2
-  exit 1
-fi
 RUSTFLAGS="-Zunstable-options -Cpanic=immediate-abort -Zlocation-detail=none -Zfmt-debug=none" \
   cargo "+$TOOLCHAIN" build -p heartbeat-wasm --target wasm32-unknown-unknown --profile wasm-size \
   -Zbuild-std=std,panic_abort --target-dir "$STD_TARGET_DIR"
