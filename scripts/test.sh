@@ -228,6 +228,13 @@ if ((INSTALL)); then
 else
   step "wasm plugin (build, node + Chromium tests, e2e, size)" ./scripts/test-wasm.sh --no-install
 fi
+# The watch's web console and status page in Chromium against the demo (Playwright, axe), and the
+# 500-rule, 1,000-tenant page measured (installs its npm packages itself).
+if ((INSTALL)); then
+  step "console and status page (Chromium)" ./scripts/test-console.sh
+else
+  step "console and status page (Chromium)" ./scripts/test-console.sh --no-install
+fi
 # The conformance suite (conformance/SPEC.md) against the SDK in process and as a binary and the
 # WASM build under node and in Chromium: a MUST failure fails the run. The reference emitters
 # (OpenTelemetry Python and JS) run beside them and are reported only.
