@@ -19,14 +19,14 @@ const hb = await init({
     stats.errors++;
     console.warn('heartbeat:', e.code, e.message);
   },
-}).catch((e) => {
-  $('stats').textContent = `heartbeat disabled: ${e.message}`;
-  return undefined;
 });
+// init() never rejects: a bad option or a blocked module gives a disabled client (its calls do
+// nothing) with the reason, also reported to onError.
+if (!hb.enabled) $('stats').textContent = `heartbeat disabled: ${hb.error?.message}`;
 
-const send = hb?.outcome('message.send', { attributes: { surface: 'web_messenger' }, reasons: ['timeout', 'rejected'] });
-const acme = send?.tenant(TENANT);
-beat = hb?.heartbeat('web-messenger', { cadenceMs: 1000, usable: () => $('online').checked });
+const send = hb.outcome('message.send', { attributes: { surface: 'web_messenger' }, reasons: ['timeout', 'rejected'] });
+const acme = send.tenant(TENANT);
+beat = hb.heartbeat('web-messenger', { cadenceMs: 1000, usable: () => $('online').checked });
 
 /** A pretend backend: slow now and then, refusing now and then, down when "disconnected". */
 function deliver(text) {
