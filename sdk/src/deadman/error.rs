@@ -1,11 +1,13 @@
 //! Errors of the dead-man emitter, one enum per operation.
 
-use crate::export::error::ExportError;
+use crate::export::error::{ExportError, debug_as_display};
 use heartbeat_core::validate::Shown;
 use std::time::Duration;
 
+debug_as_display!(DeadmanError, InvalidPingUrl, InvalidCertificate, StopError);
+
 /// Why [`DeadmanBuilder::start`](crate::DeadmanBuilder::start) refused to start an emitter.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum DeadmanError {
     /// The emitter name does not follow the instrument-name syntax.
@@ -44,7 +46,7 @@ pub enum DeadmanError {
 
 /// A ping URL that cannot be used. The URL is shown without its path, query or credentials,
 /// which is where channels keep their tokens.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Clone, PartialEq, Eq, thiserror::Error)]
 #[error("invalid ping URL {url:?}: {problem}")]
 #[non_exhaustive]
 pub struct InvalidPingUrl {
@@ -56,7 +58,7 @@ pub struct InvalidPingUrl {
 
 /// A CA certificate for [`PingConfig::with_ca_certificate_pem`](crate::PingConfig::with_ca_certificate_pem)
 /// that cannot be used.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Clone, PartialEq, Eq, thiserror::Error)]
 #[error("invalid CA certificate for pings: {problem}")]
 #[non_exhaustive]
 pub struct InvalidCertificate {
@@ -66,7 +68,7 @@ pub struct InvalidCertificate {
 
 /// Why [`Deadman::stop`](crate::Deadman::stop) could not confirm the "stopped on purpose"
 /// signal. The emitter is stopped either way.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum StopError {
     /// The stop ping was not delivered (after its retries).

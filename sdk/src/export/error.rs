@@ -3,8 +3,23 @@
 use heartbeat_core::tenant_hash::TenantHashError;
 use std::time::Duration;
 
+/// `Debug` reads like `Display` for these types: it is what `fn main() -> Result<(), E>` and
+/// `unwrap()` print, and the sentence is the useful form (it names the bad value and the fix).
+macro_rules! debug_as_display {
+    ($($t:ty),* $(,)?) => {$(
+        impl std::fmt::Debug for $t {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                std::fmt::Display::fmt(self, f)
+            }
+        }
+    )*};
+}
+pub(crate) use debug_as_display;
+
+debug_as_display!(BuildError, InstallError, ExportError);
+
 /// Why [`HeartbeatBuilder::build`](crate::HeartbeatBuilder::build) refused the configuration.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum BuildError {
     /// An environment variable has a value that cannot be used.
@@ -75,7 +90,7 @@ fn salt_origin(var: Option<&str>) -> String {
 }
 
 /// Why [`HeartbeatBuilder::install`](crate::HeartbeatBuilder::install) failed.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum InstallError {
     /// The configuration was refused.
@@ -89,7 +104,7 @@ pub enum InstallError {
 }
 
 /// Why a flush or a shutdown did not complete.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum ExportError {
     /// The exporter reported a failure (after its retries).

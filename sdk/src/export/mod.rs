@@ -66,6 +66,26 @@ enum Command {
 /// driver (which enforces the deadline) reports the outcome rather than the caller guessing.
 const REPLY_GRACE: Duration = Duration::from_millis(100);
 
+/// How long a flush or shutdown waits for a driver that has not run yet (spawned a moment ago)
+/// before it says the driver is not running, instead of waiting out the export timeout.
+const DRIVER_START_GRACE: Duration = Duration::from_millis(100);
+
+/// Whether the driver runs, or starts within [`DRIVER_START_GRACE`] (a task spawned just
+/// before is given the chance to be polled).
+async fn driver_runs(started: &std::sync::atomic::AtomicBool) -> bool {
+    let until = tokio::time::Instant::now() + DRIVER_START_GRACE;
+    loop {
+        if started.load(Relaxed) {
+            return true;
+        }
+        if tokio::time::Instant::now() >= until {
+            return false;
+        }
+        tokio::task::yield_now().await;
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+}
+
 enum Mode {
     /// Outcomes are no-ops and nothing is exported.
     Disabled,
@@ -271,6 +291,9 @@ impl Heartbeat {
                 driver_started,
                 ..
             } => {
+                if !driver_runs(driver_started).await {
+                    return Err(ExportError::DriverNotRunning);
+                }
                 let (tx, rx) = oneshot::channel();
                 if commands.send(make((tx, until))).is_err() {
                     return Err(ExportError::AlreadyShutdown);

@@ -46,7 +46,7 @@ pub const ROUTE_ATTRIBUTE: &str = "http.route";
 pub type TenantFn = for<'a> fn(&'a HeaderMap, &'a Extensions) -> Option<&'a str>;
 
 /// Why a layer could not be built.
-#[derive(Debug, thiserror::Error)]
+#[derive(thiserror::Error)]
 #[non_exhaustive]
 pub enum LayerError {
     /// A name, prefix or route does not make a valid outcome (the error names it), or the
@@ -62,6 +62,8 @@ pub enum LayerError {
         source: InvalidHeaderName,
     },
 }
+
+crate::export::error::debug_as_display!(LayerError);
 
 #[derive(Clone, Copy)]
 enum Tenant {
