@@ -244,6 +244,12 @@ async fn history_draws_windows_deploys_firing_and_the_split_by_tenant() {
                 .sum();
             assert_eq!(sum, succ[i], "window {i}");
         }
+        // One tenant's windows.
+        let (code, red) = get(&watch, "/api/history?rule=send&range=1m&tenant=tenant-red").await;
+        assert_eq!(code, 200, "{red}");
+        assert_eq!(red["tenant"], "tenant-red");
+        assert_eq!(red["successes"][1], 30.0, "{red}");
+        assert_eq!(red["failures"][4], 30.0, "{red}");
         // The dead-man rule: each emitter's beats per window.
         let (code, d) = get(&watch, "/api/history?rule=api&range=1m").await;
         assert_eq!(code, 200, "{d}");
@@ -267,6 +273,8 @@ async fn bad_parameters_are_answered_with_a_400_that_names_them() {
             ("/api/history?range=1h", 400, "rule"),
             ("/api/history?rule=send&rnage=1h", 400, "rnage"),
             ("/api/history?rule=%zz", 400, "%zz"),
+            ("/api/history?rule=send&tenant=", 400, "tenant"),
+            ("/api/history?rule=send&tenant=a%0Ab", 400, r"a\nb"),
             ("/api/sla/burn?sla=messaging&month=2026-13", 400, "2026-13"),
             ("/api/sla/burn?sla=billing", 404, "billing"),
         ] {

@@ -46,9 +46,21 @@ fn range(q: &Query, shared: &Shared) -> Result<i64, QueryError> {
     Ok(ms(d))
 }
 
-/// `rule` (required), `range`, `by` (`tenant` or an attribute key such as `surface`).
+/// `rule` (required), `range`, `by` (`tenant` or an attribute key such as `surface`), `tenant`
+/// (one tenant's windows instead of the rule's totals).
 pub(crate) fn history(query: &str, shared: &Shared) -> Result<Value, QueryError> {
-    let q = Query::parse(query, &["rule", "range", "by"])?;
+    let q = Query::parse(query, &["rule", "range", "by", "tenant"])?;
+    let tenant = match q.get("tenant") {
+        None => None,
+        Some(t) if !t.is_empty() && t.len() <= 256 && !t.chars().any(char::is_control) => Some(t),
+        Some(t) => {
+            return Err(QueryError::Invalid {
+                name: "tenant".to_owned(),
+                value: t.chars().take(100).collect(),
+                why: "a tenant id is 1 to 256 bytes without control characters".to_owned(),
+            });
+        }
+    };
     let name = q.get("rule").ok_or(QueryError::Missing("rule"))?;
     let rules = &shared.rules;
     let range_ms = range(&q, shared)?;
@@ -93,7 +105,17 @@ pub(crate) fn history(query: &str, shared: &Shared) -> Result<Value, QueryError>
             vec![Value::Null; t.len()],
             vec![Value::Null; t.len()],
         );
-        for (_, start, s, f, band) in db.history(name, "", from, to).map_err(unavailable)? {
+        // One tenant's windows (where it was among the values kept), or the rule's totals.
+        let rows = match tenant {
+            Some(t) => db
+                .history(name, ATTR_TENANT, from, to)
+                .map_err(unavailable)?
+                .into_iter()
+                .filter(|r| r.0 == t)
+                .collect(),
+            None => db.history(name, "", from, to).map_err(unavailable)?,
+        };
+        for (_, start, s, f, band) in rows {
             let Some(i) = index(start).filter(|&i| i < t.len()) else {
                 continue;
             };
@@ -129,6 +151,7 @@ pub(crate) fn history(query: &str, shared: &Shared) -> Result<Value, QueryError>
         let mut out = json!({
             "rule": name,
             "kind": "outcome",
+            "tenant": tenant,
             "window_ms": window,
             "from_ms": from,
             "to_ms": to,
