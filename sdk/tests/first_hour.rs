@@ -53,3 +53,90 @@ fn errors_debug_like_their_display() {
         ExportError::DriverNotRunning.to_string()
     );
 }
+
+/// Every `tracing` event of target `heartbeat::export`, with its fields, as text.
+#[derive(Default)]
+struct Events(std::sync::Mutex<Vec<String>>);
+
+struct Fields<'a>(&'a mut String);
+
+impl tracing::field::Visit for Fields<'_> {
+    fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
+        use std::fmt::Write as _;
+        let _ = write!(self.0, "{}={value:?} ", field.name());
+    }
+}
+
+impl tracing::Subscriber for &'static Events {
+    fn enabled(&self, metadata: &tracing::Metadata<'_>) -> bool {
+        metadata.target().starts_with("heartbeat")
+    }
+    fn new_span(&self, _: &tracing::span::Attributes<'_>) -> tracing::span::Id {
+        tracing::span::Id::from_u64(1)
+    }
+    fn record(&self, _: &tracing::span::Id, _: &tracing::span::Record<'_>) {}
+    fn record_follows_from(&self, _: &tracing::span::Id, _: &tracing::span::Id) {}
+    fn event(&self, event: &tracing::Event<'_>) {
+        let mut line = format!(
+            "{} {} ",
+            event.metadata().level(),
+            event.metadata().target()
+        );
+        event.record(&mut Fields(&mut line));
+        self.0.lock().unwrap().push(line);
+    }
+    fn enter(&self, _: &tracing::span::Id) {}
+    fn exit(&self, _: &tracing::span::Id) {}
+}
+
+#[test]
+fn a_failed_export_names_the_url_and_the_cause_and_is_a_tracing_event() {
+    let events: &'static Events = Box::leak(Box::default());
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let err = tracing::subscriber::with_default(events, || {
+        // A runtime on this thread, so the driver's events reach this subscriber.
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let (hb, driver) = Heartbeat::builder()
+                .with_environment(Vec::<(String, String)>::new())
+                .with_service_name("first-hour")
+                .with_endpoint(format!("http://user:pw@{closed}"))
+                .with_retry(heartbeat::Retry::DISABLED)
+                .build()
+                .unwrap();
+            tokio::spawn(driver);
+            hb.flush().await.unwrap_err()
+        })
+    });
+    let url = format!("http://***@{closed}/v1/metrics");
+    let shown = err.to_string();
+    assert!(
+        shown.starts_with(&format!("OTLP export failed: {url}: ")),
+        "{shown}"
+    );
+    assert!(
+        shown.len() > format!("OTLP export failed: {url}: ").len(),
+        "a cause: {shown}"
+    );
+    assert!(!shown.contains("pw@"), "{shown}");
+    let events = events.0.lock().unwrap();
+    let failed: Vec<&String> = events
+        .iter()
+        .filter(|e| e.contains("OTLP export failed"))
+        .collect();
+    assert_eq!(failed.len(), 1, "{events:?}");
+    assert!(
+        failed[0].starts_with("WARN heartbeat::export "),
+        "{}",
+        failed[0]
+    );
+    assert!(failed[0].contains(&format!("url={url}")), "{}", failed[0]);
+    assert!(failed[0].contains("reason=\"connect\""), "{}", failed[0]);
+    assert!(!failed[0].contains("pw@"), "{}", failed[0]);
+}

@@ -501,6 +501,7 @@ impl HeartbeatBuilder {
         let plugins: Arc<Plugins> = Arc::default();
         let export_now = Arc::new(Notify::new());
         let driver_started = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let target = sender.target();
         let driver = Driver {
             future: Box::pin(drive(Loop {
                 last_body: 0,
@@ -513,6 +514,7 @@ impl HeartbeatBuilder {
                 retry: config.retry,
                 secrets: Secrets::new(&config.endpoint, &config.headers),
                 endpoint: config.endpoint.clone(),
+                target,
                 commands: rx,
                 export_now: Arc::clone(&export_now),
                 interval: config.export_interval,
@@ -574,6 +576,8 @@ struct Loop {
     /// Scrubbed from error messages.
     secrets: Secrets,
     endpoint: String,
+    /// Where requests go (the endpoint with its path), shown redacted in failures.
+    target: String,
     commands: mpsc::UnboundedReceiver<Command>,
     export_now: Arc<Notify>,
     interval: Duration,
@@ -625,11 +629,30 @@ impl Loop {
             }
             Ok(Err(rejected)) => {
                 self.health.failed(rejected.failure);
-                let message = self.secrets.scrub(&rejected.message, &self.endpoint);
+                // The URL (credentials and query hidden) and the cause: a doubled
+                // `/v1/metrics/v1/metrics` or a port where nothing listens shows at once.
+                let url = heartbeat_core::redact::url(&self.target);
+                let message = self
+                    .secrets
+                    .scrub(&format!("{url}: {}", rejected.message), &self.endpoint);
+                tracing::warn!(
+                    target: "heartbeat::export",
+                    url = %url,
+                    reason = rejected.failure.as_str(),
+                    error = %message,
+                    "OTLP export failed; the counts stay for the next export"
+                );
                 (Err(ExportError::Failed(message)), Err(rejected.failure))
             }
             Err(_) => {
                 self.health.failed(ExportFailure::Timeout);
+                tracing::warn!(
+                    target: "heartbeat::export",
+                    url = %heartbeat_core::redact::url(&self.target),
+                    reason = ExportFailure::Timeout.as_str(),
+                    deadline = ?self.deadline,
+                    "OTLP export did not finish in time; the counts stay for the next export"
+                );
                 (
                     Err(ExportError::Timeout(self.deadline)),
                     Err(ExportFailure::Timeout),

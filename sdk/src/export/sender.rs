@@ -89,6 +89,18 @@ impl Sender {
         }
     }
 
+    /// Where each attempt goes: the HTTP request's URL, or the endpoint and the gRPC method's
+    /// path. Not redacted (the caller redacts).
+    pub(crate) fn target(&self) -> String {
+        match self {
+            #[cfg(any(feature = "http-proto", feature = "http-json"))]
+            Self::Http(s) => s.url.to_string(),
+            #[cfg(feature = "grpc")]
+            Self::Grpc(s) => s.target(),
+            Self::None(never) => match *never {},
+        }
+    }
+
     /// One attempt. Messages carry no URL; the caller scrubs secrets.
     pub(crate) async fn send(&self, body: &Bytes) -> Result<Accepted, Rejected> {
         let _ = body;
@@ -151,7 +163,7 @@ mod http {
     /// OTLP/HTTP: a POST of the body to the metrics URL.
     pub(crate) struct Sender {
         client: HttpClient,
-        url: ::http::Uri,
+        pub(super) url: ::http::Uri,
         headers: HeaderMap,
         pub(super) encoding: Encoding,
         #[cfg_attr(not(feature = "gzip"), allow(dead_code))]
@@ -308,6 +320,12 @@ mod grpc {
     }
 
     impl Sender {
+        /// The endpoint and the `Export` method's path.
+        pub(super) fn target(&self) -> String {
+            let uri = self.endpoint.uri().to_string();
+            format!("{}{EXPORT}", uri.trim_end_matches('/'))
+        }
+
         pub(super) fn build(config: &Config) -> Result<Self, BuildError> {
             // Credentials in the endpoint become an `authorization` header, never the authority.
             let (url, basic) = transport::split_userinfo(&config.endpoint);
