@@ -112,7 +112,14 @@
     maxApplyMs: 0,
     snapshotBytes: 0,
     seen: {}, // `${alert id}|${status}` -> Date.now() when it was first shown
+    frozen: false, // set by screenshot scripts: state events are counted but not applied
     charts: () => charts.size,
+    /** A live chart's points and x range (seconds), or null. */
+    chartInfo: (kind, name) => {
+      const p = (kind === 'deadman' ? S.deadman : kind === 'sla' ? S.sla : S.outcomes).get(name);
+      const u = p && p.chart;
+      return u ? { points: u.data[0].length, xMin: u.scales.x.min, xMax: u.scales.x.max, history: p.data && p.data.t ? p.data.t.length : null, dataFrom: p.data && p.data.from_ms / 1000, refreshes: p.refreshes } : null;
+    },
     /** The labels of the series of a rule's (or an SLA's) live uPlot chart, or null. */
     seriesOf: (kind, name) => {
       const p = (kind === 'deadman' ? S.deadman : kind === 'sla' ? S.sla : S.outcomes).get(name);
@@ -226,6 +233,7 @@
       }
       probe.snapshotBytes = e.data.length;
       setConn('live');
+      if (probe.frozen) return;
       apply(snap);
       probe.lastEventMs = performance.now() - t0;
       probe.events++;
@@ -538,6 +546,7 @@
     }
     p.loading = true;
     p.stale = false;
+    p.refreshes = (p.refreshes || 0) + 1;
     try {
       const data = await api(p.url());
       p.data = data;
@@ -562,13 +571,17 @@
 
   function draw(p) {
     const { opts, data } = p.build(p.data, p.chartBox.clientWidth || 600);
+    // A fixed time range (the selected range, not the data's) through a range function reading
+    // p.xr: uPlot applies a static range array over any later setScale.
+    const x = opts.scales && opts.scales.x;
+    p.xr = x && x.fixed;
+    if (p.xr) {
+      delete x.fixed;
+      x.range = (u, min, max) => p.xr || [min, max];
+    }
     if (p.chart && p.chartShape === opts.series.map((s) => s.label).join('|')) {
       p.chart.__marks = opts.__marks;
-      const xr = opts.scales && opts.scales.x && opts.scales.x.range;
-      p.chart.batch(() => {
-        p.chart.setData(data, true);
-        if (Array.isArray(xr)) p.chart.setScale('x', { min: xr[0], max: xr[1] });
-      });
+      p.chart.setData(data, true);
     } else {
       if (p.chart) p.chart.destroy();
       p.chart = new uPlot(opts, data, p.chartBox);
@@ -631,6 +644,7 @@
         const { ctx, bbox } = u;
         const px = devicePixelRatio || 1;
         ctx.save();
+        ctx.setLineDash([]);
         ctx.font = `${11 * px}px system-ui, sans-serif`;
         if (m.partial) {
           const x0 = u.valToPos(m.partial.from / 1000, 'x', true);
@@ -646,7 +660,7 @@
             ctx.fillText('partial', x1 - 3 * px, bbox.top + 12 * px);
           }
         }
-        for (const d of m.deploys || []) {
+        for (const [i, d] of (m.deploys || []).entries()) {
           const x = u.valToPos(d.at_ms / 1000, 'x', true);
           if (x < bbox.left || x > bbox.left + bbox.width) continue;
           ctx.strokeStyle = COLORS.deploy;
@@ -657,7 +671,7 @@
           ctx.stroke();
           ctx.fillStyle = COLORS.deploy;
           ctx.textAlign = 'left';
-          ctx.fillText(d.version, x + 3 * px, bbox.top + bbox.height - 4 * px);
+          ctx.fillText(d.version, x + 3 * px, bbox.top + bbox.height - (4 + 13 * (i % 3)) * px);
         }
         ctx.restore();
       },
@@ -665,6 +679,21 @@
   };
 
   const perMinute = (v, windowMs) => (v === null || v === undefined ? null : (v * 60000) / windowMs);
+
+  // Time axis labels: the clock within a day, the date and clock beyond.
+  const SHORT_CLOCK = new Intl.DateTimeFormat('en-GB', { hour: '2-digit', minute: '2-digit', hourCycle: 'h23' });
+  const SHORT_DAY = new Intl.DateTimeFormat('en-GB', { month: 'short', day: 'numeric' });
+  const xAxis = () => ({
+    space: 70,
+    values: (u, splits) => {
+      const span = (u.scales.x.max - u.scales.x.min) * 1000;
+      return splits.map((v) => {
+        const ms = v * 1000;
+        if (span > 2 * 86400e3) return `${SHORT_DAY.format(ms)} ${SHORT_CLOCK.format(ms)}`;
+        return span > 600e3 ? SHORT_CLOCK.format(ms) : CLOCK.format(ms);
+      });
+    },
+  });
 
   function baseOpts(width, title, extra) {
     return {
@@ -727,16 +756,16 @@
     const opts = baseOpts(width, h.rule, {
       series,
       bands,
-      scales: { x: { time: true, range: [h.from_ms / 1000, endMs / 1000] }, rate: { range: (u, min, max) => [0, Math.max(1, max * 1.1)] }, ratio: { range: [0, 1] } },
+      scales: { x: { time: true, fixed: [h.from_ms / 1000, endMs / 1000] }, rate: { range: (u, min, max) => [0, Math.max(1, max * 1.1)] }, ratio: { range: [0, 1] } },
       axes: [
-        {},
+        xAxis(),
         { scale: 'rate', label: 'per minute', size: 56 },
         { scale: 'ratio', side: 1, label: 'success ratio', grid: { show: false }, values: (u, vs) => vs.map((v) => `${Math.round(v * 100)}%`), size: 56 },
       ],
     });
     opts.__marks = {
       shade: (h.firing || []).map((f) => ({ from: f.from_ms, to: f.to_ms, color: COLORS.firing })),
-      deploys: (h.deploys || []).map((d) => ({ at_ms: d.at_ms, version: `${d.service} ${d.version}` })),
+      deploys: (h.deploys || []).map((d) => ({ at_ms: d.at_ms, version: d.version })),
       partial: withPartial ? { from: partial.start_ms, to: partial.start_ms + w } : null,
     };
     return { opts, data };
@@ -883,12 +912,12 @@
     }
     const opts = baseOpts(width, `${h.rule} by ${what}`, {
       series,
-      scales: { x: { time: true, range: [h.from_ms / 1000, h.to_ms / 1000] }, ratio: { range: [0, 1] } },
-      axes: [{}, { scale: 'ratio', label: `success ratio by ${what}`, values: (u, vs) => vs.map((v) => `${Math.round(v * 100)}%`), size: 56 }],
+      scales: { x: { time: true, fixed: [h.from_ms / 1000, h.to_ms / 1000] }, ratio: { range: [0, 1] } },
+      axes: [xAxis(), { scale: 'ratio', label: `success ratio by ${what}`, values: (u, vs) => vs.map((v) => `${Math.round(v * 100)}%`), size: 56 }],
     });
     opts.__marks = {
       shade: (h.firing || []).map((f) => ({ from: f.from_ms, to: f.to_ms, color: COLORS.firing })),
-      deploys: (h.deploys || []).map((d) => ({ at_ms: d.at_ms, version: `${d.service} ${d.version}` })),
+      deploys: (h.deploys || []).map((d) => ({ at_ms: d.at_ms, version: d.version })),
     };
     return { opts, data };
   }
@@ -1012,8 +1041,8 @@
     data.push(data[0].map(() => h.min_beats));
     const opts = baseOpts(width, h.rule, {
       series,
-      scales: { x: { time: true, range: [h.from_ms / 1000, h.to_ms / 1000] }, y: { range: (u, min, max) => [0, Math.max(h.min_beats * 1.5, max * 1.1, 1)] } },
-      axes: [{}, { label: 'beats per window', size: 56 }],
+      scales: { x: { time: true, fixed: [h.from_ms / 1000, h.to_ms / 1000] }, y: { range: (u, min, max) => [0, Math.max(h.min_beats * 1.5, max * 1.1, 1)] } },
+      axes: [xAxis(), { label: 'beats per window', size: 56 }],
     });
     opts.__marks = { shade: (h.firing || []).map((f) => ({ from: f.from_ms, to: f.to_ms, color: COLORS.firing })) };
     return { opts, data };
@@ -1089,7 +1118,7 @@
     const opts = baseOpts(width, b.sla, {
       series: [{}, { label: 'error budget left', stroke: COLORS.ratio, width: 2, fill: 'rgba(130,80,223,0.08)', value: (u, v) => pct(v, 1) }, { label: 'budget exhausted', stroke: COLORS.fail, width: 1, dash: [3, 3], points: { show: false }, value: (u, v) => pct(v, 0) }],
       scales: { x: { time: true }, y: { range: (u, min, max) => [Math.min(0, min * 1.1), Math.max(1, max)] } },
-      axes: [{}, { label: 'budget left', values: (u, vs) => vs.map((v) => `${Math.round(v * 100)}%`), size: 56 }],
+      axes: [xAxis(), { label: 'budget left', values: (u, vs) => vs.map((v) => `${Math.round(v * 100)}%`), size: 56 }],
     });
     opts.__marks = { shade: (b.down || []).map((d) => ({ from: d.from_ms, to: d.to_ms, color: COLORS.down })) };
     return { opts, data: [xs, b.budget_left, xs.map(() => 0)] };

@@ -154,3 +154,20 @@ export function namedTenants(text, tenants) {
   const esc = (s) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
   return [...tenants].filter((t) => new RegExp(`(^|[^A-Za-z0-9_-])${esc(t)}($|[^A-Za-z0-9_-])`).test(text));
 }
+
+/** Stops (true) or resumes (false) the console applying state events, for steady screenshots. */
+export async function freeze(page, on) {
+  await page.evaluate((on) => {
+    if (window.heartbeatConsole) window.heartbeatConsole.frozen = on;
+  }, on);
+  if (on) await sleep(400); // the fetches under way land
+}
+
+/** A screenshot of the element at `selector`, clipped from the whole page. */
+export async function shot(page, selector, path) {
+  const box = await page.evaluate((s) => {
+    const r = document.querySelector(s).getBoundingClientRect();
+    return { x: r.left + scrollX, y: r.top + scrollY, width: r.width, height: r.height };
+  }, selector);
+  await page.screenshot({ path, fullPage: true, clip: box });
+}
