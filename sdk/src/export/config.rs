@@ -1,6 +1,6 @@
 //! The builder and its resolution: code beats environment, environment beats defaults.
 
-use super::env::{self, EnvSource, bad, endpoint_problem, parse_bool, parse_millis, parse_pairs};
+use super::env::{self, EnvSource, bad, endpoint_problem, parse_millis, parse_pairs, sdk_disabled};
 use super::error::BuildError;
 use super::transport::Trust;
 use heartbeat_core::clock::Clock;
@@ -335,11 +335,30 @@ impl HeartbeatBuilder {
         let env = &self.env;
         let disabled = match self.disabled {
             Some(d) => d,
-            None => match env.get(env::OTEL_SDK_DISABLED) {
-                Some(v) => parse_bool(env::OTEL_SDK_DISABLED, &v)?,
-                None => false,
-            },
+            None => env
+                .get(env::OTEL_SDK_DISABLED)
+                .is_some_and(|v| sdk_disabled(&v)),
         };
+        if disabled {
+            // A disabled SDK is a no-op: nothing else is read, so nothing else can fail.
+            return Ok(Config {
+                disabled,
+                service_name: String::new(),
+                resource: Vec::new(),
+                endpoint: String::new(),
+                protocol: Protocol::HttpProtobuf,
+                headers: Vec::new(),
+                timeout: DEFAULT_REQUEST_TIMEOUT,
+                compression: Compression::None,
+                export_interval: DEFAULT_EXPORT_INTERVAL,
+                export_timeout: self.export_timeout.unwrap_or(DEFAULT_EXPORT_TIMEOUT),
+                temporality: Temporality::Cumulative,
+                retry: Retry::default(),
+                tenant_limit: self.tenant_limit.unwrap_or(DEFAULT_TENANT_LIMIT),
+                tenant_hasher: None,
+                trust: Trust::default(),
+            });
+        }
 
         let protocol = match self.protocol {
             Some(p) => p,
@@ -788,7 +807,6 @@ mod tests {
     #[test]
     fn a_bad_environment_value_names_the_variable_and_the_value() {
         let cases = [
-            ("OTEL_SDK_DISABLED", "yes", "true or false"),
             (
                 "OTEL_EXPORTER_OTLP_PROTOCOL",
                 "http",
@@ -868,6 +886,36 @@ mod tests {
                 .contains(&("service.version".to_owned(), "1.2.3".to_owned()))
         );
         assert!(!c.resource.iter().any(|(k, _)| k == "service.name"));
+    }
+
+    #[test]
+    fn an_unrecognised_sdk_disabled_is_false_not_an_error() {
+        for value in ["yes", "1", "on", ""] {
+            let c = env(&[("OTEL_SDK_DISABLED", value)]).resolve().unwrap();
+            assert!(!c.disabled, "{value:?}");
+        }
+    }
+
+    #[test]
+    fn a_disabled_sdk_reads_nothing_else() {
+        let c = env(&[
+            ("OTEL_SDK_DISABLED", "true"),
+            ("OTEL_EXPORTER_OTLP_PROTOCOL", "http"),
+            ("OTEL_METRIC_EXPORT_INTERVAL", "10s"),
+        ])
+        .resolve()
+        .unwrap();
+        assert!(c.disabled);
+        let err = env(&[
+            ("OTEL_SDK_DISABLED", "false"),
+            ("OTEL_EXPORTER_OTLP_PROTOCOL", "http"),
+        ])
+        .resolve()
+        .unwrap_err();
+        assert!(
+            err.to_string().contains("OTEL_EXPORTER_OTLP_PROTOCOL"),
+            "{err}"
+        );
     }
 
     #[test]

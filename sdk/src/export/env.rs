@@ -91,11 +91,22 @@ pub(crate) fn bad(var: &'static str, value: &str, expected: &'static str) -> Bui
     }
 }
 
-pub(crate) fn parse_bool(var: &'static str, value: &str) -> Result<bool, BuildError> {
+/// `OTEL_SDK_DISABLED` as the specification reads it: `true` (any case) disables; anything
+/// else is false, and a value other than `false` or empty is warned about (a `tracing` event
+/// naming the variable and the value), never an error.
+pub(crate) fn sdk_disabled(value: &str) -> bool {
     match value.trim().to_ascii_lowercase().as_str() {
-        "true" => Ok(true),
-        "false" => Ok(false),
-        _ => Err(bad(var, value, "true or false")),
+        "true" => true,
+        "false" | "" => false,
+        _ => {
+            tracing::warn!(
+                target: "heartbeat::config",
+                var = OTEL_SDK_DISABLED,
+                value = %value,
+                "unrecognised value for {OTEL_SDK_DISABLED}: treated as false (the SDK stays enabled); expected true or false",
+            );
+            false
+        }
     }
 }
 
