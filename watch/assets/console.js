@@ -838,6 +838,7 @@
       updateOutcome(p, o);
     }
     if (added) box.append(frag);
+    box.classList.toggle('many', S.outcomes.size > 40);
     for (const [rule, p] of S.outcomes) {
       if (names.has(rule)) continue;
       io.unobserve(p.root);

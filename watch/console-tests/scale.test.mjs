@@ -172,9 +172,10 @@ test(`${RULES} rules and ${TENANTS} tenants: first render, one SSE update, no lo
 
   // The outcome panels in view: scroll to them, time until the first row's charts are drawn.
   const t2 = Date.now();
-  await page.locator('#outcome-panels').scrollIntoViewIfNeeded();
+  await page.locator('.panel.outcome[data-rule="op-000"]').scrollIntoViewIfNeeded();
   const row = await until(() => page.evaluate(() => ['op-000', 'op-001'].every((r) => window.heartbeatConsole.seriesOf('outcome', r))), 20000, 20);
-  assert.ok(row, 'the first outcome panels draw when in view');
+  const notes = () => page.evaluate(() => ['op-000', 'op-001'].map((r) => `${r}: ${document.querySelector(`.panel.outcome[data-rule="${r}"] .note`).textContent}`).join('; '));
+  assert.ok(row, `the first outcome panels draw when in view (${await notes()})`);
   figures.firstPanelsInViewMs = Date.now() - t2;
 
   // SSE updates: the parse and apply of the next five state events.
