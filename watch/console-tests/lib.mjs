@@ -65,14 +65,26 @@ export function freePort() {
   });
 }
 
+// Every watch started and not yet stopped: killed by pid if this process exits or is stopped by
+// a signal (the test script's `timeout`), so none outlives the tests.
+const running = new Set();
+const killAll = () => {
+  for (const child of running) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+};
+process.once('exit', killAll);
+for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
+  process.once(sig, () => {
+    killAll();
+    process.exit(128 + (sig === 'SIGINT' ? 2 : sig === 'SIGTERM' ? 15 : 1));
+  });
+}
+
 /** Starts `heartbeat-watch args...`; stopped by its pid with `stop()`, and on this process's exit. */
 export function spawnWatch(args, env = {}) {
   const child = spawn(BIN, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
   const w = { child, pid: child.pid, text: '', exited: null };
-  const kill = () => {
-    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-  };
-  process.once('exit', kill);
+  running.add(child);
+  child.once('exit', () => running.delete(child));
   child.stdout.setEncoding('utf8').on('data', (c) => (w.text += c));
   child.stderr.setEncoding('utf8').on('data', (c) => (w.text += c));
   child.once('error', (e) => (w.exited = `${e.message} (build it: cargo build -p heartbeat-watch --all-features --bin heartbeat-watch)`));
@@ -87,7 +99,7 @@ export function spawnWatch(args, env = {}) {
         await Promise.race([exited, sleep(5000)]);
       }
     }
-    process.removeListener('exit', kill);
+    running.delete(child);
   };
   return w;
 }

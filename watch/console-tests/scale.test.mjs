@@ -102,6 +102,7 @@ async function feed() {
 
 before(async () => {
   dir = mkdtempSync(join(tmpdir(), 'hb-console-scale-'));
+  process.once('exit', () => rmSync(dir, { recursive: true, force: true }));
   const [port, grpcPort] = [await freePort(), await freePort()];
   const rules = join(dir, 'rules.toml');
   writeFileSync(rules, ruleFile(port, grpcPort));
