@@ -1,5 +1,7 @@
 //! The cost of `HeartbeatLayer` per request, beside its anchors in one run: the same axum
-//! router with no layer (the bare handler) and with tower-http's `TraceLayer` (no `tracing`
+//! router with no layer (the bare handler), with a layer that does nothing (`MapRequestLayer`
+//! with the identity: what any layer costs in axum, whose `Router::layer` boxes each route's
+//! layered service and its response body), and with tower-http's `TraceLayer` (no `tracing`
 //! subscriber installed, as in a service that only exports metrics). Read the ratios.
 //!
 //! Groups:
@@ -66,6 +68,9 @@ fn layer_per_request(c: &mut Criterion) {
 
     let mut bare = app();
     g.bench_function("bare_handler", |b| b.iter(|| run(&mut bare, None)));
+
+    let mut identity = app().layer(tower::util::MapRequestLayer::new(|r: Request<Body>| r));
+    g.bench_function("noop_layer", |b| b.iter(|| run(&mut identity, None)));
 
     let mut traced = app().layer(tower_http::trace::TraceLayer::new_for_http());
     g.bench_function("tower_http_trace_layer", |b| {
