@@ -5,27 +5,9 @@
 //! from the first export on. Before it is set, those functions run normally and count nothing,
 //! as a `metrics` macro does before a recorder is installed.
 
-use heartbeat_core::{Outcome, OutcomeBuilder, OutcomeError, Registry};
+use crate::macro_support::{GLOBAL, Handle, Registration};
+use heartbeat_core::{OutcomeError, Registry};
 use std::fmt;
-use std::sync::OnceLock;
-
-enum Handle {
-    #[cfg(feature = "export")]
-    Heartbeat(crate::Heartbeat),
-    Registry(Registry),
-}
-
-impl Handle {
-    fn outcome(&self, name: &str) -> OutcomeBuilder<'_> {
-        match self {
-            #[cfg(feature = "export")]
-            Self::Heartbeat(hb) => hb.outcome(name),
-            Self::Registry(r) => r.outcome(name),
-        }
-    }
-}
-
-static GLOBAL: OnceLock<Handle> = OnceLock::new();
 
 /// Why the global handle was not set, or what setting it could not declare.
 #[non_exhaustive]
@@ -131,19 +113,8 @@ fn set<T>(handle: Handle, back: fn(Handle) -> T) -> Result<(), SetGlobalError<T>
 }
 
 fn declare_all() -> Vec<OutcomeError> {
-    inventory::iter::<crate::macro_support::Registration>
+    inventory::iter::<Registration>
         .into_iter()
         .filter_map(|r| r.0.declare().err())
         .collect()
-}
-
-/// Declares an outcome on the global handle: `None` before it is set.
-pub(crate) fn declare(name: &str, reasons: &[&str]) -> Option<Result<Outcome, OutcomeError>> {
-    let handle = GLOBAL.get()?;
-    Some(
-        handle
-            .outcome(name)
-            .with_reasons(reasons.iter().copied())
-            .build(),
-    )
 }

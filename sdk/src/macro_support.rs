@@ -2,7 +2,9 @@
 //! reached through `heartbeat::__private`, which may change in any release.
 
 use crate::OutcomeReason;
-use heartbeat_core::{Outcome, OutcomeError, OutcomeGuard, REASON_PANICKED};
+use heartbeat_core::{
+    Outcome, OutcomeBuilder, OutcomeError, OutcomeGuard, REASON_PANICKED, Registry,
+};
 use std::future::Future;
 use std::marker::PhantomData;
 use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
@@ -11,6 +13,36 @@ use std::sync::OnceLock;
 use std::task::{Context, Poll};
 
 pub use inventory;
+
+/// The global handle (set once by `heartbeat::set_global`).
+pub(crate) enum Handle {
+    #[cfg(feature = "export")]
+    Heartbeat(crate::Heartbeat),
+    Registry(Registry),
+}
+
+impl Handle {
+    fn outcome(&self, name: &str) -> OutcomeBuilder<'_> {
+        match self {
+            #[cfg(feature = "export")]
+            Self::Heartbeat(hb) => hb.outcome(name),
+            Self::Registry(r) => r.outcome(name),
+        }
+    }
+}
+
+pub(crate) static GLOBAL: OnceLock<Handle> = OnceLock::new();
+
+/// Declares an outcome on the global handle: `None` before it is set.
+pub(crate) fn declare(name: &str, reasons: &[&str]) -> Option<Result<Outcome, OutcomeError>> {
+    let handle = GLOBAL.get()?;
+    Some(
+        handle
+            .outcome(name)
+            .with_reasons(reasons.iter().copied())
+            .build(),
+    )
+}
 
 /// The reason of an error type without [`OutcomeReason`].
 pub const REASON_ERROR: &str = "error";
@@ -41,7 +73,7 @@ impl Site {
         if self.outcome.get().is_some() {
             return Ok(());
         }
-        match crate::global::declare(self.name, (self.reasons)()) {
+        match declare(self.name, (self.reasons)()) {
             Some(Ok(outcome)) => {
                 let _ = self.outcome.set(outcome);
                 Ok(())
