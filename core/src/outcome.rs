@@ -75,6 +75,12 @@ impl OutcomeInner {
             Some(i) => i,
             None => {
                 self.health.undeclared_reasons.fetch_add(1, Relaxed);
+                #[cfg(all(debug_assertions, not(target_arch = "wasm32")))]
+                if let Some(warning) =
+                    undeclared::first(&self.name, reason, self.declared_reasons())
+                {
+                    eprintln!("{warning}");
+                }
                 OTHER
             }
         }
@@ -89,6 +95,59 @@ impl OutcomeInner {
 
     pub(crate) fn declared_reasons(&self) -> impl Iterator<Item = &str> {
         self.reasons[RESERVED_REASONS.len()..].iter().map(|r| &**r)
+    }
+}
+
+/// Debug builds warn once per outcome and undeclared reason (a mistyped `"timout"` is counted
+/// as `other`, which is easy to miss); release builds, and the browser build, do not.
+#[cfg(all(debug_assertions, not(target_arch = "wasm32")))]
+mod undeclared {
+    use std::collections::HashSet;
+    use std::sync::{Mutex, PoisonError};
+
+    /// At most this many distinct warnings per process: reasons may be dynamic strings.
+    const MAX_WARNINGS: usize = 64;
+
+    /// (outcome, reason) pairs warned about.
+    type Seen = HashSet<(Box<str>, Box<str>)>;
+
+    static SEEN: Mutex<Option<Seen>> = Mutex::new(None);
+
+    /// The warning for `reason` on `outcome`, the first time only.
+    pub(super) fn first<'a>(
+        outcome: &str,
+        reason: &str,
+        declared: impl Iterator<Item = &'a str>,
+    ) -> Option<String> {
+        let mut seen = SEEN.lock().unwrap_or_else(PoisonError::into_inner);
+        let seen = seen.get_or_insert_with(HashSet::new);
+        if seen.len() >= MAX_WARNINGS || !seen.insert((outcome.into(), reason.into())) {
+            return None;
+        }
+        let declared: Vec<String> = declared.map(|r| format!("{r:?}")).collect();
+        Some(format!(
+            "heartbeat: failure reason {reason:?} is not declared for outcome {outcome:?}, so it is counted as \"other\"; declared: [{}]; add it with .with_reasons([...]) (this warning: once per reason, debug builds only)",
+            declared.join(", ")
+        ))
+    }
+
+    #[cfg(test)]
+    mod tests {
+        #[test]
+        fn an_undeclared_reason_is_warned_about_once() {
+            let first = super::first("warn.test", "timout", ["timeout"].into_iter());
+            assert_eq!(
+                first.as_deref(),
+                Some(
+                    "heartbeat: failure reason \"timout\" is not declared for outcome \"warn.test\", so it is counted as \"other\"; declared: [\"timeout\"]; add it with .with_reasons([...]) (this warning: once per reason, debug builds only)"
+                )
+            );
+            assert_eq!(
+                super::first("warn.test", "timout", ["timeout"].into_iter()),
+                None
+            );
+            assert!(super::first("warn.test", "rejectd", ["timeout"].into_iter()).is_some());
+        }
     }
 }
 
