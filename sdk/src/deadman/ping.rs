@@ -360,10 +360,21 @@ impl Worker {
             return;
         };
         let body = self.body(&signal);
+        // Ping URLs keep their token in the path: only the origin is ever shown.
+        let origin = heartbeat_core::redact::origin(url.as_str());
         let result = self.send(url, body).await;
         match result {
             Ok(()) => self.state.ping_ok(),
-            Err(why) => self.state.ping_failed(why),
+            Err(why) => {
+                self.state.ping_failed(why);
+                tracing::warn!(
+                    target: "heartbeat::deadman",
+                    url = %origin,
+                    signal = signal.status(),
+                    reason = why.as_str(),
+                    "dead-man ping failed (after its retries)"
+                );
+            }
         }
         if let Signal::Stop(reply) = signal {
             let _ = reply.send(result);
