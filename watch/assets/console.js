@@ -710,11 +710,11 @@
 
   // ----- outcome rules -----
 
-  function outcomeChart(h, width, snapPartial) {
+  function outcomeChart(h, width, snapPartial, noPartial) {
     const w = h.window_ms;
     const xs = h.t.map((ms) => ms / 1000);
     const n = xs.length;
-    const partial = snapPartial || h.partial;
+    const partial = noPartial ? null : snapPartial || h.partial;
     const hasBand = (h.lo || []).some((v) => v !== null) && (h.hi || []).some((v) => v !== null);
     const hasExpected = (h.expected || []).some((v) => v !== null);
     const th = h.thresholds || {};
@@ -862,7 +862,7 @@
     const cls = o.classification ? ` · ${words(o.classification)}` : '';
     setText(
       p.facts,
-      `${o.outcome} · window ${duration(o.window_ms)} · last window: ${num(o.successes, 0)} ok, ${num(o.failures, 0)} failed (${pct(o.success_ratio)}), ${num(o.rate_per_minute)}/min${o.seen ? '' : ' · never matched'}${cls}`,
+      `${o.outcome} · window ${duration(o.window_ms)} · last window${o.last_window_partial ? ' (began before the watch started: partial, not judged)' : ''}: ${num(o.successes, 0)} ok, ${num(o.failures, 0)} failed (${pct(o.success_ratio)}), ${num(o.rate_per_minute)}/min${o.seen ? '' : ' · never matched'}${cls}`,
     );
     if (o.partial) {
       setText(p.partialLine, `In progress (partial) since ${time(o.partial.start_ms)}: ${num(o.partial.successes, 0)} ok, ${num(o.partial.failures, 0)} failed so far`);
@@ -943,7 +943,11 @@
             el(
               'tr',
               { 'data-key': g.key, class: g.share_of_drop > 0.05 ? 'hurt' : undefined },
-              el('th', { scope: 'row', text: g.key }),
+              el(
+                'th',
+                { scope: 'row' },
+                by === 'tenant' ? el('button', { type: 'button', class: 'rule-link', 'aria-controls': 'drill-one-fig', title: `Chart ${g.key}'s own successes and failures`, onclick: () => openTenant(g.key) }, g.key) : g.key,
+              ),
               el('td', { text: pct(g.usual_ratio) }),
               el('td', { text: pct(g.today_ratio) }),
               el('td', { text: pct(g.share_of_drop, 1) }),
@@ -962,8 +966,37 @@
 
   const drillPanels = { surface: drillPanel('surface', $('drill-surface'), $('drill-surfaces')), tenant: drillPanel('tenant', $('drill-tenant'), $('drill-tenants')) };
 
+  // One tenant's own windows (`/api/history?tenant=`), below the split charts.
+  const onePanel = {
+    kind: 'drill',
+    chartBox: $('drill-one'),
+    note: $('drill-note'),
+    url: () => `/api/history?rule=${encodeURIComponent(S.drill.rule)}&range=${encodeURIComponent(S.range)}&tenant=${encodeURIComponent(S.drill.tenant)}`,
+    build: (h, width) => outcomeChart(h, width, null, true),
+    describe: (h) => setText($('drill-one-cap'), `Tenant ${h.tenant || S.drill.tenant}: successes and failures per minute`),
+  };
+
+  function openTenant(key) {
+    if (!S.drill) return;
+    S.drill.tenant = key;
+    $('drill-one-fig').hidden = false;
+    setText($('drill-one-cap'), `Tenant ${key}: loading…`);
+    refresh(onePanel);
+  }
+
+  function closeTenant() {
+    $('drill-one-fig').hidden = true;
+    onePanel.chart?.destroy();
+    onePanel.chart = null;
+    onePanel.chartShape = null;
+    charts.delete(onePanel);
+  }
+
   function openDrill(rule) {
-    S.drill = { rule, key: '' };
+    const tenant = S.drill && S.drill.rule === rule ? S.drill.tenant : null;
+    S.drill = { rule, key: '', tenant };
+    if (tenant) refresh(onePanel);
+    else closeTenant();
     const sec = $('drill');
     sec.hidden = false;
     setText($('drill-h'), `Drill-down: ${rule}`);
@@ -986,6 +1019,7 @@
       const first = S.drill.key === '';
       S.drill.key = key;
       if (!first) for (const p of Object.values(drillPanels)) refresh(p);
+      if (!first && S.drill.tenant) refresh(onePanel);
     }
   }
 
@@ -993,6 +1027,7 @@
     $('drill').hidden = true;
     const rule = S.drill && S.drill.rule;
     S.drill = null;
+    closeTenant();
     for (const p of Object.values(drillPanels)) {
       p.chart?.destroy();
       p.chart = null;

@@ -104,7 +104,7 @@ before(async () => {
     drill.last = t.json.groups.map((g) => [g.key, g.share_of_drop, g.today_ratio]);
     const tenants = carrying(t.json);
     const surfaces = carrying(s.json);
-    if (!tenants.length) return;
+    if (!tenants.length || !surfaces.length) return;
     const read = (id) => drillPage.locator(`#${id} tbody tr[data-key]`).evaluateAll((rows) => rows.map((r) => r.dataset.key));
     const ok = async () => {
       const [rows, surfaceRows] = await Promise.all([read('drill-tenants'), read('drill-surfaces')]);
@@ -209,6 +209,11 @@ test('the drill-down lists the tenants the drop hits, read from /api/history?by=
   console.log(`# drill-down: tenants carrying the drop: ${m.tenants.join(', ')} of ${m.all.join(', ')}; the page's table: ${m.rows.join(', ')}; surfaces: ${m.surfaces.join(', ')}`);
   assert.ok(m.tenants.length < m.all.length, 'not every tenant carries the drop');
   assert.ok(m.surfaces.length >= 1, 'a surface carries the drop');
+  // A tenant of the table charted on its own (/api/history?tenant=).
+  await drillPage.locator(`#drill-tenants tbody tr[data-key="${m.tenants[0]}"] button`).click();
+  const series = await until(() => drillPage.evaluate(() => !document.getElementById('drill-one-fig').hidden && document.getElementById('drill-one').dataset.seriesCount), 10000);
+  assert.ok(Number(series) >= 3, `${m.tenants[0]}'s own chart is drawn (${series} series)`);
+  assert.match(await drillPage.locator('#drill-one-cap').textContent(), new RegExp(m.tenants[0]));
 });
 
 test('the dead-man panel shows each emitter with its status and beats timeline', async () => {
@@ -289,11 +294,12 @@ test('axe finds no serious or critical accessibility problem on the console and 
   }
 });
 
-test('a malformed range or group gets a 400 naming it', async () => {
+test('a malformed range, group or tenant gets a 400 naming it', async () => {
   for (const [query, name, value] of [
     ['rule=message-send&range=banana', 'range', 'banana'],
     ['rule=message-send&range=-5m', 'range', '-5m'],
     ['rule=message-send&range=1h&by=%3Cscript%3E', 'by', '<script>'],
+    ['rule=message-send&range=1h&tenant=a%0Ab', 'tenant', 'a\\nb'], // quoted escaped in the message
   ]) {
     const r = await api(`/api/history?${query}`);
     assert.equal(r.status, 400, `${query}: ${r.text}`);
