@@ -45,6 +45,15 @@
 //! With default features off, only the runtime-free core ([`Registry`], [`Outcome`], [`Clock`])
 //! is built; it compiles for `wasm32-unknown-unknown`.
 //!
+//! ## What the SDK tells you
+//!
+//! A failed export (target `heartbeat::export`: the URL with credentials and query hidden, the
+//! reason, the cause), a failed dead-man ping (`heartbeat::deadman`: the channel's origin only)
+//! and an unrecognised `OTEL_SDK_DISABLED` (`heartbeat::config`) are `tracing` events at WARN:
+//! nothing is printed unless your subscriber listens. [`Heartbeat::export_health`] counts the
+//! same failures. In debug builds, a failure reason that was not declared prints a warning to
+//! stderr once per outcome and reason (it is counted as `other`).
+//!
 //! The wire contract (names, units, attributes) is in [`semconv`] and
 //! `docs/semantic-conventions.md`. Supported Rust: 1.88 and later.
 #![cfg_attr(docsrs, feature(doc_cfg))]
