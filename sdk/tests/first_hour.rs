@@ -91,28 +91,28 @@ impl tracing::Subscriber for &'static Events {
 
 #[test]
 fn a_failed_export_names_the_url_and_the_cause_and_is_a_tracing_event() {
+    // The process-wide subscriber (the other tests of this binary run at the same time, on
+    // other threads; their events are told apart by the port).
     let events: &'static Events = Box::leak(Box::default());
+    tracing::subscriber::set_global_default(events).unwrap();
     let closed = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
         .unwrap();
-    let err = tracing::subscriber::with_default(events, || {
-        // A runtime on this thread, so the driver's events reach this subscriber.
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let err = rt.block_on(async {
+        let (hb, driver) = Heartbeat::builder()
+            .with_environment(Vec::<(String, String)>::new())
+            .with_service_name("first-hour")
+            .with_endpoint(format!("http://user:pw@{closed}"))
+            .with_retry(heartbeat::Retry::DISABLED)
             .build()
             .unwrap();
-        rt.block_on(async {
-            let (hb, driver) = Heartbeat::builder()
-                .with_environment(Vec::<(String, String)>::new())
-                .with_service_name("first-hour")
-                .with_endpoint(format!("http://user:pw@{closed}"))
-                .with_retry(heartbeat::Retry::DISABLED)
-                .build()
-                .unwrap();
-            tokio::spawn(driver);
-            hb.flush().await.unwrap_err()
-        })
+        tokio::spawn(driver);
+        hb.flush().await.unwrap_err()
     });
     let url = format!("http://***@{closed}/v1/metrics");
     let shown = err.to_string();
@@ -128,7 +128,7 @@ fn a_failed_export_names_the_url_and_the_cause_and_is_a_tracing_event() {
     let events = events.0.lock().unwrap();
     let failed: Vec<&String> = events
         .iter()
-        .filter(|e| e.contains("OTLP export failed"))
+        .filter(|e| e.contains("OTLP export failed") && e.contains(&closed.to_string()))
         .collect();
     assert_eq!(failed.len(), 1, "{events:?}");
     assert!(
@@ -139,4 +139,34 @@ fn a_failed_export_names_the_url_and_the_cause_and_is_a_tracing_event() {
     assert!(failed[0].contains(&format!("url={url}")), "{}", failed[0]);
     assert!(failed[0].contains("reason=\"connect\""), "{}", failed[0]);
     assert!(!failed[0].contains("pw@"), "{}", failed[0]);
+}
+
+// A collector that does not serve the path asked for (the issue's case was a doubled
+// `/v1/metrics`): the 404 says where the request went.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wrong_path_shows_in_the_error() {
+    use heartbeat_testkit::{Receiver, ReceiverOptions};
+    let receiver = Receiver::start(ReceiverOptions {
+        otlp_paths_only: true,
+        ..ReceiverOptions::default()
+    })
+    .await
+    .unwrap();
+    let (hb, driver) = Heartbeat::builder()
+        .with_environment(Vec::<(String, String)>::new())
+        .with_service_name("first-hour")
+        .with_endpoint(format!("{}/otlp", receiver.endpoint()))
+        .with_retry(heartbeat::Retry::DISABLED)
+        .build()
+        .unwrap();
+    tokio::spawn(driver);
+    let err = hb.flush().await.unwrap_err().to_string();
+    assert!(
+        err.starts_with(&format!(
+            "OTLP export failed: {}/otlp: ",
+            receiver.endpoint()
+        )),
+        "{err}"
+    );
+    assert!(err.contains("404"), "{err}");
 }
