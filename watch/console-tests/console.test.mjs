@@ -29,7 +29,7 @@ const consoleRequests = [];
 const pageErrors = [];
 let apiAlertSeen = null; // when /api/alerts first listed message-send firing
 let drillPage;
-const drill = { match: null, last: null, error: null };
+const drill = { match: null, last: null, error: null, seen: null, rows: null };
 
 /** The group keys carrying a drop: more than an even share of it, and below the ratio floor. */
 function carrying(h) {
@@ -111,8 +111,10 @@ before(async () => {
       const heads = (want, got) => want.every((k) => got.slice(0, want.length).includes(k));
       return heads(tenants, rows) && heads(surfaces, surfaceRows) ? rows : null;
     };
-    // The page refreshes its tables when a window closes: give it two ticks to catch up.
-    const rows = await until(ok, 2 * (tick || 1000), 50);
+    // The page refreshes its tables when a window closes: give it a window to catch up.
+    drill.seen = { tenants, surfaces };
+    const rows = await until(ok, t.json.window_ms || 2000, 50);
+    drill.rows = await read('drill-tenants').catch(() => null);
     if (!rows) return;
     drill.match = { tenants, surfaces, rows, all: t.json.groups.map((g) => g.key) };
     await freeze(drillPage, true);
@@ -203,7 +205,8 @@ test('the message-send alert appears live through SSE within two ticks of /api/a
 
 test('the drill-down lists the tenants the drop hits, read from /api/history?by=tenant', async () => {
   // Checked live by the drill-down poller (the drop lasts a few windows of the demo).
-  assert.ok(await until(() => drill.match || drill.error, 60000, 200), `the drop shows in /api/history?by=tenant (last: ${JSON.stringify(drill.last)})`);
+  const why = () => `API carrying: ${JSON.stringify(drill.seen)}; page rows then: ${JSON.stringify(drill.rows)}; last by=tenant: ${JSON.stringify(drill.last)}`;
+  assert.ok(await until(() => drill.match || drill.error, 60000, 200), `the drill-down page lists the tenants and surfaces carrying the drop (${why()})`);
   assert.equal(drill.error, null);
   const m = drill.match;
   console.log(`# drill-down: tenants carrying the drop: ${m.tenants.join(', ')} of ${m.all.join(', ')}; the page's table: ${m.rows.join(', ')}; surfaces: ${m.surfaces.join(', ')}`);
