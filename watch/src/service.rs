@@ -239,7 +239,7 @@ impl WatchBuilder {
             rules: Arc::new(self.rules.clone()),
             slot_ms,
             ticks: tokio::sync::watch::Sender::new(0),
-            status_cache: crate::console::StatusCache::default(),
+            status_cache: Mutex::new(None),
         });
         let sinks = self.sinks.unwrap_or_else(|| self.rules.alert.clone());
         let (stop_tx, stop_rx) = watch::channel(false);

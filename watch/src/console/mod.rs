@@ -29,7 +29,7 @@ use tokio::sync::watch;
 
 pub(crate) use history::{burn, history};
 pub(crate) use query::{Query, QueryError};
-pub(crate) use status::StatusCache;
+pub(crate) use status::cached as status_json;
 
 use crate::receiver::Shared;
 

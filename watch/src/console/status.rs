@@ -5,7 +5,7 @@
 //! signal fires is an outage, one whose signal is bad or silent is degraded. It never carries a
 //! tenant, an attribute value, an alert's text or an error: only SLA names, times and states.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use serde_json::{Value, json};
 
@@ -22,28 +22,21 @@ pub(crate) const DAYS: i64 = 90;
 /// Incidents listed, newest first.
 const MAX_INCIDENTS: usize = 50;
 
-/// The last answer, per tick: a status page under load costs one build per tick.
-#[derive(Debug, Default)]
-pub(crate) struct StatusCache {
-    last: Mutex<Option<(u64, Arc<Vec<u8>>)>>,
-}
-
-impl StatusCache {
-    /// The status JSON for the tick in force, built at most once per tick.
-    pub(crate) fn get(&self, shared: &Shared, page: &StatusPage) -> Result<Arc<Vec<u8>>, String> {
-        let tick = *shared.ticks.borrow();
-        if let Ok(last) = self.last.lock()
-            && let Some((t, body)) = &*last
-            && *t == tick
-        {
-            return Ok(Arc::clone(body));
-        }
-        let body = Arc::new(serde_json::to_vec(&build(shared, page)?).map_err(|e| e.to_string())?);
-        if let Ok(mut last) = self.last.lock() {
-            *last = Some((tick, Arc::clone(&body)));
-        }
-        Ok(body)
+/// The status JSON for the tick in force, built at most once per tick: a status page under
+/// load costs one build per tick.
+pub(crate) fn cached(shared: &Shared, page: &StatusPage) -> Result<Arc<Vec<u8>>, String> {
+    let tick = *shared.ticks.borrow();
+    if let Ok(last) = shared.status_cache.lock()
+        && let Some((t, body)) = &*last
+        && *t == tick
+    {
+        return Ok(Arc::clone(body));
     }
+    let body = Arc::new(serde_json::to_vec(&build(shared, page)?).map_err(|e| e.to_string())?);
+    if let Ok(mut last) = shared.status_cache.lock() {
+        *last = Some((tick, Arc::clone(&body)));
+    }
+    Ok(body)
 }
 
 /// Worst first: the order of Statuspage's component states.

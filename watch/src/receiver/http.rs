@@ -327,7 +327,7 @@ fn status_page(path: &str, shared: &Shared) -> Response<Body> {
     if path == "/status" {
         return crate::console::serve_asset("status.html", false).unwrap_or_else(not_found);
     }
-    match shared.status_cache.get(shared, page) {
+    match crate::console::status_json(shared, page) {
         Ok(body) => {
             let mut r = Response::new(full(Bytes::from(body.as_ref().clone())));
             r.headers_mut().insert(

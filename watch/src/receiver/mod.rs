@@ -80,8 +80,8 @@ pub(crate) struct Shared {
     pub(crate) slot_ms: i64,
     /// Counts published snapshots: the console's event streams wake on it.
     pub(crate) ticks: tokio::sync::watch::Sender<u64>,
-    /// The status page's answer, built once per tick.
-    pub(crate) status_cache: crate::console::StatusCache,
+    /// The status page's answer and the tick it was built in: built once per tick.
+    pub(crate) status_cache: Mutex<Option<(u64, Arc<Vec<u8>>)>>,
 }
 
 /// The outcome of one export request.
