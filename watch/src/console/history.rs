@@ -46,6 +46,18 @@ fn range(q: &Query, shared: &Shared) -> Result<i64, QueryError> {
     Ok(ms(d))
 }
 
+/// The closed windows of `window` in the `range_ms` before `now`: `(window, from, to, starts)`.
+fn windows(window: Duration, now: i64, range_ms: i64) -> (i64, i64, i64, Vec<i64>) {
+    let window = ms(window).max(1);
+    let to = now.div_euclid(window) * window;
+    let from = (to - range_ms).div_euclid(window) * window;
+    let t = (0..)
+        .map(|i| from + i * window)
+        .take_while(|&s| s < to)
+        .collect();
+    (window, from, to, t)
+}
+
 /// `rule` (required), `range`, `by` (`tenant` or an attribute key such as `surface`), `tenant`
 /// (one tenant's windows instead of the rule's totals).
 pub(crate) fn history(query: &str, shared: &Shared) -> Result<Value, QueryError> {
@@ -91,13 +103,7 @@ pub(crate) fn history(query: &str, shared: &Shared) -> Result<Value, QueryError>
     };
     let db = db.lock().map_err(|_| unavailable("poisoned lock"))?;
     if let Some(rule) = rules.outcome.iter().find(|r| r.name == name) {
-        let window = ms(rule.window).max(1);
-        let to = now.div_euclid(window) * window;
-        let from = (to - range_ms).div_euclid(window) * window;
-        let t: Vec<i64> = (0..)
-            .map(|i| from + i * window)
-            .take_while(|&s| s < to)
-            .collect();
+        let (window, from, to, t) = windows(rule.window, now, range_ms);
         let index = |start: i64| usize::try_from((start - from) / window).ok();
         let (mut succ, mut fail) = (vec![Value::Null; t.len()], vec![Value::Null; t.len()]);
         let (mut expected, mut lo, mut hi) = (
@@ -177,13 +183,7 @@ pub(crate) fn history(query: &str, shared: &Shared) -> Result<Value, QueryError>
         return Ok(out);
     }
     if let Some(rule) = rules.deadman.iter().find(|r| r.name == name) {
-        let window = ms(rule.window).max(1);
-        let to = now.div_euclid(window) * window;
-        let from = (to - range_ms).div_euclid(window) * window;
-        let t: Vec<i64> = (0..)
-            .map(|i| from + i * window)
-            .take_while(|&s| s < to)
-            .collect();
+        let (window, from, to, t) = windows(rule.window, now, range_ms);
         let mut emitters: BTreeMap<String, Vec<Value>> = BTreeMap::new();
         for (value, start, beats, _, _) in db
             .history(name, ATTR_EMITTER, from, to)
