@@ -140,6 +140,25 @@ impl Db {
         Self::init(conn)
     }
 
+    /// A second, read-only connection to the database at `path` (already created by
+    /// [`Db::open`]): the console's history queries read through it (WAL lets readers run
+    /// beside the judge's writes), so a long query never holds up a tick.
+    pub(crate) fn open_reader(path: &Path) -> Result<Self, DbError> {
+        use rusqlite::OpenFlags;
+        let conn = Connection::open_with_flags(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(ctx("opening for reading"))?;
+        conn.busy_timeout(std::time::Duration::from_secs(5))
+            .map_err(ctx("setting the busy timeout"))?;
+        Ok(Self {
+            conn,
+            history_keep_ms: 7 * 86_400_000,
+            pruned_ms: 0,
+        })
+    }
+
     /// A database in memory, gone at exit.
     pub(crate) fn in_memory() -> Result<Self, DbError> {
         let conn = Connection::open_in_memory().map_err(ctx("opening in memory"))?;

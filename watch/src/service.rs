@@ -217,6 +217,10 @@ impl WatchBuilder {
             .as_ref()
             .and_then(http::local_addr)
             .or(self.grpc_listen);
+        let reader = match &self.database {
+            Database::File(path) => Some(Mutex::new(Db::open_reader(path)?)),
+            Database::InMemory => None,
+        };
         let db = Arc::new(Mutex::new(db));
         let faults = Arc::new(Faults::from_env());
         let shared = Arc::new(Shared {
@@ -233,6 +237,7 @@ impl WatchBuilder {
             ),
             snapshot: Mutex::new(None),
             db: Some(Arc::clone(&db)),
+            reader,
             stats: Stats::default(),
             queue_capacity: self.queue_capacity,
             faults: Arc::clone(&faults),

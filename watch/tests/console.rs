@@ -97,11 +97,20 @@ impl Proc {
 }
 
 async fn start(rules: &str, at_ms: i64, token: Option<&str>) -> (Watch, ManualClock) {
+    start_with(rules, at_ms, token, Database::InMemory).await
+}
+
+async fn start_with(
+    rules: &str,
+    at_ms: i64,
+    token: Option<&str>,
+    database: Database,
+) -> (Watch, ManualClock) {
     let clock = ManualClock::at_ms(at_ms);
     let rules: RuleFile = rules.parse().unwrap();
     let watch = Watch::builder(rules)
         .with_clock(Arc::new(clock.clone()))
-        .with_database(Database::InMemory)
+        .with_database(database)
         .with_listen("127.0.0.1:0".parse().unwrap())
         .with_grpc_listen(None)
         .with_auto_tick(false)
@@ -537,6 +546,41 @@ async fn the_first_count_example_shows_a_count_at_once() {
         let (code, status) = get(&watch, "/status.json").await;
         assert_eq!(code, 200);
         assert_eq!(status["page"]["name"], "My service");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_file_database_is_read_through_the_consoles_own_connection() {
+    bounded(async {
+        // The console reads a file database through a second, read-only connection: what the
+        // judge committed is there, and the judge's writes go on beside the reads.
+        let path = support::temp_path("console-reader.db");
+        let (watch, clock) = start_with(RULES, T0, None, Database::File(path.clone())).await;
+        let mut p = Proc::new("1.0");
+        for s in 0..21 {
+            second(&watch, &clock, &mut p, s, &[]).await;
+        }
+        let (code, h) = get(&watch, "/api/history?rule=send&range=20s").await;
+        assert_eq!(code, 200, "{h}");
+        // 9 a second; the first window also holds the point that arrives in the tick closing
+        // it (see the history test).
+        assert_eq!(h["successes"][0], 99.0, "{h}");
+        assert_eq!(h["successes"][1], 90.0, "{h}");
+        let (code, burn) = get(&watch, "/api/sla/burn?sla=messaging").await;
+        assert_eq!(code, 200, "{burn}");
+        let (code, status) = get(&watch, "/status.json").await;
+        assert_eq!(code, 200, "{status}");
+        assert_eq!(
+            status["components"][0]["uptime_90d"][89]["uptime"], 1.0,
+            "{status}"
+        );
+        watch.shutdown().await;
+        for suffix in ["", "-wal", "-shm"] {
+            let mut f = path.clone().into_os_string();
+            f.push(suffix);
+            let _ = std::fs::remove_file(f);
+        }
     })
     .await;
 }

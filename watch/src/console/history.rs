@@ -96,12 +96,7 @@ pub(crate) fn history(query: &str, shared: &Shared) -> Result<Value, QueryError>
         }
     };
     let now = shared.clock.now_ms();
-    let Some(db) = &shared.db else {
-        return Err(QueryError::Unavailable(
-            "this watch keeps no state database".to_owned(),
-        ));
-    };
-    let db = db.lock().map_err(|_| unavailable("poisoned lock"))?;
+    let db = shared.read_db().map_err(QueryError::Unavailable)?;
     if let Some(rule) = rules.outcome.iter().find(|r| r.name == name) {
         let (window, from, to, t) = windows(rule.window, now, range_ms);
         let index = |start: i64| usize::try_from((start - from) / window).ok();
@@ -333,14 +328,9 @@ pub(crate) fn burn(query: &str, shared: &Shared) -> Result<Value, QueryError> {
         }
     };
     let (from, to) = month_bounds((month.year, month.month));
-    let Some(db) = &shared.db else {
-        return Err(QueryError::Unavailable(
-            "this watch keeps no state database".to_owned(),
-        ));
-    };
-    let slots = db
-        .lock()
-        .map_err(|_| unavailable("poisoned lock"))?
+    let slots = shared
+        .read_db()
+        .map_err(QueryError::Unavailable)?
         .ledger(Some(name), from, to)
         .map_err(unavailable)?;
     let slot = shared.slot_ms.max(1);

@@ -116,13 +116,7 @@ fn build(shared: &Shared, page: &StatusPage) -> Result<Value, String> {
     };
     let today = now.div_euclid(DAY_MS) * DAY_MS;
     let from = today - (DAYS - 1) * DAY_MS;
-    let db = shared
-        .db
-        .as_ref()
-        .ok_or_else(|| "this watch keeps no state database".to_owned())?;
-    let db = db
-        .lock()
-        .map_err(|_| "the state database is unavailable".to_owned())?;
+    let db = shared.read_db()?;
     let mut components = Vec::new();
     let mut worst = 3;
     for sla in &slas {

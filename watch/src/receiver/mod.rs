@@ -69,6 +69,8 @@ pub(crate) struct Shared {
     pub(crate) limiter: Option<RateLimiter>,
     pub(crate) snapshot: Mutex<Option<Arc<Snapshot>>>,
     pub(crate) db: Option<Arc<Mutex<Db>>>,
+    /// A read-only connection for the console's queries (a file database only).
+    pub(crate) reader: Option<Mutex<Db>>,
     pub(crate) stats: Stats,
     /// Requests in flight before 429.
     pub(crate) queue_capacity: usize,
@@ -142,6 +144,16 @@ impl Shared {
     /// Whether the `Authorization` value `given` carries the bearer token, when one is required.
     pub(crate) fn authorized(&self, given: Option<&str>) -> bool {
         self.token.as_ref().is_none_or(|t| t.matches(given))
+    }
+
+    /// The console's connection for reading, or the judge's for a database in memory.
+    pub(crate) fn read_db(&self) -> Result<std::sync::MutexGuard<'_, Db>, String> {
+        let db = match (&self.reader, &self.db) {
+            (Some(r), _) => r.lock(),
+            (None, Some(db)) => db.lock(),
+            (None, None) => return Err("this watch keeps no state database".to_owned()),
+        };
+        db.map_err(|_| "the state database is unavailable after an internal error".to_owned())
     }
 
     /// Whether `origin` may send from a browser.
