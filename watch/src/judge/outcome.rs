@@ -279,13 +279,15 @@ impl OutcomeState {
         report: &mut TickReport,
     ) {
         while now_ms >= self.win_start + self.window_ms {
-            let band = self.band();
+            // Computed once per window: the judgement and the history's band both use it.
+            let expected = self.expected();
+            let band = self.band(expected);
             if self.partial {
                 // Not judged (not fully observed), but shown: totals and drill-down of one
                 // window always agree.
                 self.last = (self.succ, self.fail);
             } else {
-                self.judge_window(index, store, now_ms, report);
+                self.judge_window(index, store, now_ms, expected, report);
             }
             self.last_start_ms = Some(self.win_start);
             self.last_partial = self.partial;
@@ -299,11 +301,10 @@ impl OutcomeState {
         }
     }
 
-    /// The anomaly band of the window in progress, `(expected, low, high)`: the median of past
-    /// seasons, the drop threshold, and the mirror of the threshold above the median.
-    fn band(&self) -> Option<(f64, f64, f64)> {
-        let a = self.rule.anomaly?;
-        let e = self.expected()?;
+    /// The anomaly band of `expected`, `(expected, low, high)`: the median of past seasons, the
+    /// drop threshold, and the mirror of the threshold above the median.
+    fn band(&self, expected: Option<Expected>) -> Option<(f64, f64, f64)> {
+        let (a, e) = (self.rule.anomaly?, expected?);
         let low = e.threshold(a.sensitivity);
         Some((e.median, low, e.median + (e.median - low)))
     }
@@ -365,7 +366,14 @@ impl OutcomeState {
         )
     }
 
-    fn judge_window(&mut self, index: usize, store: &Store, now_ms: i64, report: &mut TickReport) {
+    fn judge_window(
+        &mut self,
+        index: usize,
+        store: &Store,
+        now_ms: i64,
+        expected: Option<Expected>,
+        report: &mut TickReport,
+    ) {
         self.judged = true;
         let (s, f) = (self.succ, self.fail);
         self.last = (s, f);
@@ -425,7 +433,6 @@ impl OutcomeState {
                 ),
             ));
         }
-        let expected = self.expected();
         self.warming_anomaly = self.rule.anomaly.is_some() && expected.is_none();
         if let (Some(e), Some(a)) = (expected, self.rule.anomaly)
             && judge_data
