@@ -10,8 +10,9 @@
 # package-lock.json (`npm ci`). Builds the watch with the features of the nextest run, so the test
 # command reuses the build. Then runs watch/console-tests/console.test.mjs against the demo at test
 # speed, and scale.test.mjs (500 outcome rules, 1,000 tenants: first render and one SSE update,
-# measured in the browser). Screenshots go to target/console-screenshots/. Under CI=true a missing
-# tool fails the run. Every process started is bounded in time and stopped by its pid.
+# measured in the browser), and browser-emitter.test.mjs (the browser package's page heartbeat
+# judged by the watch; needs wasm/npm/dist built). Screenshots go to target/console-screenshots/.
+# Under CI=true a missing tool fails the run. Every process started is bounded in time and stopped by its pid.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -85,6 +86,18 @@ mkdir -p "$CONSOLE_SCREENSHOTS"
 
 step "console and status page against the demo (Playwright, headless Chromium, axe)" \
   timeout 240 node --test --test-concurrency=1 --test-timeout=180000 "$TESTS_DIR/console.test.mjs"
+
+# The browser package's page heartbeat (wasm/npm/dist, built by scripts/test-wasm.sh before this
+# script in test.sh) judged by the watch: fail(reason) pages as `failing`, stop() is quiet for its
+# grace and then pages `stopped_not_restarted`.
+if [[ -f "$ROOT/wasm/npm/dist/index.js" ]]; then
+  step "the browser package's heartbeat judged by the watch (fail, recover, stop)" \
+    timeout 120 node --test --test-concurrency=1 --test-timeout=100000 "$TESTS_DIR/browser-emitter.test.mjs"
+else
+  echo "test-console.sh: wasm/npm/dist is not built (./wasm/build.sh or ./scripts/test-wasm.sh)" >&2
+  [[ "${CI:-}" != "true" ]] || exit 1
+  echo "test-console.sh: the browser package's heartbeat skipped (not under CI=true)" >&2
+fi
 
 if ((SCALE)); then
   step "500 outcome rules, 1,000 tenants: first render and one SSE update" \
