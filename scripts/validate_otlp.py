@@ -17,7 +17,7 @@ Exits 1 if an input cannot be read or does not parse, 2 on bad usage.
     pip install opentelemetry-proto
     python3 scripts/validate_otlp.py --format protobuf body.bin
     python3 scripts/validate_otlp.py batch.bin batch.json   # format detected
-    HEARTBEAT_PYTHON=$(command -v python3) cargo test -p heartbeat --test otlp_encoding
+    HEARTBEAT_PYTHON=$(command -v python3) cargo test -p heartbeat-sdk --test otlp_encoding
 """
 
 import argparse

@@ -1,7 +1,8 @@
 //! The macros of Heartbeat: `#[outcome]` and `#[derive(OutcomeReason)]`.
 //!
-//! Use them through the `heartbeat` crate with its `macros` feature (`#[heartbeat::outcome]`,
-//! `#[derive(heartbeat::OutcomeReason)]`): the expansion calls `::heartbeat::__private`.
+//! Use them through the `heartbeat-sdk` crate (library `heartbeat`) with its `macros` feature
+//! (`#[heartbeat::outcome]`, `#[derive(heartbeat::OutcomeReason)]`): the expansion calls
+//! `::heartbeat::__private`.
 //! Names and reasons are checked here, at compile time, by the same rules as the SDK's
 //! (`heartbeat_core::validate`).
 
@@ -26,7 +27,7 @@ use syn::{
 /// reasons, when `heartbeat::set_global` is called, so it is exported at zero from then on;
 /// before that the function runs normally and counts nothing.
 ///
-/// [`OutcomeReason`]: https://docs.rs/heartbeat/latest/heartbeat/trait.OutcomeReason.html
+/// [`OutcomeReason`]: https://docs.rs/heartbeat-sdk/latest/heartbeat/trait.OutcomeReason.html
 #[proc_macro_attribute]
 pub fn outcome(args: TokenStream, item: TokenStream) -> TokenStream {
     let args = parse_macro_input!(args as Args);

@@ -6,7 +6,7 @@
 //! global allocator: the heap allocations of each collection after the first (and fails if there
 //! is any), the heap the collector keeps, and the peak heap of a first and of a later collection.
 //!
-//! Run: `cargo bench -p heartbeat --bench collect_100k`. Results: docs/benchmarks.md.
+//! Run: `cargo bench -p heartbeat-sdk --bench collect_100k`. Results: docs/benchmarks.md.
 
 // A `#[global_allocator]` must `unsafe impl GlobalAlloc`; the unsafe code is confined to that
 // impl, which forwards every call unchanged to `System`.

@@ -15,7 +15,7 @@
 //!   encoding of the same request built once from the official types, and the OpenTelemetry
 //!   SDK's collect-and-encode path. 100,000 series: `benches/collect_100k.rs`.
 //!
-//! Run: `cargo bench -p heartbeat --bench hot_path`. Results and caveats: docs/benchmarks.md.
+//! Run: `cargo bench -p heartbeat-sdk --bench hot_path`. Results and caveats: docs/benchmarks.md.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 // `criterion_group!` and `criterion_main!` generate undocumented public functions.
 #![allow(missing_docs)]

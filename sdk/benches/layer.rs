@@ -9,7 +9,7 @@
 //!   every iteration, the same for all three), its response body dropped; the layer's variant
 //!   without a tenant, and with a tenant header (one of 100 admitted tenants).
 //!
-//! Run: `cargo bench -p heartbeat --features axum --bench layer`. Results: docs/benchmarks.md.
+//! Run: `cargo bench -p heartbeat-sdk --features axum --bench layer`. Results: docs/benchmarks.md.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 // `criterion_group!` and `criterion_main!` generate undocumented public functions.
 #![allow(missing_docs)]

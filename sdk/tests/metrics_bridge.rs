@@ -2,7 +2,7 @@
 //! `MetricsRecorder` into a Heartbeat attached to an OpenTelemetry SDK provider whose periodic
 //! reader exports to the SDK's in-memory exporter; every assertion reads the exported data.
 //!
-//! `cargo test -p heartbeat --features metrics,testing --test metrics_bridge`
+//! `cargo test -p heartbeat-sdk --features metrics,testing --test metrics_bridge`
 #![cfg(all(feature = "metrics", feature = "testing"))]
 #![allow(clippy::expect_used, clippy::panic)]
 
