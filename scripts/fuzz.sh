@@ -14,6 +14,11 @@
 #   ./scripts/fuzz.sh --crate DIR     fuzz this cargo-fuzz crate instead of sdk/fuzz and watch/fuzz
 #                                     (repeatable; e.g. --crate watch/fuzz)
 #   ./scripts/fuzz.sh --no-install    trust .tools/bin/cargo-fuzz
+#   ./scripts/fuzz.sh --build-only    build every target and stop (test.sh builds the smoke's
+#                                     targets early, beside other steps)
+#   ./scripts/fuzz.sh --jobs N        run N targets at once (each libFuzzer run uses one core;
+#                                     default: every core for the smoke, 1 for long runs, so
+#                                     that their figures are comparable)
 #
 # Toolchain: cargo-fuzz passes nightly flags (-Zsanitizer, sanitizer coverage). The stable
 # toolchain of the repository accepts them with RUSTC_BOOTSTRAP=1, so no nightly is downloaded
@@ -39,6 +44,8 @@ SECONDS_EACH="${FUZZ_SECONDS:-600}"
 SMOKE=0
 TARGET_DIR="${FUZZ_TARGET_DIR:-$ROOT/target/fuzz}"
 INSTALL=1
+BUILD_ONLY=0
+JOBS=""
 CRATES=()
 TARGETS=()
 
@@ -49,7 +56,9 @@ while (($# > 0)); do
     --target) TARGETS+=("$2"); shift ;;
     --crate) CRATES+=("$2"); shift ;;
     --no-install) INSTALL=0 ;;
-    -h | --help) sed -n '2,30s/^# \{0,1\}//p' "$0"; exit 0 ;;
+    --build-only) BUILD_ONLY=1 ;;
+    --jobs) JOBS="$2"; shift ;;
+    -h | --help) sed -n '2,35s/^# \{0,1\}//p' "$0"; exit 0 ;;
     *) echo "unknown option: $1 (try --help)" >&2; exit 2 ;;
   esac
   shift
@@ -62,6 +71,10 @@ else
   SANITIZER="${FUZZ_SANITIZER:-address}"
   PROFILE="${FUZZ_PROFILE:-release}"
 fi
+if [[ -z "$JOBS" ]]; then
+  if ((SMOKE)); then JOBS="$(nproc)"; else JOBS=1; fi
+fi
+[[ "$JOBS" =~ ^[1-9][0-9]*$ ]] || { echo "--jobs $JOBS: expected a positive whole number" >&2; exit 2; }
 case "$PROFILE" in
   release) PROFILE_FLAG=(--release) ;;
   dev) PROFILE_FLAG=(--dev) ;;
@@ -86,10 +99,12 @@ else
   export RUSTC_BOOTSTRAP=1
 fi
 
-REPORT_ROWS=()
 FAILED=0
+RUNS=() # "dir target" pairs, in order
+LOGS="$ROOT/target/fuzz-runs"
+mkdir -p "$LOGS"
 
-fuzz_crate() {
+build_crate() {
   local dir="$1"
   local targets=("${TARGETS[@]+"${TARGETS[@]}"}")
   local build=("${targets[@]+"${targets[@]}"}")
@@ -104,37 +119,63 @@ fuzz_crate() {
       --sanitizer "$SANITIZER" "${PROFILE_FLAG[@]}" ${one:+"$one"}
   done
   local target
-  for target in "${targets[@]}"; do
-    local work="$dir/target/corpus/$target" seeds="$dir/corpus/$target"
-    # Per run, so that two runs at once (a smoke beside a long run) keep their own figures.
-    local log="$dir/target/fuzz-logs/$target-$(date +%Y%m%dT%H%M%S)-$$.log"
-    local stamp="$dir/target/fuzz-logs/$target-$$.start"
-    mkdir -p "$dir/target/fuzz-logs"
-    mkdir -p "$work" "$seeds" "$dir/artifacts/$target"
-    touch "$stamp"
-    echo "==> $dir $target: ${SECONDS_EACH}s"
-    local status=0
-    cargo "${toolchain[@]}" fuzz run --fuzz-dir "$dir" --target-dir "$TARGET_DIR" \
-      --sanitizer "$SANITIZER" "${PROFILE_FLAG[@]}" "$target" \
-      "$work" "$seeds" -- \
-      -max_total_time="$SECONDS_EACH" -print_final_stats=1 -timeout=20 -rss_limit_mb=2048 \
-      -max_len=4096 -close_fd_mask=1 >"$log" 2>&1 || status=$?
-    local execs rss corpus crashes
-    execs="$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)"
-    rss="$(sed -n 's/^stat::peak_rss_mb: *//p' "$log" | tail -1)"
-    corpus="$(find "$work" -type f | wc -l)"
-    crashes="$(find "$dir/artifacts/$target" -type f -newer "$stamp" | wc -l)"
-    if ((status != 0)); then
-      FAILED=1
-      echo "FAILED: $target (exit $status); the end of its log ($log):" >&2
-      tail -40 "$log" >&2
-    fi
-    REPORT_ROWS+=("$(printf '| %s | %s | %ss | %s | %s | %s MB | %s |' \
-      "$dir" "$target" "$SECONDS_EACH" "${execs:-?}" "$corpus" "${rss:-?}" "$crashes")")
-  done
+  for target in "${targets[@]}"; do RUNS+=("$dir $target"); done
 }
 
-for dir in "${CRATES[@]}"; do fuzz_crate "$dir"; done
+# run_one DIR TARGET: one fuzzing run; writes its report row to $LOGS/<n>.row, exit status to .rc.
+run_one() {
+  local dir="$1" target="$2" n="$3"
+  local work="$dir/target/corpus/$target" seeds="$dir/corpus/$target"
+  # Per run, so that two runs at once (a smoke beside a long run) keep their own figures.
+  local log="$dir/target/fuzz-logs/$target-$(date +%Y%m%dT%H%M%S)-$$.log"
+  local stamp="$dir/target/fuzz-logs/$target-$$.start"
+  mkdir -p "$dir/target/fuzz-logs" "$work" "$seeds" "$dir/artifacts/$target"
+  touch "$stamp"
+  echo "==> $dir $target: ${SECONDS_EACH}s"
+  local status=0
+  cargo "${toolchain[@]}" fuzz run --fuzz-dir "$dir" --target-dir "$TARGET_DIR" \
+    --sanitizer "$SANITIZER" "${PROFILE_FLAG[@]}" "$target" \
+    "$work" "$seeds" -- \
+    -max_total_time="$SECONDS_EACH" -print_final_stats=1 -timeout=20 -rss_limit_mb=2048 \
+    -max_len=4096 -close_fd_mask=1 >"$log" 2>&1 || status=$?
+  local execs rss corpus crashes
+  execs="$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)"
+  rss="$(sed -n 's/^stat::peak_rss_mb: *//p' "$log" | tail -1)"
+  corpus="$(find "$work" -type f | wc -l)"
+  crashes="$(find "$dir/artifacts/$target" -type f -newer "$stamp" | wc -l)"
+  if ((status != 0)); then
+    echo "FAILED: $target (exit $status); the end of its log ($log):" >&2
+    tail -40 "$log" >&2
+  fi
+  printf '| %s | %s | %ss | %s | %s | %s MB | %s |\n' \
+    "$dir" "$target" "$SECONDS_EACH" "${execs:-?}" "$corpus" "${rss:-?}" "$crashes" >"$LOGS/$n.row"
+  echo "$status" >"$LOGS/$n.rc"
+}
+
+for dir in "${CRATES[@]}"; do build_crate "$dir"; done
+if ((BUILD_ONLY)); then
+  echo "fuzz.sh: built ${#RUNS[@]} targets (--build-only)"
+  exit 0
+fi
+
+# Each libFuzzer run uses one core: JOBS of them at once (a finished one makes room for the next).
+rm -f "$LOGS"/*.row "$LOGS"/*.rc
+running=0
+for n in "${!RUNS[@]}"; do
+  if ((running >= JOBS)); then
+    wait -n || true
+    running=$((running - 1))
+  fi
+  # shellcheck disable=SC2086 # "dir target"
+  run_one ${RUNS[$n]} "$n" &
+  running=$((running + 1))
+done
+wait || true
+REPORT_ROWS=()
+for n in "${!RUNS[@]}"; do
+  if [[ ! -f "$LOGS/$n.rc" || "$(cat "$LOGS/$n.rc")" != 0 ]]; then FAILED=1; fi
+  REPORT_ROWS+=("$(cat "$LOGS/$n.row" 2>/dev/null || echo "| ${RUNS[$n]} | did not report | | | | | |")")
+done
 
 report="Sanitizer: $SANITIZER; profile: $PROFILE.
 
