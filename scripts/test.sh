@@ -212,12 +212,12 @@ step "import loops (each module imports only from below)" python3 scripts/check-
 step "clippy (native, all features)" \
   cargo clippy --workspace --all-targets --all-features -- -D warnings
 step "clippy (wasm32, core)" \
-  cargo clippy -p heartbeat-core -p heartbeat --no-default-features --target wasm32-unknown-unknown --lib -- -D warnings
+  cargo clippy -p heartbeat-core -p heartbeat-sdk --no-default-features --target wasm32-unknown-unknown --lib -- -D warnings
 if ((QUICK == 0)); then
   step "doc" env RUSTDOCFLAGS=-Dwarnings cargo doc --workspace --no-deps --all-features
 fi
 step "build (wasm32, core)" \
-  cargo build -p heartbeat-core -p heartbeat --no-default-features --target wasm32-unknown-unknown
+  cargo build -p heartbeat-core -p heartbeat-sdk --no-default-features --target wasm32-unknown-unknown
 if command -v cargo-nextest >/dev/null; then
   step "tests (all features, nextest)" cargo nextest run --workspace --all-features
   step "doctests (all features)" cargo test --doc --workspace --all-features
@@ -227,7 +227,7 @@ fi
 # The core's own tests run in the workspace run above; the SDK without its export pipeline is
 # the core re-exported, and must still build on its own.
 step "check (sdk without default features)" \
-  cargo check -p heartbeat --no-default-features --features testing --lib
+  cargo check -p heartbeat-sdk --no-default-features --features testing --lib
 # The browser build: wasm-bindgen tests under node and headless Chromium, the Playwright
 # end-to-end test, the size budget (installs Chromium, wasm-bindgen-cli and npm packages itself).
 if ((INSTALL)); then
