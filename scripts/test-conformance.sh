@@ -97,7 +97,14 @@ fi
 export HEARTBEAT_PYTHON="${HEARTBEAT_PYTHON:-$ROOT/.venv/bin/python}"
 
 echo "==> conformance: build (heartbeat-conformance, heartbeat-conformance-emitter)"
-cargo build -p heartbeat-conformance --bins
+if [[ "${HEARTBEAT_SHARE_TEST_BUILD:-}" == 1 ]]; then
+  # scripts/test.sh: the binaries its nextest run built, with the same command (the workspace's
+  # features with its dev-dependencies), so nothing is rebuilt; `-p heartbeat-conformance` alone
+  # resolves other features and rebuilt about 30 crates in a cold run.
+  cargo test --workspace --all-features --no-run --quiet
+else
+  cargo build -p heartbeat-conformance --bins
+fi
 RUNNER="$ROOT/target/debug/heartbeat-conformance"
 mkdir -p "$OUT"
 

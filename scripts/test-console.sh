@@ -7,12 +7,13 @@
 #
 # Installs (each skipped when already done): Debian chromium (apt-get update once, only when
 # /usr/bin/chromium is missing) and the npm packages of watch/console-tests from its
-# package-lock.json (`npm ci`). Builds the watch with the features of the nextest run, so the test
-# command reuses the build. Then runs watch/console-tests/console.test.mjs against the demo at test
-# speed, and scale.test.mjs (500 outcome rules, 1,000 tenants: first render and one SSE update,
-# measured in the browser), and browser-emitter.test.mjs (the browser package's page heartbeat
-# judged by the watch; needs wasm/npm/dist built). Screenshots go to target/console-screenshots/.
-# Under CI=true a missing tool fails the run. Every process started is bounded in time and stopped by its pid.
+# package-lock.json (`npm ci`). Builds the watch (under scripts/test.sh with the nextest run's own
+# command, so that build is reused). Then runs watch/console-tests/console.test.mjs against the
+# demo at test speed; scale.test.mjs (500 outcome rules, 1,000 tenants: first render and one SSE
+# update, measured in the browser); and browser-emitter.test.mjs (the browser package's page
+# heartbeat judged by the watch; needs wasm/npm/dist built). Screenshots go to
+# target/console-screenshots/. Under CI=true a missing tool fails the run. Every process started
+# is bounded in time and stopped by its pid.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -27,7 +28,7 @@ for arg in "$@"; do
   case "$arg" in
     --no-install) INSTALL=0 ;;
     --no-scale) SCALE=0 ;;
-    -h | --help) sed -n '2,14s/^# \{0,1\}//p' "$0"; exit 0 ;;
+    -h | --help) sed -n '2,16s/^# \{0,1\}//p' "$0"; exit 0 ;;
     *) echo "unknown option: $arg (try --help)" >&2; exit 2 ;;
   esac
 done
@@ -79,8 +80,15 @@ fi
 [[ -d "$TESTS_DIR/node_modules/playwright-core" && -d "$TESTS_DIR/node_modules/@axe-core/playwright" ]] ||
   missing "watch/console-tests/node_modules is missing: run without --no-install"
 
-step "build the watch (the nextest run's features)" \
-  timeout 1200 cargo build -p heartbeat-watch --all-features --bin heartbeat-watch
+if [[ "${HEARTBEAT_SHARE_TEST_BUILD:-}" == 1 ]]; then
+  # scripts/test.sh: the binary its nextest run built, with the same command (the workspace's
+  # features with its dev-dependencies), so nothing is rebuilt.
+  step "build the watch (the nextest run's build)" \
+    timeout 1200 cargo test --workspace --all-features --no-run --quiet
+else
+  step "build the watch" \
+    timeout 1200 cargo build -p heartbeat-watch --all-features --bin heartbeat-watch
+fi
 export HEARTBEAT_WATCH_BIN="$ROOT/target/debug/heartbeat-watch"
 mkdir -p "$CONSOLE_SCREENSHOTS"
 

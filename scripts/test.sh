@@ -201,6 +201,10 @@ export HEARTBEAT_PYTHON="$VENV/bin/python"
 echo "HEARTBEAT_ROTEL=$HEARTBEAT_ROTEL ($("$HEARTBEAT_ROTEL" --version))"
 echo "HEARTBEAT_PYTHON=$HEARTBEAT_PYTHON ($("$HEARTBEAT_PYTHON" --version))"
 
+# The browser, console and conformance scripts reuse the nextest run's build (the same cargo
+# command) rather than build their binaries with other features.
+export HEARTBEAT_SHARE_TEST_BUILD=1
+
 # CI builds from scratch once: incremental artifacts only cost time and disk there.
 if [[ "${CI:-}" == "true" ]]; then export CARGO_INCREMENTAL=0; fi
 
