@@ -1,5 +1,5 @@
-//! The page's wall clock for OTLP timestamps: `Date.now()` through one small import in the
-//! browser, the system clock when the crate's unit tests run natively. Both halves export
+//! The page's wall clock for OTLP timestamps: `Date.now()` as the JavaScript half passes it
+//! in the browser, the system clock when the crate's unit tests run natively. Both halves export
 //! `now_ms`.
 //!
 //! Not the sdk's `SystemClock`: a `dyn Clock` carries its type's `Debug` in its vtable, and
@@ -16,8 +16,7 @@ pub(crate) struct PageClock;
 
 impl Clock for PageClock {
     fn now_unix(&self) -> Duration {
-        // `as` saturates: a clock before 1970 (or NaN) reads as the epoch.
-        Duration::from_millis(now::now_ms() as u64)
+        Duration::from_millis(now::now_ms())
     }
 
     fn monotonic(&self) -> Duration {
@@ -25,28 +24,37 @@ impl Clock for PageClock {
     }
 }
 
+/// On wasm32 the module imports nothing: the loader passes `Date.now()` to the exports that
+/// read the clock (`crate::abi`), which keep it here for [`PageClock`]. Before the first one,
+/// and in the crate's own wasm32 tests, which call [`crate::Sdk`] directly, the clock reads
+/// the epoch.
 #[cfg(target_arch = "wasm32")]
 mod now {
-    use wasm_bindgen::prelude::wasm_bindgen;
+    use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
-    #[wasm_bindgen]
-    extern "C" {
-        #[wasm_bindgen(js_namespace = Date, js_name = now)]
-        fn date_now() -> f64;
+    /// `Date.now()` as last given, in whole milliseconds.
+    static NOW_MS: AtomicU64 = AtomicU64::new(0);
+
+    pub(crate) fn set_now(ms: f64) {
+        // `as` saturates: a clock before 1970 (or NaN) reads as the epoch.
+        NOW_MS.store(ms as u64, Relaxed);
     }
 
-    pub(super) fn now_ms() -> f64 {
-        date_now()
+    pub(super) fn now_ms() -> u64 {
+        NOW_MS.load(Relaxed)
     }
 }
+
+#[cfg(target_arch = "wasm32")]
+pub(crate) use now::set_now;
 
 #[cfg(not(target_arch = "wasm32"))]
 mod now {
     use std::time::{SystemTime, UNIX_EPOCH};
 
-    pub(super) fn now_ms() -> f64 {
+    pub(super) fn now_ms() -> u64 {
         SystemTime::now()
             .duration_since(UNIX_EPOCH)
-            .map_or(0.0, |d| d.as_millis() as f64)
+            .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
     }
 }

@@ -49,6 +49,8 @@
     deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
 )]
 
+#[cfg(target_arch = "wasm32")]
+mod abi;
 mod clock;
 mod emitters;
 mod outcomes;

@@ -1,4 +1,4 @@
-//! [`Sdk`]: the state behind one `init()` of the npm package, as a `wasm-bindgen` class.
+//! [`Sdk`]: the state behind one `init()` of the npm package (exported to it by `crate::abi`).
 //!
 //! Every method is infallible from JavaScript's point of view: a refusal is a negative index
 //! or `false`, and [`Sdk::error`] holds the message. Nothing here throws, so the JavaScript
@@ -12,7 +12,6 @@ use heartbeat_core::text::push_quoted;
 use heartbeat_core::{AggregationTemporality, Batch, Collector, TenantHasher, encode_json};
 use std::mem;
 use std::sync::Arc;
-use wasm_bindgen::prelude::wasm_bindgen;
 
 /// How many unacknowledged batches are remembered: one regular export, plus the final one a
 /// page sends on `pagehide` while the regular one is still in flight.
@@ -31,7 +30,6 @@ struct Draft {
 }
 
 /// The counts, the heartbeats and the delta collector of one page.
-#[wasm_bindgen]
 pub struct Sdk {
     /// Always `Some` between calls (taken to add a resource attribute).
     collector: Option<Collector>,
@@ -48,11 +46,9 @@ pub struct Sdk {
     error: String,
 }
 
-#[wasm_bindgen]
 impl Sdk {
     /// A new, empty state. `tenant_limit` is the default number of tenants per outcome before
     /// overflow (`0`: the core's default, 1000).
-    #[wasm_bindgen(constructor)]
     pub fn new(tenant_limit: u32) -> Sdk {
         Sdk {
             collector: Some(Collector::standalone(

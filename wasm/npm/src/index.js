@@ -8,7 +8,7 @@
 //
 // Size matters (docs/benchmarks.md): members that end with `_` are internal, and the build
 // (wasm/build.sh) shortens them when it minifies.
-import initWasm, { Sdk } from './heartbeat_wasm.js';
+import load, { Sdk } from './wasm.js';
 
 // The package version (the workspace's), written in by the build (wasm/build.sh).
 const VERSION = typeof __HEARTBEAT_VERSION__ === 'string' ? __HEARTBEAT_VERSION__ : 'dev';
@@ -175,7 +175,7 @@ export async function init(options) {
     // event names the directive.
     const [seen, off] = spy((e) => /wasm|eval/.test(e.blockedURI)); // the .wasm's URL, or "wasm-eval"
     try {
-      loading ||= initWasm(c.wasm === undefined ? undefined : { module_or_path: c.wasm });
+      loading ||= load(c.wasm);
       await loading;
     } catch (e) {
       loading = undefined;
