@@ -16,7 +16,10 @@
 #![allow(missing_docs)]
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use heartbeat::{AggregationTemporality, Collector, Registry, encode_protobuf};
+use heartbeat::{
+    Registry,
+    otlp::{AggregationTemporality, Collector, encode_protobuf},
+};
 use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
 use prost::Message as _;
 use std::alloc::{GlobalAlloc, Layout, System};

@@ -21,7 +21,10 @@
 #![allow(missing_docs)]
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use heartbeat::{AggregationTemporality, Batch, Collector, Outcome, Registry, encode_protobuf};
+use heartbeat::{
+    Outcome, Registry,
+    otlp::{AggregationTemporality, Batch, Collector, encode_protobuf},
+};
 use metrics::{Key, KeyName, Metadata, SharedString, Unit};
 use opentelemetry::KeyValue;
 use opentelemetry::metrics::{Counter, MeterProvider as _};

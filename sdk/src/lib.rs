@@ -2,7 +2,13 @@
 //!
 //! Outcome ("heartbeat") metrics for Rust services: count the customer jobs your service exists
 //! for (message sent, reply delivered, AI answer produced) as success and failure, at the cost
-//! of a thread-local store, and export them over OTLP to any OpenTelemetry pipeline.
+//! of a thread-local store, and export them over OTLP to any OpenTelemetry pipeline; and a
+//! dead-man's switch that beats while the service is healthy, so its silence pages.
+//!
+//! ```toml
+//! [dependencies]
+//! heartbeat-sdk = "0.1" # the package; the library is `heartbeat`
+//! ```
 //!
 //! ```no_run
 //! # #[cfg(feature = "export")]
@@ -26,6 +32,29 @@
 //! # Ok(()) }
 //! ```
 //!
+//! ## The dead-man switch
+//!
+//! [`Heartbeat::deadman`] starts an emitter that beats on a cadence while a health gate says the
+//! service is usable: the beats travel the OTLP pipeline (and, with [`PingConfig`], straight to
+//! an external channel such as healthchecks.io), and the watch pages when they stop. A crash, a
+//! hung runtime or a dead network is silence; a planned stop says so, so a deploy does not page.
+//!
+//! ```no_run
+//! # #[cfg(feature = "export")]
+//! # async fn run(hb: heartbeat::Heartbeat) -> Result<(), Box<dyn std::error::Error>> {
+//! use std::time::Duration;
+//!
+//! let beat = hb
+//!     .deadman("api")
+//!     .with_cadence(Duration::from_secs(10))
+//!     .with_gate(|| true) // beat only while minimally healthy (a `bool` or a `Result`)
+//!     .with_ping(heartbeat::PingConfig::new("https://hc-ping.com/your-uuid")?)
+//!     .start()?;
+//! // ... on a planned stop:
+//! beat.stop().await?;
+//! # Ok(()) }
+//! ```
+//!
 //! ## Features
 //!
 //! | feature | default | what it adds |
@@ -35,15 +64,25 @@
 //! | `http-json` | yes | OTLP/HTTP with JSON bodies |
 //! | `gzip` | yes | gzip compression |
 //! | `tls` | yes | `https://` for OTLP and pings: rustls (ring), certificates verified against the system's roots or your CA |
-//! | `export` | (by the above) | the [`Heartbeat`] pipeline on tokio: the core collector and encoders, this crate's transports; `opentelemetry_sdk` for what is registered on its meter and for attaching to an application's `SdkMeterProvider` |
-//! | `metrics` | no | a `metrics::Recorder` bridge (`MetricsRecorder`) for `counter!`/`gauge!`/`histogram!` |
+//! | `export` | (by the above) | the [`Heartbeat`] pipeline on tokio and the [`Deadman`] emitter: the core collector and encoders, this crate's transports; `opentelemetry_sdk` for what is registered on its meter and for attaching to an application's `SdkMeterProvider` |
+//! | `metrics` | no | a `metrics::Recorder` bridge ([`MetricsRecorder`]) for `counter!`/`gauge!`/`histogram!` |
 //! | `tower` | no | [`layer::HeartbeatLayer`]: one outcome per request of any tower stack (HTTP status or gRPC status; tonic) |
 //! | `axum` | no | with `tower`: axum's `MatchedPath` (the route template) names each request's outcome |
 //! | `macros` | no | [`macro@outcome`] on functions returning `Result`, `#[derive(OutcomeReason)]`, [`set_global`] (builds for `wasm32` too, with [`set_global_registry`]) |
-//! | `testing` | no | `ManualClock` and other test doubles |
+//! | `testing` | no | [`clock::ManualClock`] and other test doubles |
 //!
-//! With default features off, only the runtime-free core ([`Registry`], [`Outcome`], [`Clock`])
-//! is built; it compiles for `wasm32-unknown-unknown`.
+//! With default features off, only the runtime-free core ([`Registry`], [`Outcome`],
+//! [`clock::Clock`], [`otlp`]) is built; it compiles for `wasm32-unknown-unknown`. On docs.rs,
+//! each item that needs a feature says which.
+//!
+//! ## What is where
+//!
+//! The root holds what an application calls: the pipeline and its builder, outcomes and their
+//! tenants, the dead-man emitter, the errors, export health, the macros and the layer. One
+//! module down: [`otlp`] (the collector and encoders, for custom transports and tests),
+//! [`limits`] (lengths, cadences, default timeouts), [`tenant`] (the tenant bound and hashing),
+//! [`clock`], [`env`](mod@env) (the environment variables read), [`semconv`] (every metric and attribute
+//! name) and [`tuning`] (the watchdog's detection calculator).
 //!
 //! ## What the SDK tells you
 //!
@@ -104,13 +143,13 @@ pub mod env {
     };
 }
 
+// The root: what an application calls. Encoder internals, limits, clocks and tenant hashing
+// are one module down (`otlp`, `limits`, `clock`, `tenant`).
+
 #[cfg(feature = "export")]
 pub use crate::export::{
     Driver, ExportFailure, ExportHealth, Heartbeat,
-    config::{
-        Compression, DEFAULT_EXPORT_INTERVAL, DEFAULT_EXPORT_TIMEOUT, DEFAULT_REQUEST_TIMEOUT,
-        HeartbeatBuilder, Protocol, Retry, Temporality,
-    },
+    config::{Compression, HeartbeatBuilder, Protocol, Retry, Temporality},
     error::{BuildError, ExportError, InstallError},
 };
 #[cfg(feature = "metrics")]
@@ -136,34 +175,61 @@ pub mod __private {
 }
 
 #[cfg(feature = "export")]
+pub use crate::deadman::beat::{EmitterStatus, FailReason};
+#[cfg(feature = "export")]
 pub use crate::deadman::{
     Deadman, DeadmanBuilder, DeadmanError, DeadmanHealth, GateOutput, InvalidCertificate,
     InvalidPingUrl, PingConfig, StopError,
 };
 
-#[cfg(feature = "export")]
-pub use crate::deadman::beat::{
-    DEFAULT_CADENCE, EmitterStatus, FailReason, MAX_CADENCE, MIN_CADENCE,
-};
 pub use heartbeat_core::RegistryHealth;
-#[cfg(any(test, feature = "testing"))]
-pub use heartbeat_core::clock::ManualClock;
-pub use heartbeat_core::clock::{Clock, SystemClock};
-pub use heartbeat_core::otlp::{
-    AggregationTemporality, Batch, Collector, DataPoint, Encoded, Metric, MetricKind, encode_json,
-    encode_protobuf,
-};
-pub use heartbeat_core::outcome::{
-    Outcome, OutcomeGuard, OutcomeResult, REASON_ABANDONED, REASON_OTHER, REASON_PANICKED,
-    REASON_UNSPECIFIED, TenantOutcome,
-};
-pub use heartbeat_core::registry::{OutcomeBuilder, Registry, RegistryBuilder, Series};
-pub use heartbeat_core::semconv::OVERFLOW_TENANT;
-pub use heartbeat_core::tenant::DEFAULT_TENANT_LIMIT;
-pub use heartbeat_core::tenant_hash::{
-    MAX_SALT_LEN, TENANT_HASH_PREFIX, TenantHashError, TenantHasher,
-};
-pub use heartbeat_core::validate::{MAX_NAME_LEN, MAX_REASON_LEN, MAX_REASONS, OutcomeError};
+pub use heartbeat_core::outcome::{Outcome, OutcomeGuard, OutcomeResult, TenantOutcome};
+pub use heartbeat_core::registry::{OutcomeBuilder, Registry, RegistryBuilder};
+pub use heartbeat_core::validate::OutcomeError;
+
+/// The clock every timestamp and window goes through: [`SystemClock`](clock::SystemClock) in
+/// production, [`ManualClock`](clock::ManualClock) (feature `testing`) or your own
+/// [`Clock`](clock::Clock) in tests.
+pub mod clock {
+    #[cfg(any(test, feature = "testing"))]
+    pub use heartbeat_core::clock::ManualClock;
+    pub use heartbeat_core::clock::{Clock, SystemClock};
+}
+
+/// Per-tenant drill-down: the bound on distinct tenants per outcome, the series that counts the
+/// rest, and the keyed hash that replaces tenant ids before they leave the process (see
+/// `HeartbeatBuilder::with_tenant_hashing`).
+pub mod tenant {
+    pub use heartbeat_core::semconv::OVERFLOW_TENANT;
+    pub use heartbeat_core::tenant::DEFAULT_TENANT_LIMIT;
+    pub use heartbeat_core::tenant_hash::{
+        MAX_SALT_LEN, TENANT_HASH_PREFIX, TenantHashError, TenantHasher,
+    };
+}
+
+/// Limits and defaults: the lengths of names and reasons, the number of reasons, the dead-man
+/// cadences, the export interval and timeouts.
+pub mod limits {
+    #[cfg(feature = "export")]
+    pub use crate::deadman::beat::{DEFAULT_CADENCE, MAX_CADENCE, MIN_CADENCE};
+    #[cfg(feature = "export")]
+    pub use crate::export::config::{
+        DEFAULT_EXPORT_INTERVAL, DEFAULT_EXPORT_TIMEOUT, DEFAULT_REQUEST_TIMEOUT,
+    };
+    pub use heartbeat_core::validate::{MAX_NAME_LEN, MAX_REASON_LEN, MAX_REASONS};
+}
+
+/// The OTLP encoding the pipeline runs on: the [`Collector`](otlp::Collector) that turns a
+/// [`Registry`] into a [`Batch`](otlp::Batch) of points, and the protobuf and
+/// JSON encoders. An application that exports through `Heartbeat` (feature `export`) never
+/// names these; a custom transport, a test or a benchmark may.
+pub mod otlp {
+    pub use heartbeat_core::otlp::{
+        AggregationTemporality, Batch, Collector, DataPoint, Encoded, Metric, MetricKind,
+        encode_json, encode_protobuf,
+    };
+    pub use heartbeat_core::registry::Series;
+}
 
 /// The README's examples, compiled as doctests so they cannot rot.
 #[cfg(all(doctest, feature = "export"))]

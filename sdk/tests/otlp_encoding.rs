@@ -8,7 +8,10 @@
 use heartbeat::semconv::{
     ATTR_OUTCOME, ATTR_REASON, ATTR_RESULT, ATTR_TENANT, METRIC_OUTCOMES, SCOPE_NAME, UNIT_OUTCOMES,
 };
-use heartbeat::{AggregationTemporality, Batch, Collector, Registry, encode_json, encode_protobuf};
+use heartbeat::{
+    Registry,
+    otlp::{AggregationTemporality, Batch, Collector, encode_json, encode_protobuf},
+};
 use heartbeat_testkit::clock::ManualClock;
 use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
 use opentelemetry_proto::tonic::common::v1::{KeyValue, any_value};
@@ -575,7 +578,7 @@ proptest! {
         for e in &events {
             if let Some(t) = &e.tenant {
                 prop_assert!(rows.iter().any(|r| r.attr(ATTR_TENANT) == Some(t)
-                    || r.attr(ATTR_TENANT) == Some(heartbeat::OVERFLOW_TENANT)));
+                    || r.attr(ATTR_TENANT) == Some(heartbeat::tenant::OVERFLOW_TENANT)));
             }
         }
     }

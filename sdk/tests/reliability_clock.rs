@@ -12,8 +12,9 @@ mod support;
 
 use deadman_http::eventually;
 use heartbeat::{
-    AggregationTemporality, Collector, Heartbeat, ManualClock, PingConfig, Registry,
-    encode_protobuf,
+    Heartbeat, PingConfig, Registry,
+    clock::ManualClock,
+    otlp::{AggregationTemporality, Collector, encode_protobuf},
 };
 use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
 use opentelemetry_proto::tonic::metrics::v1::metric;
@@ -27,7 +28,7 @@ const DAY: Duration = Duration::from_secs(86_400);
 const CADENCE: Duration = Duration::from_millis(100);
 
 /// Every point's window, decoded from the core's protobuf encoding of `batch`.
-fn windows(batch: &heartbeat::Batch) -> Vec<(u64, u64)> {
+fn windows(batch: &heartbeat::otlp::Batch) -> Vec<(u64, u64)> {
     let request = ExportMetricsServiceRequest::decode(encode_protobuf(batch).as_slice()).unwrap();
     let mut out = Vec::new();
     for m in request

@@ -12,8 +12,9 @@ mod counting_alloc;
 mod support;
 
 use heartbeat::{
-    AggregationTemporality, Collector, DEFAULT_TENANT_LIMIT, Heartbeat, OVERFLOW_TENANT, Outcome,
-    Protocol, Registry, encode_protobuf,
+    Heartbeat, Outcome, Protocol, Registry,
+    otlp::{AggregationTemporality, Collector, encode_protobuf},
+    tenant::{DEFAULT_TENANT_LIMIT, OVERFLOW_TENANT},
 };
 use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
 use opentelemetry_proto::tonic::metrics::v1::{metric, number_data_point};

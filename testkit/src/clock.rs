@@ -5,9 +5,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-pub use heartbeat::ManualClock;
+pub use heartbeat::clock::ManualClock;
 
-/// A [`heartbeat::Clock`] reading tokio's time: on a paused runtime, virtual time, which the
+/// A [`heartbeat::clock::Clock`] reading tokio's time: on a paused runtime, virtual time, which the
 /// runtime advances to the next timer whenever every task waits. The wall clock is
 /// `unix_at_origin` plus the time elapsed since the clock was made.
 #[derive(Debug)]
@@ -26,7 +26,7 @@ impl TokioClock {
     }
 }
 
-impl heartbeat::Clock for TokioClock {
+impl heartbeat::clock::Clock for TokioClock {
     fn now_unix(&self) -> Duration {
         self.unix_at_origin + self.origin.elapsed()
     }

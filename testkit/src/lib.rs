@@ -12,8 +12,8 @@
 //! - [`Sink`]: the receiver routed like a collector, with the integration tests' readers (sums of
 //!   a metric, waits with a summary of what arrived).
 //! - [`Rotel`]: the real `rotel-agent` collector as a child process, exporting to a receiver.
-//! - `clock` (feature `clock`): `heartbeat::ManualClock`, and [`clock::TokioClock`], a
-//!   `heartbeat::Clock` on tokio's (pausable) time.
+//! - `clock` (feature `clock`): `heartbeat::clock::ManualClock`, and [`clock::TokioClock`], a
+//!   `heartbeat::clock::Clock` on tokio's (pausable) time.
 //! - [`otlp`]: builders and readers for the `opentelemetry-proto` metric types.
 //!
 //! Every server binds `127.0.0.1` and stops when dropped; every wait is bounded; nothing here

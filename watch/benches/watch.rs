@@ -18,7 +18,9 @@ use std::time::{Duration, Instant};
 
 use criterion::{BatchSize, Criterion, Throughput, criterion_group};
 use heartbeat::{
-    AggregationTemporality, Collector, ManualClock, Registry, encode_json, encode_protobuf,
+    Registry,
+    clock::ManualClock,
+    otlp::{AggregationTemporality, Collector, encode_json, encode_protobuf},
 };
 use heartbeat_watch::bench::Ingestor;
 use heartbeat_watch::{Database, RuleFile, Watch};

@@ -45,7 +45,10 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use clap::Parser;
-use heartbeat::{AggregationTemporality, Collector, Outcome, Registry, encode_protobuf};
+use heartbeat::{
+    Outcome, Registry,
+    otlp::{AggregationTemporality, Collector, encode_protobuf},
+};
 use http_body_util::{BodyExt, Full};
 use hyper::{Request, Response, StatusCode};
 use hyper_util::client::legacy::Client;

@@ -330,7 +330,7 @@ fn start_service(
             .map_err(|e| fleet(&e))?;
         outcomes.push((outcome, *surface));
     }
-    let cadence = schedule.units(0.25).max(heartbeat::MIN_CADENCE);
+    let cadence = schedule.units(0.25).max(heartbeat::limits::MIN_CADENCE);
     let deadman = hb
         .deadman(spec.emitter)
         .with_cadence(cadence)

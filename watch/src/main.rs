@@ -309,10 +309,10 @@ fn run(command: Command) -> Result<ExitCode, Box<dyn std::error::Error>> {
                 None => std::env::var(var)
                     .map_err(|_| format!("give the salt with --salt, or set {var}"))?,
             };
-            let hasher = heartbeat::TenantHasher::new(&salt)?;
+            let hasher = heartbeat::tenant::TenantHasher::new(&salt)?;
             for id in &ids {
                 let wire = hasher.wire_value(id);
-                if wire == heartbeat::OVERFLOW_TENANT {
+                if wire == heartbeat::tenant::OVERFLOW_TENANT {
                     eprintln!(
                         "heartbeat-watch: {id:?} is not a valid tenant id (empty, over 255 bytes, control characters, or _overflow itself): it is counted in _overflow, unhashed"
                     );

@@ -16,7 +16,7 @@ mod support;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use heartbeat::{AggregationTemporality, encode_json, encode_protobuf};
+use heartbeat::otlp::{AggregationTemporality, encode_json, encode_protobuf};
 use heartbeat_watch::fuzz::{
     Encoding, NOW_MS, fuzz_otlp_gzip, fuzz_otlp_json, fuzz_otlp_protobuf, fuzz_rule_file, receive,
 };
@@ -149,8 +149,8 @@ fn events() -> Vec<Event> {
 /// Batches from the SDK's core (one outcome without fixed attributes, so that the JSON fits
 /// the seed size): cumulative with beats, and two delta batches (the second after an
 /// acknowledgement).
-fn core_batches() -> Vec<(&'static str, heartbeat::Batch)> {
-    let clock = heartbeat::ManualClock::starting_at(std::time::Duration::from_millis(
+fn core_batches() -> Vec<(&'static str, heartbeat::otlp::Batch)> {
+    let clock = heartbeat::clock::ManualClock::starting_at(std::time::Duration::from_millis(
         u64::try_from(NOW_MS - 120_000).unwrap(),
     ));
     let registry = heartbeat::Registry::builder()
@@ -168,7 +168,7 @@ fn core_batches() -> Vec<(&'static str, heartbeat::Batch)> {
         }
     };
     let collector = |temporality| {
-        heartbeat::Collector::new(&registry, temporality)
+        heartbeat::otlp::Collector::new(&registry, temporality)
             .with_resource_attribute("service.name", "messenger-api")
             .with_resource_attribute("service.instance.id", "i-1")
     };

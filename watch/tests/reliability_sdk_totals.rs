@@ -9,7 +9,7 @@ mod reliability_support;
 
 use std::io::Write;
 
-use heartbeat::{AggregationTemporality, Batch, encode_json, encode_protobuf};
+use heartbeat::otlp::{AggregationTemporality, Batch, encode_json, encode_protobuf};
 use heartbeat_watch::fuzz::{Encoding, Received, Temporality, receive};
 use heartbeat_watch::{Database, RuleFile, Watch};
 use proptest::prelude::*;

@@ -402,7 +402,7 @@ fn virtual_beats(
         let unix = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .unwrap_or_default();
-        let clock: std::sync::Arc<dyn heartbeat::Clock> = TokioClock::starting_at(unix);
+        let clock: std::sync::Arc<dyn heartbeat::clock::Clock> = TokioClock::starting_at(unix);
         let provider = opentelemetry_sdk::metrics::SdkMeterProvider::builder().build();
         let (hb, _idle) = Heartbeat::builder()
             .with_meter_provider(provider)

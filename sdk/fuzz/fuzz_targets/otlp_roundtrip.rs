@@ -7,7 +7,9 @@
 
 use arbitrary::Arbitrary;
 use heartbeat::{
-    AggregationTemporality, Collector, ManualClock, Outcome, Registry, encode_json, encode_protobuf,
+    Outcome, Registry,
+    clock::ManualClock,
+    otlp::{AggregationTemporality, Collector, encode_json, encode_protobuf},
 };
 use libfuzzer_sys::fuzz_target;
 use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
@@ -85,14 +87,14 @@ fn totals(request: &ExportMetricsServiceRequest) -> BTreeMap<String, (i64, i64)>
     out
 }
 
-fn decode(batch: &heartbeat::Batch) -> ExportMetricsServiceRequest {
+fn decode(batch: &heartbeat::otlp::Batch) -> ExportMetricsServiceRequest {
     ExportMetricsServiceRequest::decode(encode_protobuf(batch).as_slice())
         .expect("our protobuf decodes")
 }
 
 /// Decodes both encodings, which must say the same (JSON decoding is the slow half, so only the
 /// final batches take this path).
-fn decode_both(batch: &heartbeat::Batch) -> ExportMetricsServiceRequest {
+fn decode_both(batch: &heartbeat::otlp::Batch) -> ExportMetricsServiceRequest {
     let proto = decode(batch);
     let json: ExportMetricsServiceRequest =
         serde_json::from_str(&encode_json(batch)).expect("our JSON decodes");

@@ -13,7 +13,11 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use heartbeat::{AggregationTemporality, Batch, Collector, ManualClock, Registry};
+use heartbeat::{
+    Registry,
+    clock::ManualClock,
+    otlp::{AggregationTemporality, Batch, Collector},
+};
 use heartbeat_watch::fuzz::AcceptedPoint;
 
 /// 2026-11-02T00:00:00Z, the fuzz targets' clock (`heartbeat_watch::fuzz::NOW_MS`).
