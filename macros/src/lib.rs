@@ -5,6 +5,8 @@
 //! `::heartbeat::__private`.
 //! Names and reasons are checked here, at compile time, by the same rules as the SDK's
 //! (`heartbeat_core::validate`).
+//!
+//! This crate has no features of its own; the SDK's `macros` feature turns it on.
 
 use heartbeat_core::validate;
 use proc_macro::TokenStream;

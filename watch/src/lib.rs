@@ -27,8 +27,9 @@
 //!
 //! The one-command tour of the whole system: `cargo run --release -p heartbeat-watch -- demo`.
 //!
-//! One optional feature, `demo` (default): the `demo` module, the simulated fleet of
-//! `heartbeat-watch demo`. Without it the library is the watch alone.
+//! | feature | default | what it turns on |
+//! |---|---|---|
+//! | `demo` | yes | the `demo` module: the simulated fleet of `heartbeat-watch demo`, built on the SDK. Without it the library and the binary are the watch alone |
 //!
 //! | module of the data flow | what |
 //! |---|---|
@@ -39,9 +40,11 @@
 //! | db | SQLite state: alert history, baselines, ledger, last beat and status per emitter |
 //! | selfwatch | the watch's own health, its self-heartbeat to an external channel |
 //! | check | `heartbeat-watch check`: what each rule will match, detection figures, warnings |
+//!
 //! The design, the anomaly method and its measured error rates: `docs/watch.md`.
 //!
 //! Supported Rust: 1.88 and later.
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![cfg_attr(
     not(test),
     deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
