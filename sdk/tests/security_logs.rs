@@ -1,8 +1,11 @@
 //! Credentials never reach logs: with a `log` logger and a `tracing` subscriber capturing every
 //! record at TRACE level (as an application with verbose logging would), exports over OTLP/HTTP,
 //! OTLP/gRPC and HTTPS, failing and succeeding, and pings to a failing channel leave no header
-//! value, URL credential, query or ping token in any record. The SDK itself logs nothing; this
-//! watches its dependencies (hyper, h2, tonic, rustls) as configured by it.
+//! value, URL credential, query or ping token in any record. The records are the SDK's own
+//! `tracing` events (a failed export at target `heartbeat::export`, a failed ping at
+//! `heartbeat::deadman`, both WARN; the SDK writes nothing through `log`) and those of its
+//! dependencies (hyper, h2, tonic, rustls) as configured by it; the test checks that both kinds
+//! were captured.
 //!
 //! One test in its own binary: the logger and the subscriber are process-wide.
 #![cfg(all(feature = "grpc", feature = "http-proto", feature = "tls"))]
@@ -186,6 +189,15 @@ async fn no_credential_reaches_a_log_record_or_a_tracing_event_at_trace_level() 
         TRACING_RECORDS.load(SeqCst) > 0,
         "no tracing event captured"
     );
+    // The SDK's own events are in the capture: the refused and failed exports, the failed pings.
+    for target in ["heartbeat::export", "heartbeat::deadman"] {
+        let prefix = format!("event {target} ");
+        assert!(
+            captured.iter().any(|line| line.starts_with(&prefix)),
+            "no tracing event of target {target} captured (the SDK reports export and ping \
+             failures there)"
+        );
+    }
     for line in &captured {
         for secret in SECRETS {
             assert!(!line.contains(secret), "a record shows {secret:?}: {line}");
