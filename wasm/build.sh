@@ -54,12 +54,13 @@ node -e '
 ' "$BUILD/heartbeat_wasm_bg.wasm" "$BUILD/roots.json"
 "$NPM/node_modules/.bin/wasm-metadce" "${FEATURES[@]}" --graph-file "$BUILD/roots.json" \
   -o "$BUILD/heartbeat_wasm_dce.wasm" "$BUILD/heartbeat_wasm_bg.wasm" >/dev/null
-# -Oz once more after --converge still finds a little; --reorder-functions gives the most called
+# --inlining-optimizing first (functions called once go into their caller before the rest
+# runs) saves about 60 bytes gzipped; -Oz once more after --converge still finds a little; --reorder-functions gives the most called
 # functions the shortest indices. --strip-target-features: that section is for tools
 # (wasm-bindgen has read it), browsers ignore it. --low-memory-unused: Rust puts the stack first
 # (data from 1 MiB up, the stack growing down from 1 MiB), so the lowest 1 KiB is reached only by
 # a stack about to overflow; wasm-opt may then fold address arithmetic into load/store offsets.
-"$NPM/node_modules/.bin/wasm-opt" -O4 -Oz --converge -Oz --reorder-functions \
+"$NPM/node_modules/.bin/wasm-opt" --inlining-optimizing -O4 -Oz --converge -Oz --reorder-functions \
   --strip-debug --strip-producers --strip-target-features --low-memory-unused "${FEATURES[@]}" \
   -o "$DIST/heartbeat_wasm_bg.wasm" "$BUILD/heartbeat_wasm_dce.wasm"
 # One ES module: the wrapper with the loader, minified; members ending in `_` are internal and

@@ -8,9 +8,10 @@
 //!
 //! - `hb_new` returns the address of a [`Page`], the only handle; `hb_free` drops it. The
 //!   loader never calls with an address it freed (a null one traps).
-//! - Strings in: the loader asks `hb_buf(page, capacity)` for the page's input buffer,
-//!   writes each argument there with `TextEncoder.encodeInto` (always valid UTF-8), one after
-//!   the other, and passes their byte lengths.
+//! - Strings in: the loader asks `hb_buf(page, capacity)` for the page's input buffer (its
+//!   address; a larger capacity keeps the bytes already written), writes each argument there
+//!   as UTF-8 (ASCII by hand, the rest with `TextEncoder.encodeInto`: always valid UTF-8), one
+//!   after the other, and passes their byte lengths.
 //! - Strings out: an export that produces one (the body of a batch, an error message) keeps
 //!   it in the page and returns its length in bytes (`-1`: none); `hb_out(page)` gives its
 //!   address.
@@ -49,9 +50,10 @@ fn page<'a>(p: *mut Page) -> &'a mut Page {
 fn arg<'a>(input: &'a [u8], lens: &[usize], n: usize) -> &'a str {
     let start: usize = lens[..n].iter().sum();
     let bytes = input.get(start..start + lens[n]).unwrap_or_default();
-    // SAFETY: the loader writes the arguments with `TextEncoder.encodeInto`, which writes
-    // UTF-8 only, and whole characters only (it stops before a character that does not fit),
-    // and gives each one's `written` length.
+    // SAFETY: the loader writes each argument as UTF-8: ASCII characters as their bytes, from
+    // the first other one on with `TextEncoder.encodeInto`, which writes UTF-8 only (a lone
+    // surrogate as U+FFFD) and whole characters only, into a buffer of three bytes per UTF-16
+    // unit (room for all), and passes the number of bytes written.
     unsafe { core::str::from_utf8_unchecked(bytes) }
 }
 
@@ -81,7 +83,8 @@ extern "C" fn hb_free(p: *mut Page) {
     }
 }
 
-/// The page's input buffer, at least `capacity` bytes long, for the next call's strings.
+/// The page's input buffer, `capacity` bytes long, for the next call's strings (the bytes below
+/// `capacity` that it held are kept).
 #[unsafe(no_mangle)]
 extern "C" fn hb_buf(p: *mut Page, capacity: usize) -> *mut u8 {
     let input = &mut page(p).input;

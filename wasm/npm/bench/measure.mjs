@@ -51,7 +51,7 @@ const lines = [
   '| download | raw | gzip | brotli |',
   '|---|---:|---:|---:|',
   `| \`heartbeat_wasm_bg.wasm\` | ${kb(wasm.raw)} KiB | ${kb(wasm.gzip)} KiB | ${kb(wasm.brotli)} KiB |`,
-  `| \`index.js\` (wrapper + wasm-bindgen glue, minified) | ${kb(js.raw)} KiB | ${kb(js.gzip)} KiB | ${kb(js.brotli)} KiB |`,
+  `| \`index.js\` (wrapper + loader, minified) | ${kb(js.raw)} KiB | ${kb(js.gzip)} KiB | ${kb(js.brotli)} KiB |`,
   `| **@heartbeat/web total** | ${kb(size.total.raw)} KiB | **${kb(size.total.gzip)} KiB** (${size.total.gzip} bytes) | ${kb(size.total.brotli)} KiB |`,
   `| OpenTelemetry JS metrics + OTLP/HTTP exporter (esbuild, minified) | ${kb(size.otel.raw)} KiB | ${kb(size.otel.gzip)} KiB | ${kb(size.otel.brotli)} KiB |`,
 ];
