@@ -202,11 +202,12 @@ impl Sdk {
         }
         let mut body = encode_json(&batch);
         // The gauge joins the metrics list, before the closing `]}]}]}` of the encoder's layout.
-        let tail = body.split_off(body.len() - 6);
+        const TAIL: &str = "]}]}]}";
+        body.truncate(body.len() - TAIL.len());
         let comma = !batch.metrics.is_empty();
         self.emitters
             .push_status_json(&mut body, batch.time_unix_nano, comma);
-        body.push_str(&tail);
+        body.push_str(TAIL);
         self.next_seq = self.next_seq.wrapping_add(1);
         if self.in_flight.len() >= MAX_IN_FLIGHT {
             self.in_flight.remove(0);
