@@ -81,8 +81,8 @@
 //! tenants, the dead-man emitter, the errors, export health, the macros and the layer. One
 //! module down: [`otlp`] (the collector and encoders, for custom transports and tests),
 //! [`limits`] (lengths, cadences, default timeouts), [`tenant`] (the tenant bound and hashing),
-//! [`clock`], [`env`](mod@env) (the environment variables read), [`semconv`] (every metric and attribute
-//! name) and [`tuning`] (the watchdog's detection calculator).
+//! [`clock`], [`env`](mod@env) (the environment variables read), [`semconv`] (every metric and
+//! attribute name) and [`tuning`] (the watchdog's detection calculator).
 //!
 //! ## What the SDK tells you
 //!
