@@ -3,8 +3,8 @@
 //!
 //! Why by hand: `wasm-bindgen`'s generated JavaScript (string passing, a class with a
 //! finalizer, its loader) and its shims in the module (reference counting, borrow flags,
-//! `malloc`/`realloc` exports, multi-value returns) were about a fifth of the package, gzipped
-//! (docs/benchmarks.md). The contract with the loader is small:
+//! `malloc`/`realloc` exports, multi-value returns) were about 2.6 KB of the 19.8 KB package,
+//! gzipped (docs/benchmarks.md). The contract with the loader is small:
 //!
 //! - `hb_new` returns the address of a [`Page`], the only handle; `hb_free` drops it. The
 //!   loader never calls with an address it freed (a null one traps).

@@ -1,7 +1,8 @@
 // The WebAssembly module's loader and its one class, by hand instead of wasm-bindgen's
-// generated glue (a fifth of the package, gzipped; docs/benchmarks.md). The module's side of
-// the contract is wasm/src/abi.rs: plain exports over numbers, strings written into the
-// page's input buffer as UTF-8, strings returned as a length and `hb_out`'s address.
+// generated glue (which, with its shims in the module, was 2.6 KB of the 19.8 KB package,
+// gzipped; docs/benchmarks.md). The module's side of the contract is wasm/src/abi.rs: plain
+// exports over numbers, strings written into the page's input buffer as UTF-8, strings
+// returned as a length and `hb_out`'s address.
 
 let w; // the module's exports, once loaded
 const enc = new TextEncoder();
