@@ -232,6 +232,9 @@ fi
 # the core re-exported, and must still build on its own.
 step "check (sdk without default features)" \
   cargo check -p heartbeat-sdk --no-default-features --features testing --lib
+# Every publishable crate packaged (cargo package --no-verify) and each .crate's contents checked;
+# `./scripts/check-package.sh --verify` before a release adds cargo publish --dry-run.
+step "packages (cargo package, each .crate checked)" ./scripts/check-package.sh
 # The browser build: wasm-bindgen tests under node and headless Chromium, the Playwright
 # end-to-end test, the size budget (installs Chromium, wasm-bindgen-cli and npm packages itself).
 if ((INSTALL)); then

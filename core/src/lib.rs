@@ -1,13 +1,20 @@
 //! # heartbeat-core
 //!
-//! The runtime-free core of Heartbeat, shared by the native SDK (crate `heartbeat`) and the
+//! The runtime-free core of Heartbeat, shared by the native SDK (crate `heartbeat-sdk`, library
+//! `heartbeat`) and the
 //! browser build (`heartbeat-wasm`): outcomes and their hot-path counters, the [`Registry`],
 //! per-tenant drill-down and tenant hashing, validation, the semantic conventions, the clock, the
 //! OTLP [`Collector`] and the OTLP/protobuf and OTLP/JSON encoders. No async runtime, no I/O; it
 //! compiles for `wasm32-unknown-unknown`.
 //!
-//! Most users depend on `heartbeat` (native) or `@heartbeat/web` (browsers), which re-export
+//! Most users depend on `heartbeat-sdk` (native) or `@heartbeat/web` (browsers), which re-export
 //! what they need from here. See `docs/architecture.md` for the crates and their direction.
+//!
+//! ## Features
+//!
+//! | feature | default | what it turns on |
+//! |---|---|---|
+//! | `testing` | no | test doubles: `clock::ManualClock`, a clock your test moves by hand |
 #![cfg_attr(docsrs, feature(doc_cfg))]
 #![warn(missing_docs, unreachable_pub)]
 #![cfg_attr(

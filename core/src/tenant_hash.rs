@@ -37,7 +37,7 @@ const fn key(k: [u8; 16]) -> (u64, u64) {
 
 /// Why a tenant-hashing salt was refused. The salt is the hashing key, so only an empty one is
 /// shown.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum TenantHashError {
     /// The salt is empty or longer than [`MAX_SALT_LEN`] bytes.
@@ -70,6 +70,14 @@ impl fmt::Display for TenantHashError {
 }
 
 impl std::error::Error for TenantHashError {}
+
+/// `Debug` reads like `Display`: it is what `fn main() -> Result<(), E>` and `unwrap()` print, and
+/// the sentence names the bad value and what is allowed.
+impl fmt::Debug for TenantHashError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
+}
 
 /// Hashes tenant ids with a salt: what [`RegistryBuilder::with_tenant_hasher`] and
 /// `HeartbeatBuilder::with_tenant_hashing` put on the wire instead of the ids, and what the

@@ -70,7 +70,7 @@ pub struct Silence {
 }
 
 /// Why a tuning function refused its input.
-#[derive(Debug, Clone, Copy, PartialEq, thiserror::Error)]
+#[derive(Clone, Copy, PartialEq, thiserror::Error)]
 #[non_exhaustive]
 pub enum TuningError {
     /// The cadence is zero.
@@ -125,6 +125,13 @@ pub enum TuningError {
         /// The cadence given.
         cadence: Duration,
     },
+}
+
+/// `Debug` reads like `Display` (what `fn main() -> Result<(), E>` and `unwrap()` print).
+impl std::fmt::Debug for TuningError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Display::fmt(self, f)
+    }
 }
 
 const YEAR: Duration = Duration::from_secs(365 * 86_400 + 6 * 3600);

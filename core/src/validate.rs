@@ -216,7 +216,7 @@ fn too_many_reasons(o: &mut String, outcome: &str, count: usize) {
 /// Why a declaration was refused. Every message names the bad value and what is allowed.
 ///
 /// The `reason` fields hold [`Problem::message`] of what is wrong.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum OutcomeError {
     /// The outcome name does not follow the OpenTelemetry instrument-name syntax.
@@ -340,6 +340,14 @@ impl fmt::Display for OutcomeError {
 }
 
 impl std::error::Error for OutcomeError {}
+
+/// `Debug` reads like `Display`: it is what `fn main() -> Result<(), E>` and `unwrap()` print, and
+/// the sentence names the bad value and what is allowed.
+impl fmt::Debug for OutcomeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
+}
 
 /// Shows a user value in an error: quoted, and cut short when it is long (see
 /// [`crate::text::push_shown`]).
@@ -560,6 +568,14 @@ pub fn declaration<'a>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_error_printed_by_main_reads_like_its_message() {
+        // `fn main() -> Result<(), OutcomeError>` and `unwrap()` print `Debug`.
+        let err = outcome_name("1bad").unwrap_err();
+        assert_eq!(format!("{err:?}"), err.to_string());
+        assert!(format!("{err:?}").starts_with("invalid outcome name \"1bad\""));
+    }
 
     #[test]
     fn outcome_names_follow_instrument_name_syntax() {

@@ -232,6 +232,8 @@ pub mod otlp {
 }
 
 /// The README's examples, compiled as doctests so they cannot rot.
-#[cfg(all(doctest, feature = "export"))]
+/// Its layer and macro example needs the features `axum` and `macros` (the test command runs the
+/// doctests with every feature).
+#[cfg(all(doctest, feature = "export", feature = "axum", feature = "macros"))]
 #[doc = include_str!("../../README.md")]
 pub struct ReadmeDoctests;
