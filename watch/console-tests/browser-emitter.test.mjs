@@ -13,10 +13,10 @@
 // The figures are printed and written to target/browser-emitter.json.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createServer } from 'node:http';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { extname, join, normalize } from 'node:path';
+import { join } from 'node:path';
+import { startStatic } from '../../wasm/npm/tools/otlp-receiver.mjs';
 import { ROOT, SHOTS, freePort, http, launch, sleep, spawnWatch, until } from './lib.mjs';
 
 const DIST = join(ROOT, 'wasm/npm/dist');
@@ -41,21 +41,14 @@ let base;
 const pageErrors = [];
 const figures = {};
 
-const types = { '.html': 'text/html', '.js': 'text/javascript', '.wasm': 'application/wasm' };
-
-/** The page's origin: `/` is a page that imports the package; `/dist/*` the built package. */
+/** The page's origin (the package's own static server): `/` imports the package from `/dist/`. */
 function startSite() {
   const html = `<!doctype html><meta charset="utf-8"><title>widget</title>
 <script type="module">import * as heartbeat from '/dist/index.js'; window.heartbeat = heartbeat; window.ready = true;</script>`;
-  const server = createServer((req, res) => {
-    const path = new URL(req.url, 'http://127.0.0.1').pathname;
-    if (path === '/favicon.ico') return res.writeHead(204).end();
-    if (path === '/') return res.writeHead(200, { 'content-type': 'text/html' }).end(html);
-    const file = normalize(join(DIST, path.replace(/^\/dist\//, '')));
-    if (!path.startsWith('/dist/') || !file.startsWith(DIST) || !existsSync(file)) return res.writeHead(404).end();
-    res.writeHead(200, { 'content-type': types[extname(file)] || 'application/octet-stream' }).end(readFileSync(file));
+  return startStatic(join(ROOT, 'wasm/npm'), {
+    '/': (req, res) => res.writeHead(200, { 'content-type': 'text/html' }).end(html),
+    '/favicon.ico': (req, res) => res.writeHead(204).end(),
   });
-  return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve(server)));
 }
 
 const state = async () => (await http(`${base}/api/state`)).json;
@@ -72,7 +65,7 @@ before(async () => {
   dir = mkdtempSync(join(tmpdir(), 'hb-browser-emitter-'));
   process.once('exit', () => rmSync(dir, { recursive: true, force: true }));
   site = await startSite();
-  const origin = `http://127.0.0.1:${site.address().port}`;
+  const origin = site.url;
   const [port, grpcPort] = [await freePort(), await freePort()];
   base = `http://127.0.0.1:${port}`;
   const rules = join(dir, 'rules.toml');
@@ -126,7 +119,7 @@ objective = 0.999
 after(async () => {
   await browser?.close();
   await watch?.stop();
-  await new Promise((r) => (site ? site.close(r) : r()));
+  await site?.close();
   mkdirSync(join(ROOT, 'target'), { recursive: true });
   writeFileSync(join(ROOT, 'target/browser-emitter.json'), `${JSON.stringify(figures, null, 2)}\n`);
   console.log('# browser emitter figures:', JSON.stringify(figures));
