@@ -296,6 +296,9 @@ test('reload while offline: the unsent counts wait in localStorage and arrive on
   });
   assert.ok(await until(() => rx.value('heartbeat.outcomes', series) === 1), 'online, the first count arrives');
   await ctx.setOffline(true);
+  // The emulated network goes down at once; the page learns it (navigator.onLine, the offline
+  // event) a moment later. The scenario is a page that knows it is offline when it is left.
+  await page.waitForFunction(() => navigator.onLine === false);
   await page.evaluate(() => {
     for (let i = 0; i < 6; i++) send.success();
     for (let i = 0; i < 2; i++) send.failure('timeout');
