@@ -7,9 +7,10 @@
 //! first beat; the receiver then forwards what it accepts to the watch's OTLP receiver.
 //!
 //! The emitter beats every 200 ms and exports every 100 ms: an emitter that batches its beats on
-//! its export interval (the browser build, HB-045) then still carries one beat per export, as an
-//! emitter exporting each beat at once does. (With a cadence equal to the export interval two
-//! beats sometimes share an export, and the watch reads the jumps as a lossy pipeline.)
+//! its export interval (failing HB-045) then still carries one beat per export, as an emitter
+//! exporting each beat at once does. (With a cadence equal to the export interval two beats
+//! sometimes share an export of such an emitter, and the watch reads the jumps as a lossy
+//! pipeline.)
 
 use std::collections::BTreeSet;
 use std::net::SocketAddr;

@@ -210,6 +210,7 @@ export class Heartbeat {
     this.seq_ = undefined; // the batch in flight
     this.sending_ = undefined; // its promise
     this.again_ = false; // the page was hidden while it flew: send again when it lands
+    this.soon__ = false; // a beat came while it flew: send when it lands
     this.failures_ = 0;
     this.retryAt = 0;
     this.off_ = [];
@@ -229,8 +230,13 @@ export class Heartbeat {
     for (const [k, v] of new Map(c.attributes.concat(resource))) {
       if (!this.s.resource(k, v)) throw new HeartbeatError('invalid_options', this.s.error());
     }
-    const timer = setInterval(() => this.guard_(() => this.send(false) && this.drain_()), c.interval);
-    this.off_.push(() => clearInterval(timer));
+    const every = () => this.guard_(() => this.send(false) && this.drain_());
+    this.every_ = () => {
+      clearInterval(this.timer_);
+      this.timer_ = setInterval(every, c.interval);
+    };
+    this.every_();
+    this.off_.push(() => clearInterval(this.timer_));
     const origin = originOf(c.url);
     const [seen, off] = spy((e) => e.effectiveDirective === 'connect-src' && e.blockedURI.startsWith(origin));
     this.csp_ = seen;
@@ -490,11 +496,27 @@ export class Heartbeat {
     // batch carries its counts again.
     s.settle(seq, ok !== undefined);
     if (ok) this.drain_();
+    if (this.soon__) {
+      this.soon__ = false;
+      this.soon_();
+    }
     if (this.again_) {
       this.again_ = false;
       if (!visible()) this.guard_(() => this.hide_(false));
     }
     return ok === true;
+  }
+
+  /**
+   * A beat, or a heartbeat's change of state, goes out at once, as the native dead-man sends it
+   * (HB-045: a 10 s heartbeat behind a 60 s export interval would otherwise be detected late),
+   * or as soon as the batch in flight lands. The export interval restarts from that batch, so a
+   * cadence equal to the interval still makes one request per interval.
+   */
+  soon_() {
+    if (this.sending_) return void (this.soon__ = true);
+    this.send(false);
+    if (this.sending_) this.every_();
   }
 
   /** Sends everything recorded so far (and the offline buffer); resolves to true once the collector accepted it. */
@@ -670,12 +692,14 @@ export class Beat {
     }
     this.failed_ = reason;
     this.status_();
+    if (this.running_) this.h_.soon_();
   }
 
   /** Ends a fail(): the heartbeat beats again (status 0) while the page is usable. */
   recover() {
     this.failed_ = undefined;
     this.status_();
+    if (this.running_) this.h_.soon_();
   }
 
   /** Tells the module this heartbeat's state. */
@@ -720,11 +744,13 @@ export class Beat {
       // The native gate: a page that is not usable reports `gate_failed` and holds its beats.
       const usable = this.usable__();
       const gate = usable ? '' : 'gate_failed';
-      if (gate !== this.gate_) {
+      const changed = gate !== this.gate_;
+      if (changed) {
         this.gate_ = gate;
         this.status_();
       }
       if (usable && s.beat(this.i_, false)) this.count_++;
+      if (usable || changed) this.h_.soon_();
     }
     this.arm_();
   }
@@ -746,5 +772,6 @@ export class Beat {
     this.h_.beats_.delete(this);
     const s = this.h_.s;
     if (s !== null) this.h_.guard_(() => s.beat(this.i_, true));
+    this.h_.soon_();
   }
 }

@@ -334,6 +334,59 @@ test('heartbeats beat while visible and stop with their count reported', async (
   await hb.shutdown();
 });
 
+/** Waits until f() is true; fails after 10 s (a bound on a hang, not a timing check). */
+async function eventually(f) {
+  const end = Date.now() + 10000;
+  while (!f()) {
+    assert.ok(Date.now() < end, `still false after 10 s: ${f}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+test('each beat and each change of state goes out at once, whatever the export interval', async () => {
+  // The export interval is a day (start()): without flush(), only the beats send anything.
+  const { hb, errors } = await start();
+  const send = hb.outcome('message.send');
+  send.success();
+  const beat = hb.heartbeat('messenger', { cadenceMs: 100 });
+  const beats = () => total('heartbeat.beats', { 'heartbeat.emitter': 'messenger' });
+  await eventually(() => beats() >= 3);
+  assert.equal(collector.calls.length, beats(), 'one request per beat');
+  assert.equal(total('heartbeat.outcomes', outcomeAttrs('message.send', 'success')), 1, 'the counts ride with the beats');
+  beat.fail('socket_closed');
+  await eventually(() => status('messenger', 'socket_closed') === 1);
+  const held = beats();
+  beat.recover();
+  await eventually(() => status('messenger') === 0 && beats() > held);
+  beat.stop();
+  await eventually(() => status('messenger') === 2);
+  assert.equal(beats(), beat.count);
+  assert.deepEqual(errors, []);
+});
+
+test('a beat that comes while a batch is in flight follows it as soon as it lands', async () => {
+  const { hb } = await start();
+  const beat = hb.heartbeat('slow', { cadenceMs: 100 });
+  const beats = () => total('heartbeat.beats', { 'heartbeat.emitter': 'slow' });
+  // The collector answers the first request after three cadences.
+  const real = globalThis.fetch;
+  let release;
+  globalThis.fetch = (url, init) => {
+    globalThis.fetch = real;
+    return new Promise((r) => (release = r)).then(() => real(url, init));
+  };
+  try {
+    await eventually(() => beat.count >= 3);
+    assert.equal(beats(), 0, 'the first batch is still in flight');
+  } finally {
+    globalThis.fetch = real;
+    release?.();
+  }
+  const counted = beat.count;
+  await eventually(() => beats() >= counted);
+  beat.stop();
+});
+
 test('a heartbeat that is not usable does not beat, and a throwing gate is reported', async () => {
   const { hb, errors } = await start();
   let calls = 0;
