@@ -88,6 +88,7 @@ FORBIDDEN = [
     (re.compile(r"(^|/)test-results/"), "browser test results"),
     (re.compile(r"\.(profraw|profdata|wasm|crate|tgz|sqlite|db)$"), "a binary or build artefact"),
 ]
+INCLUDE = re.compile(r'include_(str|bytes)!\(\s*"([^"]+)"\s*\)')
 REQUIRED_FIELDS = ["description", "license", "repository", "documentation", "readme",
                    "keywords", "categories"]
 
@@ -146,6 +147,20 @@ for crate in crates:
                     if isinstance(dep, dict) and "version" not in dep:
                         problems.append(f"{crate}: {table}.{name} has no version "
                                         f"(a path-only dependency cannot be published)")
+        # A file that src/ includes at compile time (include_str!, include_bytes!, in tests
+        # too) must be in the package, or `cargo test` in the unpacked crate fails to build.
+        for rel in sorted(files):
+            if not rel.startswith("src/") or not rel.endswith(".rs"):
+                continue
+            text = read(rel).decode("utf-8", "replace")
+            for m in INCLUDE.finditer(text):
+                # Only built inside the repository (the sdk's build.rs sets the cfg there).
+                if "in_workspace" in text[max(0, m.start() - 300):m.start()]:
+                    continue
+                target = os.path.normpath(os.path.join(os.path.dirname(rel), m.group(2)))
+                if target not in files:
+                    problems.append(f"{crate}: {rel} includes {m.group(2)!r} ({target}), "
+                                    f"which is not in the package")
         if crate == "heartbeat-watch":
             if "build.rs" not in files:
                 problems.append(f"{crate}: build.rs (it embeds assets/) is not in the package")

@@ -318,12 +318,10 @@ mod tests {
         }
     }
 
-    /// `sdk/tests/data/tenant_hash_vectors.json`: computed with OpenSSL, not with this code.
+    /// `core/tests/data/tenant_hash_vectors.json`: computed with OpenSSL, not with this code.
     fn vectors() -> Vec<(String, String, String)> {
-        let file: serde_json::Value = serde_json::from_str(include_str!(
-            "../../sdk/tests/data/tenant_hash_vectors.json"
-        ))
-        .unwrap();
+        let file: serde_json::Value =
+            serde_json::from_str(include_str!("../tests/data/tenant_hash_vectors.json")).unwrap();
         file["vectors"]
             .as_array()
             .unwrap()

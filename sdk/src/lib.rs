@@ -233,7 +233,14 @@ pub mod otlp {
 
 /// The README's examples, compiled as doctests so they cannot rot.
 /// Its layer and macro example needs the features `axum` and `macros` (the test command runs the
-/// doctests with every feature).
-#[cfg(all(doctest, feature = "export", feature = "axum", feature = "macros"))]
+/// doctests with every feature). `in_workspace` (build.rs): the README is the repository's, not
+/// in the published package.
+#[cfg(all(
+    doctest,
+    in_workspace,
+    feature = "export",
+    feature = "axum",
+    feature = "macros"
+))]
 #[doc = include_str!("../../README.md")]
 pub struct ReadmeDoctests;

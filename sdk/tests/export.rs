@@ -463,7 +463,7 @@ async fn tenant_overflow_keeps_outcome_result_and_reason_and_totals_stay_exact()
 /// what is sent, in either body format; totals, invalid ids and `_overflow` are as without.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hashed_tenants_never_put_the_raw_id_on_the_wire() -> TestResult {
-    // From sdk/tests/data/tenant_hash_vectors.json (computed with OpenSSL, not with the SDK).
+    // From core/tests/data/tenant_hash_vectors.json (computed with OpenSSL, not with the SDK).
     const ACME: &str = "h-6614d812eeab4e05";
     const GLOBEX: &str = "h-3d220ee51154278b";
     bounded(TEST_LIMIT, async {

@@ -355,7 +355,7 @@ mod same_as_native {
     fn with_tenant_hashing_the_same_events_give_the_same_series_and_values() {
         let hasher = TenantHasher::new("s3cret-salt").unwrap();
         let tenants = same_series_and_values(Some(hasher));
-        // acme (sdk/tests/data/tenant_hash_vectors.json, computed with OpenSSL), and no raw id.
+        // acme (core/tests/data/tenant_hash_vectors.json, computed with OpenSSL), and no raw id.
         assert!(tenants.contains("h-6614d812eeab4e05"), "{tenants}");
         assert!(tenants.contains("_overflow"), "{tenants}");
         for raw in ["acme", "globex", "initech"] {

@@ -356,7 +356,7 @@ mod tests {
         let send = sdk.declare(0) as u32;
         sdk.tenant(send, "acme", false, "");
         let body = sdk.collect(false).unwrap();
-        // acme with salt s3cret-salt (sdk/tests/data/tenant_hash_vectors.json, from OpenSSL).
+        // acme with salt s3cret-salt (core/tests/data/tenant_hash_vectors.json, from OpenSSL).
         assert!(
             body.contains(r#""stringValue":"h-6614d812eeab4e05""#),
             "{body}"

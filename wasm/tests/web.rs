@@ -238,10 +238,10 @@ fn the_version_is_the_workspace_version() {
     assert_eq!(heartbeat_wasm::VERSION, env!("CARGO_PKG_VERSION"));
 }
 
-/// The vectors of `sdk/tests/data/tenant_hash_vectors.json` (computed with OpenSSL) as
+/// The vectors of `core/tests/data/tenant_hash_vectors.json` (computed with OpenSSL) as
 /// (salt, tenant, wire): one per line, plain strings without escapes; at least ten of them.
 fn tenant_hash_vectors() -> Vec<(String, String, String)> {
-    let vectors: Vec<_> = include_str!("../../sdk/tests/data/tenant_hash_vectors.json")
+    let vectors: Vec<_> = include_str!("../../core/tests/data/tenant_hash_vectors.json")
         .lines()
         .filter(|l| l.contains(r#""wire": "#))
         .map(|l| {

@@ -1,6 +1,6 @@
 //! `heartbeat-watch tenant-hash`: on-call's way from a customer id to its series when emitters
 //! hash tenant ids. Its output must be the vectors computed with OpenSSL
-//! (`sdk/tests/data/tenant_hash_vectors.json`), which the SDK and the browser build are tested
+//! (`core/tests/data/tenant_hash_vectors.json`), which the SDK and the browser build are tested
 //! against too.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -29,7 +29,7 @@ fn stdout(out: &Output) -> String {
 
 fn vectors() -> Vec<(String, String, String)> {
     let file: serde_json::Value = serde_json::from_str(include_str!(
-        "../../sdk/tests/data/tenant_hash_vectors.json"
+        "../../core/tests/data/tenant_hash_vectors.json"
     ))
     .unwrap();
     file["vectors"]

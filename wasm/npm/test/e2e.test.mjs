@@ -88,7 +88,7 @@ test('the collector receives exactly the outcomes and beats the page recorded', 
 
 test('with hashTenants the collector sees the native hash of a tenant id, never the id', async () => {
   // The vector the native SDK's tests check its own hash against (computed with OpenSSL).
-  const vectors = JSON.parse(readFileSync(new URL('../../../sdk/tests/data/tenant_hash_vectors.json', import.meta.url), 'utf8')).vectors;
+  const vectors = JSON.parse(readFileSync(new URL('../../../core/tests/data/tenant_hash_vectors.json', import.meta.url), 'utf8')).vectors;
   const { wire } = vectors.find((v) => v.salt === 'e2e-salt' && v.tenant === 'acme');
   const { page, ctx } = await open({ serviceName: 'e2e-hashed', exportIntervalMs: 86400000, hashTenants: { salt: 'e2e-salt' } });
   await page.evaluate(async () => {

@@ -160,7 +160,7 @@ test('successes, failures with reasons and tenants arrive as exact counts', asyn
 });
 
 // The tenant-hashing vectors the native SDK is tested against (computed with OpenSSL).
-const VECTORS = JSON.parse(readFileSync(new URL('../../../sdk/tests/data/tenant_hash_vectors.json', import.meta.url), 'utf8')).vectors;
+const VECTORS = JSON.parse(readFileSync(new URL('../../../core/tests/data/tenant_hash_vectors.json', import.meta.url), 'utf8')).vectors;
 
 test('with hashTenants, tenants arrive as the native hashes and the raw ids are never sent', async () => {
   assert.ok(VECTORS.length >= 10);
