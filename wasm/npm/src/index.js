@@ -515,8 +515,8 @@ export class Heartbeat {
    */
   soon_() {
     if (this.sending_) return void (this.soon__ = true);
-    this.send(false);
-    if (this.sending_) this.every_();
+    // Called from fail(), recover() and stop() too: nothing may throw into the page.
+    this.guard_(() => this.send(false) && this.sending_ && this.every_());
   }
 
   /** Sends everything recorded so far (and the offline buffer); resolves to true once the collector accepted it. */
@@ -533,10 +533,11 @@ export class Heartbeat {
   }
 
   close_() {
-    for (const b of this.beats_) b.stop();
-    for (const off of this.off_.splice(0)) off();
+    // Recording ends first: a module that trapped is not called again while the beats stop.
     const s = this.s;
     this.s = null;
+    for (const b of this.beats_) b.stop();
+    for (const off of this.off_.splice(0)) off();
     return s;
   }
 

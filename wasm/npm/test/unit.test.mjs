@@ -364,6 +364,22 @@ test('each beat and each change of state goes out at once, whatever the export i
   assert.deepEqual(errors, []);
 });
 
+test('a module that traps while a change of state is sent is reported, never thrown', async () => {
+  const { hb, errors } = await start();
+  const beat = hb.heartbeat('trapping', { cadenceMs: 86400000 });
+  await eventually(() => collector.calls.length === 1); // the first beat, at once
+  // The module traps on its next collect, as an out-of-bounds access or an abort would.
+  hb.s.collect = () => {
+    throw new WebAssembly.RuntimeError('unreachable');
+  };
+  assert.doesNotThrow(() => beat.fail('socket_closed'));
+  assert.deepEqual(errors.map((e) => e.code), ['internal']);
+  assert.match(errors[0].message, /unreachable/);
+  assert.equal(hb.enabled, false, 'a trapped module records nothing more');
+  assert.doesNotThrow(() => beat.recover());
+  assert.doesNotThrow(() => beat.stop());
+});
+
 test('a beat that comes while a batch is in flight follows it as soon as it lands', async () => {
   const { hb } = await start();
   const beat = hb.heartbeat('slow', { cadenceMs: 100 });
