@@ -5,6 +5,7 @@ import { test, beforeEach, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { init, HeartbeatError, retryAfterMs } from '../dist/index.js';
+import { until } from './browser.mjs';
 
 const wasm = readFileSync(new URL('../dist/heartbeat_wasm_bg.wasm', import.meta.url));
 const ENDPOINT = 'http://127.0.0.1:4318';
@@ -335,13 +336,7 @@ test('heartbeats beat while visible and stop with their count reported', async (
 });
 
 /** Waits until f() is true; fails after 10 s (a bound on a hang, not a timing check). */
-async function eventually(f) {
-  const end = Date.now() + 10000;
-  while (!f()) {
-    assert.ok(Date.now() < end, `still false after 10 s: ${f}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
+const eventually = async (f) => assert.ok(await until(f, 10000, 10), `still false after 10 s: ${f}`);
 
 test('each beat and each change of state goes out at once, whatever the export interval', async () => {
   // The export interval is a day (start()): without flush(), only the beats send anything.
